@@ -1,0 +1,184 @@
+//! The HTTP client every probe (and `analyze URL`) uses: rustls, timeouts, basic/bearer auth,
+//! extra headers, a redirect limit, and a hard response-size limit enforced while streaming, so
+//! a 50 MB answer costs at most `max_bytes` of memory.
+
+use futures_util::StreamExt;
+use leakhound_core::config::Auth;
+use std::time::Duration;
+use url::Url;
+
+/// Why an HTTP request failed, in words that tell the user what to check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("connection refused by {0}: is the service running and listening there?")]
+    Refused(String),
+    #[error("no answer within {0}: the service is hung or overloaded (raise `timeout` if it is just slow)")]
+    Timeout(String),
+    #[error("too many redirects (redirect loop?) starting at {0}")]
+    Redirects(String),
+    #[error("HTTP {status} from {url}")]
+    Status { status: u16, url: String },
+    #[error("response from {url} is larger than the {limit} limit: raise `max_body` or point at a smaller endpoint")]
+    TooLarge { url: String, limit: String },
+    #[error("request to {url} failed: {detail}")]
+    Other { url: String, detail: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub timeout: Duration,
+    pub auth: Option<Auth>,
+    pub headers: Vec<(String, String)>,
+    pub max_redirects: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            timeout: Duration::from_secs(10),
+            auth: None,
+            headers: Vec::new(),
+            max_redirects: 5,
+        }
+    }
+}
+
+/// A reusable client (connection pool) for one target.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    options: HttpOptions,
+}
+
+impl HttpClient {
+    pub fn new(options: &HttpOptions) -> Result<HttpClient, HttpError> {
+        let inner = reqwest::Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            .redirect(reqwest::redirect::Policy::limited(options.max_redirects))
+            .user_agent(concat!("leakhound/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(2)
+            .build()
+            .map_err(|e| HttpError::Client(e.to_string()))?;
+        Ok(HttpClient {
+            inner,
+            options: options.clone(),
+        })
+    }
+
+    /// GET `url` and read at most `max_bytes` of the body. A non-2xx status is an error that
+    /// carries the status (the body is not read).
+    pub async fn get_bytes(&self, url: &Url, max_bytes: u64) -> Result<(u16, Vec<u8>), HttpError> {
+        self.get_until(url, max_bytes, |_| false).await
+    }
+
+    /// Like [`get_bytes`](Self::get_bytes) but stops reading early once `done(body_so_far)` is
+    /// true (e.g. after the first line of a pprof profile).
+    pub async fn get_until(
+        &self,
+        url: &Url,
+        max_bytes: u64,
+        done: impl Fn(&[u8]) -> bool,
+    ) -> Result<(u16, Vec<u8>), HttpError> {
+        let mut request = self.inner.get(url.clone());
+        match &self.options.auth {
+            Some(Auth::Basic { username, password }) => {
+                request = request.basic_auth(username, Some(password));
+            }
+            Some(Auth::Bearer { token }) => request = request.bearer_auth(token),
+            None => {}
+        }
+        for (k, v) in &self.options.headers {
+            request = request.header(k, v);
+        }
+        let response = request.send().await.map_err(|e| self.classify(url, &e))?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            return Err(HttpError::Status {
+                status,
+                url: redact(url),
+            });
+        }
+        let too_large = || HttpError::TooLarge {
+            url: redact(url),
+            limit: leakhound_core::units::human_bytes(max_bytes),
+        };
+        if response.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.classify(url, &e))?;
+            if body.len() as u64 + chunk.len() as u64 > max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+            if done(&body) {
+                break;
+            }
+        }
+        Ok((status, body))
+    }
+
+    fn classify(&self, url: &Url, e: &reqwest::Error) -> HttpError {
+        let shown = redact(url);
+        if e.is_timeout() {
+            return HttpError::Timeout(leakhound_core::units::human_duration(self.options.timeout));
+        }
+        if e.is_redirect() {
+            return HttpError::Redirects(shown);
+        }
+        let chain = error_chain(e);
+        if e.is_connect() && chain.contains("refused") {
+            return HttpError::Refused(host_port(url));
+        }
+        HttpError::Other {
+            url: shown,
+            detail: chain,
+        }
+    }
+}
+
+/// The URL without user info or query, fit to print (secrets never reach logs).
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.to_string()
+}
+
+fn host_port(url: &Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        _ => redact(url),
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_drops_credentials_and_query() {
+        let url = Url::parse("http://user:pw@h:1/p?token=x").unwrap();
+        assert_eq!(redact(&url), "http://h:1/p");
+    }
+}

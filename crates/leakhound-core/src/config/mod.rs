@@ -1,0 +1,779 @@
+//! leakhound's configuration: one TOML file, `${ENV}` expansion for secrets, and validation
+//! that reports every mistake at once with line, column, the bad value and the fix.
+//!
+//! Every number has the guide's default, so a bare URL needs no file at all
+//! ([`Config::for_urls`]). [`EXAMPLE`] is the commented file `leakhound init` writes.
+
+mod walk;
+
+pub use walk::expand_env;
+
+use crate::ladder::{AlertLevels, GoroutineLadder, LogThresholds, MemoryLadder};
+use serde::Serialize;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+use walk::{Ctx, Lines, Table};
+
+/// The commented configuration `leakhound init` writes. It parses to the defaults plus one target.
+pub const EXAMPLE: &str = include_str!("example.toml");
+
+/// One mistake in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the key, e.g. `targets[1].interval`.
+    pub path: String,
+    /// What is wrong, quoting the bad value, and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.line, self.column, self.path, self.message
+        )
+    }
+}
+
+/// All mistakes found in one file, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Which endpoint a target's goroutine count comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Try the known paths in order (health, expvar, prometheus, pprof); keep the first that answers.
+    Auto,
+    /// The guide's `/api/monitor/health` JSON (or a look-alike via `fields`).
+    Health,
+    /// expvar `/debug/vars`.
+    Expvar,
+    /// Prometheus text `/metrics`.
+    Prometheus,
+    /// `/debug/pprof/goroutine?debug=1`, total line only.
+    Pprof,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 5] = [
+        SourceKind::Auto,
+        SourceKind::Health,
+        SourceKind::Expvar,
+        SourceKind::Prometheus,
+        SourceKind::Pprof,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::Auto => "auto",
+            SourceKind::Health => "health",
+            SourceKind::Expvar => "expvar",
+            SourceKind::Prometheus => "prometheus",
+            SourceKind::Pprof => "pprof",
+        }
+    }
+
+    /// The path this source reads, relative to the target's base URL.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            SourceKind::Auto => "",
+            SourceKind::Health => "/api/monitor/health",
+            SourceKind::Expvar => "/debug/vars",
+            SourceKind::Prometheus => "/metrics",
+            SourceKind::Pprof => "/debug/pprof/goroutine?debug=1",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.name() == text)
+    }
+
+    /// The source a URL's path names, if it names one (`…/debug/vars` is expvar).
+    pub fn from_path(path: &str) -> Option<SourceKind> {
+        let path = path.trim_end_matches('/');
+        [
+            SourceKind::Health,
+            SourceKind::Expvar,
+            SourceKind::Prometheus,
+        ]
+        .into_iter()
+        .find(|k| path.ends_with(k.default_path()))
+        .or_else(|| {
+            path.ends_with("/debug/pprof/goroutine")
+                .then_some(SourceKind::Pprof)
+        })
+    }
+}
+
+/// A local process to read from procfs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessSelector {
+    Pid(u32),
+    /// The process whose name (comm) or executable base name equals this.
+    Name(String),
+}
+
+/// Credentials sent with every request to a target.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Auth {
+    Basic {
+        username: String,
+        #[serde(skip)]
+        password: String,
+    },
+    Bearer {
+        #[serde(skip)]
+        token: String,
+    },
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Basic { username, .. } => write!(f, "Basic({username}:***)"),
+            Auth::Bearer { .. } => write!(f, "Bearer(***)"),
+        }
+    }
+}
+
+/// JSON pointers (RFC 6901) into a health-like JSON body. Defaults are the guide's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldMap {
+    pub goroutines: String,
+    pub alloc_mb: String,
+    pub total_alloc_mb: String,
+    pub sys_mb: String,
+    pub num_gc: String,
+}
+
+impl Default for FieldMap {
+    fn default() -> Self {
+        FieldMap {
+            goroutines: "/goroutines".into(),
+            alloc_mb: "/memory/alloc_mb".into(),
+            total_alloc_mb: "/memory/total_alloc_mb".into(),
+            sys_mb: "/memory/sys_mb".into(),
+            num_gc: "/memory/num_gc".into(),
+        }
+    }
+}
+
+/// How one target is probed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetConfig {
+    pub name: String,
+    pub url: Option<Url>,
+    pub source: SourceKind,
+    pub process: Option<ProcessSelector>,
+    #[serde(with = "human_duration")]
+    pub interval: Duration,
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    #[serde(with = "human_duration")]
+    pub jitter: Duration,
+    pub max_body_bytes: u64,
+    pub auth: Option<Auth>,
+    #[serde(skip)]
+    pub headers: Vec<(String, String)>,
+    pub fields: FieldMap,
+    /// Name of the expvar variable holding the goroutine count.
+    pub expvar_goroutines: String,
+}
+
+/// Per-target defaults, overridable per target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Defaults {
+    #[serde(with = "human_duration")]
+    pub interval: Duration,
+    #[serde(with = "human_duration")]
+    pub timeout: Duration,
+    #[serde(with = "human_duration")]
+    pub jitter: Duration,
+    pub max_body_bytes: u64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+            jitter: Duration::from_secs(1),
+            max_body_bytes: 10 << 20,
+        }
+    }
+}
+
+/// The agent process itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentConfig {
+    pub database: PathBuf,
+    /// Cadence of the guide's per-target log lines (GUIDE §2: 30 s).
+    #[serde(with = "human_duration")]
+    pub log_interval: Duration,
+    /// GUIDE §8 `continuous_monitor`: append `[time] Goroutines: N, Memory: MMB` lines here.
+    pub continuous_log: Option<PathBuf>,
+    #[serde(with = "human_duration")]
+    pub continuous_log_interval: Duration,
+    /// Samples are written in one transaction per batch of this many, or per flush interval.
+    pub batch_size: usize,
+    #[serde(with = "human_duration")]
+    pub flush_interval: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            database: PathBuf::from("leakhound.db"),
+            log_interval: Duration::from_secs(30),
+            continuous_log: None,
+            continuous_log_interval: Duration::from_secs(60),
+            batch_size: 500,
+            flush_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The guide's thresholds; every one configurable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Levels {
+    pub goroutines: GoroutineLadder,
+    pub memory: MemoryLadder,
+    pub log: LogThresholds,
+    pub alert: AlertLevels,
+}
+
+/// A whole, validated configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Config {
+    pub agent: AgentConfig,
+    pub defaults: Defaults,
+    pub levels: Levels,
+    pub targets: Vec<TargetConfig>,
+}
+
+mod human_duration {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::units::human_duration(*d))
+    }
+}
+
+/// A target named on the command line: a URL, `pid:1234` or `process:NAME`.
+pub fn parse_target_spec(spec: &str) -> Result<(Option<Url>, Option<ProcessSelector>), String> {
+    if let Some(pid) = spec.strip_prefix("pid:") {
+        return pid
+            .parse::<u32>()
+            .map(|p| (None, Some(ProcessSelector::Pid(p))))
+            .map_err(|_| format!("'{spec}' has a bad PID; write e.g. 'pid:1234'"));
+    }
+    if let Some(name) = spec.strip_prefix("process:") {
+        if name.is_empty() {
+            return Err(format!(
+                "'{spec}' names no process; write e.g. 'process:one-api'"
+            ));
+        }
+        return Ok((None, Some(ProcessSelector::Name(name.to_string()))));
+    }
+    parse_url(spec).map(|u| (Some(u), None))
+}
+
+/// Parse a target URL; `host:port` without a scheme means `http://host:port`.
+pub fn parse_url(text: &str) -> Result<Url, String> {
+    let with_scheme = if text.contains("://") {
+        text.to_string()
+    } else {
+        format!("http://{text}")
+    };
+    let url = Url::parse(&with_scheme)
+        .map_err(|e| format!("'{text}' is not a URL ({e}); write e.g. 'http://127.0.0.1:3000'"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err(format!("'{text}' has no host; write e.g. 'http://127.0.0.1:3000'")),
+        other => Err(format!(
+            "'{text}' uses '{other}', but only http and https are supported; write e.g. 'http://127.0.0.1:3000'"
+        )),
+    }
+}
+
+/// A short default name for a target: `host:port` of the URL, or the process selector.
+pub fn default_target_name(url: Option<&Url>, process: Option<&ProcessSelector>) -> String {
+    match (url, process) {
+        (Some(u), _) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => u.to_string(),
+        },
+        (None, Some(ProcessSelector::Pid(p))) => format!("pid:{p}"),
+        (None, Some(ProcessSelector::Name(n))) => n.clone(),
+        (None, None) => "target".to_string(),
+    }
+}
+
+impl TargetConfig {
+    /// A target with the defaults, from a URL and/or a process.
+    pub fn new(
+        name: String,
+        url: Option<Url>,
+        process: Option<ProcessSelector>,
+        defaults: &Defaults,
+    ) -> TargetConfig {
+        let source = url
+            .as_ref()
+            .and_then(|u| SourceKind::from_path(u.path()))
+            .unwrap_or(SourceKind::Auto);
+        TargetConfig {
+            name,
+            url,
+            source,
+            process,
+            interval: defaults.interval,
+            timeout: defaults.timeout,
+            jitter: defaults.jitter,
+            max_body_bytes: defaults.max_body_bytes,
+            auth: None,
+            headers: Vec::new(),
+            fields: FieldMap::default(),
+            expvar_goroutines: "goroutines".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The guide's defaults plus one target per command-line spec (URL, `pid:N`, `process:NAME`).
+    pub fn for_urls(specs: &[String]) -> Result<Config, String> {
+        let mut config = Config::default();
+        for spec in specs {
+            let (url, process) = parse_target_spec(spec)?;
+            let mut name = default_target_name(url.as_ref(), process.as_ref());
+            if config.targets.iter().any(|t| t.name == name) {
+                name = format!("{name}#{}", config.targets.len() + 1);
+            }
+            config
+                .targets
+                .push(TargetConfig::new(name, url, process, &config.defaults));
+        }
+        Ok(config)
+    }
+
+    /// Parse and validate a config file's text. `env` looks up `${VAR}`s.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        let doc = match toml::de::DeTable::parse(text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let offset = e.span().map_or(0, |s| s.start);
+                let (line, column) = Lines::new(text).position(offset);
+                return Err(ConfigErrors(vec![ConfigError {
+                    line,
+                    column,
+                    path: "(syntax)".into(),
+                    message: format!("this is not valid TOML: {}", e.message()),
+                }]));
+            }
+        };
+        let mut ctx = Ctx {
+            lines: Lines::new(text),
+            errors: Vec::new(),
+            env,
+        };
+        let config = read_config(&mut ctx, doc.get_ref());
+        if ctx.errors.is_empty() {
+            Ok(config)
+        } else {
+            ctx.errors.sort_by_key(|e| (e.line, e.column));
+            Err(ConfigErrors(ctx.errors))
+        }
+    }
+}
+
+fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
+    let mut root = Table::new(doc, "");
+    let mut config = Config::default();
+
+    if let Some(mut t) = root.table(ctx, "agent") {
+        let a = &mut config.agent;
+        if let Some(v) = t.string(ctx, "database") {
+            a.database = v.into();
+        }
+        if let Some(v) = t.duration(ctx, "log_interval") {
+            a.log_interval = v;
+        }
+        if let Some(v) = t.string(ctx, "continuous_log") {
+            a.continuous_log = Some(v.into());
+        }
+        if let Some(v) = t.duration(ctx, "continuous_log_interval") {
+            a.continuous_log_interval = v;
+        }
+        if let Some(v) = t.uint(ctx, "batch_size") {
+            if v == 0 {
+                ctx.error(
+                    t.offset_of("batch_size"),
+                    &t.path_of("batch_size"),
+                    "'0' must be at least 1".into(),
+                );
+            }
+            a.batch_size = v.max(1) as usize;
+        }
+        if let Some(v) = t.duration(ctx, "flush_interval") {
+            a.flush_interval = v;
+        }
+        t.finish(ctx);
+    }
+
+    if let Some(mut t) = root.table(ctx, "defaults") {
+        let d = &mut config.defaults;
+        read_probe_settings(
+            ctx,
+            &mut t,
+            &mut d.interval,
+            &mut d.timeout,
+            &mut d.jitter,
+            &mut d.max_body_bytes,
+        );
+        t.finish(ctx);
+    }
+
+    if let Some(mut t) = root.table(ctx, "levels") {
+        read_levels(ctx, &mut t, &mut config.levels);
+        t.finish(ctx);
+    }
+
+    if let Some(items) = root.array(ctx, "targets") {
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("targets[{i}]");
+            match item.get_ref().as_table() {
+                Some(table) => {
+                    let mut t = Table::new(table, path);
+                    if let Some(target) =
+                        read_target(ctx, &mut t, &config.defaults, item.span().start)
+                    {
+                        if config.targets.iter().any(|o| o.name == target.name) {
+                            ctx.error(
+                                t.offset_of("name"),
+                                &t.path_of("name"),
+                                format!("'{}' is already the name of another target; names must be unique", target.name),
+                            );
+                        }
+                        config.targets.push(target);
+                    }
+                    t.finish(ctx);
+                }
+                None => ctx.error(
+                    item.span().start,
+                    &path,
+                    "expected a table: write [[targets]]".into(),
+                ),
+            }
+        }
+    }
+    root.finish(ctx);
+    config
+}
+
+fn read_probe_settings(
+    ctx: &mut Ctx<'_>,
+    t: &mut Table<'_, '_>,
+    interval: &mut Duration,
+    timeout: &mut Duration,
+    jitter: &mut Duration,
+    max_body: &mut u64,
+) {
+    if let Some(v) = t.duration(ctx, "interval") {
+        *interval = v;
+    }
+    if let Some(v) = t.duration(ctx, "timeout") {
+        *timeout = v;
+    }
+    if let Some(v) = t.get("jitter") {
+        // Zero jitter is allowed, so read it apart from `duration` (which refuses zero).
+        match v.get_ref().as_str().map(crate::units::parse_duration) {
+            Some(Ok(d)) => *jitter = d,
+            Some(Err(msg)) => ctx.error(v.span().start, &t.path_of("jitter"), msg),
+            None => ctx.error(
+                v.span().start,
+                &t.path_of("jitter"),
+                "expected a duration such as \"1s\" or \"0s\"".into(),
+            ),
+        }
+    }
+    if let Some(v) = t.bytes(ctx, "max_body") {
+        *max_body = v;
+    }
+    if *timeout > *interval {
+        ctx.error(
+            t.offset_of("timeout"),
+            &t.path_of("timeout"),
+            format!(
+                "'{}' is longer than the interval '{}'; a probe must finish before the next one starts: lower the timeout or raise the interval",
+                crate::units::human_duration(*timeout),
+                crate::units::human_duration(*interval)
+            ),
+        );
+    }
+}
+
+fn read_levels(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, levels: &mut Levels) {
+    if let Some(items) = t.array(ctx, "goroutines") {
+        let values: Vec<u64> = items
+            .iter()
+            .filter_map(|v| t.uint_value(ctx, "goroutines", v))
+            .collect();
+        match <[u64; 5]>::try_from(values.as_slice()) {
+            Ok(bounds) if is_ascending(&bounds) => levels.goroutines = GoroutineLadder(bounds),
+            _ => ctx.error(
+                t.offset_of("goroutines"),
+                &t.path_of("goroutines"),
+                "expected 5 rising whole numbers (the guide's table: [1000, 2000, 3000, 5000, 10000])".into(),
+            ),
+        }
+    }
+    if let Some(items) = t.array(ctx, "memory") {
+        let values: Vec<u64> = items
+            .iter()
+            .filter_map(|v| t.bytes_value(ctx, "memory", v))
+            .collect();
+        match <[u64; 4]>::try_from(values.as_slice()) {
+            Ok(bounds) if is_ascending(&bounds) => levels.memory = MemoryLadder(bounds),
+            _ => ctx.error(
+                t.offset_of("memory"),
+                &t.path_of("memory"),
+                "expected 4 rising sizes (the guide's table: [\"1GB\", \"2GB\", \"3GB\", \"4GB\"])"
+                    .into(),
+            ),
+        }
+    }
+    let log = &mut levels.log;
+    if let Some(v) = t.uint(ctx, "log_warn_above") {
+        log.warn_above = v;
+    }
+    if let Some(v) = t.uint(ctx, "log_error_above") {
+        log.error_above = v;
+    }
+    if log.warn_above >= log.error_above {
+        ctx.error(
+            t.offset_of("log_error_above"),
+            &t.path_of("log_error_above"),
+            format!(
+                "'{}' must be above log_warn_above ('{}'); the guide uses 2000 and 5000",
+                log.error_above, log.warn_above
+            ),
+        );
+    }
+    let alert = &mut levels.alert;
+    for (key, slot) in [
+        ("warning", &mut alert.warning),
+        ("urgent", &mut alert.urgent),
+        ("critical", &mut alert.critical),
+    ] {
+        if let Some(v) = t.uint(ctx, key) {
+            *slot = v;
+        }
+    }
+    if !(alert.warning < alert.urgent && alert.urgent < alert.critical) {
+        ctx.error(
+            t.offset_of("critical").max(t.offset_of("urgent")).max(t.offset_of("warning")),
+            &t.path_of("warning"),
+            format!(
+                "levels must rise: warning '{}' < urgent '{}' < critical '{}'; the guide uses 2000, 5000, 10000",
+                alert.warning, alert.urgent, alert.critical
+            ),
+        );
+    }
+}
+
+fn is_ascending(values: &[u64]) -> bool {
+    values.windows(2).all(|w| w[0] < w[1])
+}
+
+fn read_target(
+    ctx: &mut Ctx<'_>,
+    t: &mut Table<'_, '_>,
+    defaults: &Defaults,
+    offset: usize,
+) -> Option<TargetConfig> {
+    let url = t
+        .string(ctx, "url")
+        .and_then(|text| match parse_url(&text) {
+            Ok(u) => Some(u),
+            Err(msg) => {
+                ctx.error(t.offset_of("url"), &t.path_of("url"), msg);
+                None
+            }
+        });
+    let pid = t.uint(ctx, "pid");
+    let process_name = t.string(ctx, "process");
+    let process = match (pid, process_name) {
+        (Some(_), Some(_)) => {
+            ctx.error(
+                t.offset_of("process"),
+                &t.path_of("process"),
+                "give either 'pid' or 'process', not both".into(),
+            );
+            None
+        }
+        (Some(p), None) => match u32::try_from(p) {
+            Ok(p) if p > 0 => Some(ProcessSelector::Pid(p)),
+            _ => {
+                ctx.error(
+                    t.offset_of("pid"),
+                    &t.path_of("pid"),
+                    format!("'{p}' is not a process ID"),
+                );
+                None
+            }
+        },
+        (None, Some(n)) if n.is_empty() => {
+            ctx.error(
+                t.offset_of("process"),
+                &t.path_of("process"),
+                "'' names no process; write its name, e.g. 'one-api'".into(),
+            );
+            None
+        }
+        (None, Some(n)) => Some(ProcessSelector::Name(n)),
+        (None, None) => None,
+    };
+    if url.is_none() && process.is_none() && !t.has("url") {
+        ctx.error(
+            offset,
+            &t.path_of("url"),
+            "a target needs a 'url' (e.g. \"http://127.0.0.1:3000\") or a local 'pid'/'process'"
+                .into(),
+        );
+        return None;
+    }
+    let name = t
+        .string(ctx, "name")
+        .unwrap_or_else(|| default_target_name(url.as_ref(), process.as_ref()));
+    let mut target = TargetConfig::new(name, url, process, defaults);
+
+    if let Some(text) = t.string(ctx, "source") {
+        match SourceKind::parse(&text) {
+            Some(kind) => target.source = kind,
+            None => ctx.error(
+                t.offset_of("source"),
+                &t.path_of("source"),
+                format!(
+                    "'{text}' is not a source; use one of auto, health, expvar, prometheus, pprof"
+                ),
+            ),
+        }
+    }
+    if target.url.is_none() && target.source != SourceKind::Auto {
+        ctx.error(
+            t.offset_of("source"),
+            &t.path_of("source"),
+            "a 'source' needs a 'url'".into(),
+        );
+    }
+    read_probe_settings(
+        ctx,
+        t,
+        &mut target.interval,
+        &mut target.timeout,
+        &mut target.jitter,
+        &mut target.max_body_bytes,
+    );
+
+    let username = t.string(ctx, "username");
+    let password = t.string(ctx, "password");
+    let token = t.string(ctx, "bearer_token");
+    target.auth = match (username, password, token) {
+        (Some(username), password, None) => Some(Auth::Basic {
+            username,
+            password: password.unwrap_or_default(),
+        }),
+        (None, Some(_), _) => {
+            ctx.error(
+                t.offset_of("password"),
+                &t.path_of("password"),
+                "a 'password' needs a 'username'".into(),
+            );
+            None
+        }
+        (None, None, Some(token)) => Some(Auth::Bearer { token }),
+        (Some(_), _, Some(_)) => {
+            ctx.error(
+                t.offset_of("bearer_token"),
+                &t.path_of("bearer_token"),
+                "give either basic auth (username/password) or 'bearer_token', not both".into(),
+            );
+            None
+        }
+        (None, None, None) => None,
+    };
+
+    if let Some(headers) = t.table(ctx, "headers") {
+        for (key, value) in headers.entries() {
+            let name: &str = key.get_ref();
+            match value.get_ref().as_str() {
+                Some(v) => match expand_env(v, ctx.env) {
+                    Ok(v) => target.headers.push((name.to_string(), v)),
+                    Err(var) => ctx.error(
+                        value.span().start,
+                        &headers.path_of(name),
+                        format!(
+                            "environment variable '{var}' is not set; export it or write the value"
+                        ),
+                    ),
+                },
+                None => ctx.error(
+                    value.span().start,
+                    &headers.path_of(name),
+                    "a header value must be a string".into(),
+                ),
+            }
+        }
+    }
+
+    if let Some(mut f) = t.table(ctx, "fields") {
+        let map = &mut target.fields;
+        for (key, slot) in [
+            ("goroutines", &mut map.goroutines),
+            ("alloc_mb", &mut map.alloc_mb),
+            ("total_alloc_mb", &mut map.total_alloc_mb),
+            ("sys_mb", &mut map.sys_mb),
+            ("num_gc", &mut map.num_gc),
+        ] {
+            if let Some(pointer) = f.string(ctx, key) {
+                if !(pointer.is_empty() || pointer.starts_with('/')) {
+                    ctx.error(
+                        f.offset_of(key),
+                        &f.path_of(key),
+                        format!("'{pointer}' is not a JSON pointer; write it from the root, e.g. '/data/goroutines'"),
+                    );
+                }
+                *slot = pointer;
+            }
+        }
+        f.finish(ctx);
+    }
+    if let Some(v) = t.string(ctx, "expvar_goroutines") {
+        target.expvar_goroutines = v;
+    }
+    Some(target)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,170 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, &no_env)
+}
+
+#[test]
+fn example_parses_to_guide_defaults() {
+    let config = parse(EXAMPLE).unwrap();
+    assert_eq!(config.levels, Levels::default());
+    assert_eq!(config.defaults, Defaults::default());
+    assert_eq!(config.agent, AgentConfig::default());
+    assert_eq!(config.targets.len(), 1);
+    let t = &config.targets[0];
+    assert_eq!(t.name, "one-api");
+    assert_eq!(t.source, SourceKind::Auto);
+    assert_eq!(t.interval, Duration::from_secs(30));
+}
+
+#[test]
+fn empty_file_is_defaults() {
+    assert_eq!(parse("").unwrap(), Config::default());
+}
+
+#[test]
+fn every_mistake_is_reported_with_line_value_and_fix() {
+    let text = r#"
+[agent]
+log_intervl = "30s"
+
+[defaults]
+interval = "fast"
+
+[[targets]]
+url = "ftp://example.com"
+
+[[targets]]
+name = "b"
+url = "http://127.0.0.1:3000"
+source = "grafana"
+timeout = 5
+interval = "2s"
+password = "x"
+"#;
+    let errs = parse(text).unwrap_err().0;
+    let text_of = |path: &str| {
+        errs.iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("no error for {path}: {errs:#?}"))
+            .clone()
+    };
+    let e = text_of("agent.log_intervl");
+    assert_eq!((e.line, e.column), (3, 1));
+    assert!(e.message.contains("did you mean 'log_interval'"), "{e}");
+    let e = text_of("defaults.interval");
+    assert_eq!(e.line, 6);
+    assert!(
+        e.message.contains("'fast'") && e.message.contains("'30s'"),
+        "{e}"
+    );
+    let e = text_of("targets[0].url");
+    assert!(
+        e.message.contains("'ftp'") && e.message.contains("http"),
+        "{e}"
+    );
+    let e = text_of("targets[1].source");
+    assert!(
+        e.message.contains("'grafana'") && e.message.contains("prometheus"),
+        "{e}"
+    );
+    let e = text_of("targets[1].timeout");
+    assert!(
+        e.message.contains("'5s'") && e.message.contains("'2s'"),
+        "{e}"
+    );
+    assert!(text_of("targets[1].password").message.contains("username"));
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+    // Sorted in file order.
+    assert!(errs.windows(2).all(|w| w[0].line <= w[1].line));
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    let errs = parse("[agent\nx = 1").unwrap_err().0;
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].line, 1);
+    assert!(errs[0].message.contains("not valid TOML"));
+}
+
+#[test]
+fn type_errors_are_collected_too() {
+    let errs = parse("[levels]\nwarning = \"lots\"\nurgent = -5\ngoroutines = [1, 2]\n")
+        .unwrap_err()
+        .0;
+    assert!(errs
+        .iter()
+        .any(|e| e.path == "levels.warning" && e.message.contains("'lots'")));
+    assert!(errs
+        .iter()
+        .any(|e| e.path == "levels.urgent" && e.message.contains("'-5'")));
+    assert!(errs
+        .iter()
+        .any(|e| e.path == "levels.goroutines" && e.message.contains("5 rising")));
+}
+
+#[test]
+fn secrets_come_from_the_environment_and_never_print() {
+    let env = |k: &str| (k == "PW").then(|| "hunter2".to_string());
+    let text = "[[targets]]\nurl = \"http://h:1\"\nusername = \"u\"\npassword = \"${PW}\"\n";
+    let config = Config::parse(text, &env).unwrap();
+    assert_eq!(
+        config.targets[0].auth,
+        Some(Auth::Basic {
+            username: "u".into(),
+            password: "hunter2".into()
+        })
+    );
+    assert!(!format!("{config:?}").contains("hunter2"));
+    let errs = parse(text).unwrap_err().0;
+    assert!(errs[0].message.contains("'PW' is not set"), "{}", errs[0]);
+}
+
+#[test]
+fn duplicate_names_and_missing_url() {
+    let errs = parse("[[targets]]\nname = \"a\"\nurl = \"h:1\"\n[[targets]]\nname = \"a\"\nurl = \"h:2\"\n[[targets]]\nname = \"c\"\n")
+        .unwrap_err()
+        .0;
+    assert!(errs
+        .iter()
+        .any(|e| e.message.contains("'a' is already the name")));
+    assert!(errs.iter().any(|e| e.message.contains("needs a 'url'")));
+}
+
+#[test]
+fn look_alike_fields_and_process() {
+    let text = "[[targets]]\nurl = \"http://h:1/status\"\nsource = \"health\"\nprocess = \"one-api\"\n[targets.fields]\ngoroutines = \"/data/g\"\n";
+    let t = &parse(text).unwrap().targets[0];
+    assert_eq!(t.fields.goroutines, "/data/g");
+    assert_eq!(t.fields.alloc_mb, "/memory/alloc_mb");
+    assert_eq!(t.process, Some(ProcessSelector::Name("one-api".into())));
+    assert_eq!(t.name, "h:1");
+}
+
+#[test]
+fn urls_on_the_command_line() {
+    let c = Config::for_urls(&[
+        "127.0.0.1:3000".into(),
+        "http://127.0.0.1:3000/debug/vars".into(),
+        "pid:42".into(),
+    ])
+    .unwrap();
+    assert_eq!(
+        c.targets[0].url.as_ref().unwrap().as_str(),
+        "http://127.0.0.1:3000/"
+    );
+    assert_eq!(c.targets[0].source, SourceKind::Auto);
+    assert_eq!(c.targets[1].source, SourceKind::Expvar);
+    assert_eq!(c.targets[1].name, "127.0.0.1:3000#2");
+    assert_eq!(c.targets[2].process, Some(ProcessSelector::Pid(42)));
+    assert!(Config::for_urls(&["pid:x".into()])
+        .unwrap_err()
+        .contains("'pid:x'"));
+    assert!(Config::for_urls(&["ftp://x".into()])
+        .unwrap_err()
+        .contains("'ftp'"));
+}

@@ -1,0 +1,22 @@
+//! leakhound's pure domain: what a [`Sample`] of a Go service holds, the guide's health
+//! [ladders](ladder) and log levels, [trend statistics](trend), and the validated
+//! [configuration](config). Nothing here does IO or reads a clock: `now` is always a parameter.
+//!
+//! ```
+//! use leakhound_core::ladder::{GoroutineLadder, GoroutineState};
+//!
+//! let ladder = GoroutineLadder::default(); // the guide's table: 1000 / 2000 / 3000 / 5000 / 10000
+//! assert_eq!(ladder.state(856), GoroutineState::Excellent);
+//! assert_eq!(ladder.state(5234), GoroutineState::Alert);
+//!
+//! let trend = leakhound_core::trend::Trend::fit(&[(0.0, 100.0), (60.0, 160.0), (120.0, 220.0)]).unwrap();
+//! assert!((trend.slope_per_hour - 3600.0).abs() < 1e-6);
+//! ```
+
+pub mod config;
+pub mod ladder;
+pub mod sample;
+pub mod trend;
+pub mod units;
+
+pub use sample::{Metrics, Sample};

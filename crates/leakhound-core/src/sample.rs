@@ -1,0 +1,133 @@
+//! One observation of one target.
+
+use serde::{Deserialize, Serialize};
+
+/// What a probe measured. Every field is optional: each source fills what it can, and the
+/// scheduler merges the readings of a target's sources (URL + local process) into one sample.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub goroutines: Option<u64>,
+    /// Go heap bytes allocated and still in use (`runtime.MemStats.Alloc`).
+    pub alloc_bytes: Option<u64>,
+    /// Cumulative bytes allocated (`TotalAlloc`).
+    pub total_alloc_bytes: Option<u64>,
+    /// Bytes obtained from the OS by the Go runtime (`Sys`).
+    pub sys_bytes: Option<u64>,
+    /// Heap bytes in use (`HeapInuse`, or `HeapAlloc` where that is all the source has).
+    pub heap_bytes: Option<u64>,
+    pub num_gc: Option<u64>,
+    pub threads: Option<u64>,
+    pub rss_bytes: Option<u64>,
+    /// CPU use of the process in percent of one core over the last probe interval.
+    pub cpu_percent: Option<f64>,
+    pub open_fds: Option<u64>,
+    pub cgroup_memory_bytes: Option<u64>,
+    pub cgroup_memory_limit_bytes: Option<u64>,
+    /// CPU use of the process's cgroup in percent of one core.
+    pub cgroup_cpu_percent: Option<f64>,
+}
+
+impl Metrics {
+    /// Fill every field that is `None` here from `other`; fields already present win.
+    pub fn fill_from(&mut self, other: &Metrics) {
+        macro_rules! fill {
+            ($($f:ident),*) => { $( if self.$f.is_none() { self.$f = other.$f; } )* };
+        }
+        fill!(
+            goroutines,
+            alloc_bytes,
+            total_alloc_bytes,
+            sys_bytes,
+            heap_bytes,
+            num_gc,
+            threads,
+            rss_bytes,
+            cpu_percent,
+            open_fds,
+            cgroup_memory_bytes,
+            cgroup_memory_limit_bytes,
+            cgroup_cpu_percent
+        );
+    }
+
+    /// The memory figure the guide's memory table is about ("process/container usage"):
+    /// the process RSS when known, else the container's cgroup usage, else the Go runtime's
+    /// `Sys` (what the health JSON calls `sys_mb`), else the heap `Alloc`.
+    pub fn memory_used_bytes(&self) -> Option<u64> {
+        self.rss_bytes
+            .or(self.cgroup_memory_bytes)
+            .or(self.sys_bytes)
+            .or(self.alloc_bytes)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Metrics::default()
+    }
+}
+
+/// A probe result: the target, when (Unix milliseconds, from the caller's clock), whether it
+/// answered, why not, how long it took, which sources answered, and what they measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub target: String,
+    pub ts_ms: i64,
+    pub up: bool,
+    /// Why the target is down (or partially down), in words a human can act on.
+    pub error: Option<String>,
+    /// Wall time the probe took, in milliseconds.
+    pub latency_ms: f64,
+    /// The sources that answered, joined by `+` (e.g. `health+process`).
+    pub source: String,
+    pub metrics: Metrics,
+}
+
+impl Sample {
+    pub fn down(target: &str, ts_ms: i64, latency_ms: f64, error: String) -> Sample {
+        Sample {
+            target: target.to_string(),
+            ts_ms,
+            up: false,
+            error: Some(error),
+            latency_ms,
+            source: String::new(),
+            metrics: Metrics::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_keeps_present_fields() {
+        let mut a = Metrics {
+            goroutines: Some(5),
+            ..Metrics::default()
+        };
+        let b = Metrics {
+            goroutines: Some(9),
+            rss_bytes: Some(100),
+            ..Metrics::default()
+        };
+        a.fill_from(&b);
+        assert_eq!(a.goroutines, Some(5));
+        assert_eq!(a.rss_bytes, Some(100));
+        assert_eq!(a.memory_used_bytes(), Some(100));
+    }
+
+    #[test]
+    fn memory_prefers_rss_then_cgroup_then_sys() {
+        let m = Metrics {
+            sys_bytes: Some(3),
+            alloc_bytes: Some(1),
+            ..Metrics::default()
+        };
+        assert_eq!(m.memory_used_bytes(), Some(3));
+        let m = Metrics {
+            cgroup_memory_bytes: Some(7),
+            ..m
+        };
+        assert_eq!(m.memory_used_bytes(), Some(7));
+    }
+}
