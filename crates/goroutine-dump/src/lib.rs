@@ -1,0 +1,119 @@
+//! Parse Go goroutine profiles, group goroutines into buckets by stack, diff two snapshots,
+//! and rank leak suspects across snapshots taken over time.
+//!
+//! All three formats served by `net/http/pprof`'s `/debug/pprof/goroutine` are read, and told
+//! apart automatically by [`parse`]:
+//! * `?debug=2` — the full traceback dump (also what a panic or `SIGQUIT` prints): one entry
+//!   per goroutine with its wait reason, `N minutes`, `locked to thread`, `created by … in
+//!   goroutine N`; surrounding log text is skipped and a truncated last goroutine is kept and
+//!   reported as a [`Warning`];
+//! * `?debug=1` — aggregated text with pprof labels;
+//! * `?debug=0` — the gzipped pprof protobuf, with labels.
+//!
+//! The debug=2 parser is a single pass over the input bytes: lines are found with `memchr`,
+//! strings are slices of the input interned on first sight, and identical stacks are stored
+//! once, so a goroutine costs one [`Record`] and no heap allocation.
+//!
+//! No network, no async runtime: this crate works on bytes you already have.
+//!
+//! ```
+//! use goroutine_dump::{bucketize, diff, parse, GroupBy};
+//!
+//! let before = parse(b"goroutine 1 [running]:\nmain.main()\n\t/app/main.go:10 +0x1d\n")?;
+//! let after = parse(
+//!     b"goroutine 1 [running]:
+//! main.main()
+//! \t/app/main.go:10 +0x1d
+//!
+//! goroutine 7 [chan receive, 3 minutes]:
+//! example.com/app/upstream.(*Client).wait(0xc000010000)
+//! \t/app/upstream/client.go:42 +0x45
+//! created by example.com/app/upstream.Start in goroutine 1
+//! \t/app/upstream/client.go:30 +0x89
+//! ",
+//! )?;
+//! let buckets = bucketize(&after, GroupBy::Line);
+//! assert_eq!(buckets.len(), 2);
+//! let grown = diff(&bucketize(&before, GroupBy::Line), &buckets);
+//! let top = &grown.entries[0];
+//! assert_eq!(top.delta, 1);
+//! assert_eq!(
+//!     top.site().map(|f| f.function.as_str()),
+//!     Some("example.com/app/upstream.(*Client).wait")
+//! );
+//! # Ok::<(), goroutine_dump::ParseError>(())
+//! ```
+
+mod bucket;
+mod debug1;
+mod debug2;
+mod diff;
+mod model;
+mod proto;
+mod suspect;
+
+pub use bucket::{
+    bucketize, bucketize_filtered, is_runtime, is_std, package_of, short_function, Blocking,
+    Bucket, FrameOut, GroupBy, LabelCount, NamedCount, WaitStats,
+};
+pub use diff::{diff, Change, Diff, DiffEntry};
+pub use model::{
+    Format, Frame, FrameId, FrameRef, LabelSetId, Record, Snapshot, StackId, StrId, Warning,
+};
+pub use proto::MAX_DECOMPRESSED;
+pub use suspect::{suspects, suspects_from_buckets, Confidence, Suspect, SuspectOptions};
+
+/// Why input could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// A line does not fit the format.
+    #[error("line {line}: expected {expected}, found '{found}'")]
+    Syntax {
+        /// 1-based line number.
+        line: u64,
+        /// What the parser expected there.
+        expected: String,
+        /// The offending line (shortened).
+        found: String,
+    },
+    /// Text input with no goroutine in it.
+    #[error("no goroutine found in {lines} lines: expected a goroutine profile (debug=0, 1 or 2) or a Go traceback with 'goroutine N [status]:' headers")]
+    NoGoroutines {
+        /// Lines read.
+        lines: u64,
+    },
+    /// The pprof protobuf (debug=0) is malformed.
+    #[error("pprof protobuf (debug=0): {0}")]
+    Proto(String),
+}
+
+/// Detects the format of `input` without parsing it.
+pub fn detect(input: &[u8]) -> Format {
+    if input.starts_with(&[0x1f, 0x8b]) {
+        return Format::Proto;
+    }
+    let head = &input[..input.len().min(4096)];
+    let start = head
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    if head[start..].starts_with(debug1::HEADER) {
+        Format::Debug1
+    } else {
+        Format::Debug2
+    }
+}
+
+/// Parses a goroutine profile in any of the three formats (see [`detect`]).
+pub fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
+    parse_as(input, detect(input))
+}
+
+/// Parses `input` as the given format.
+pub fn parse_as(input: &[u8], format: Format) -> Result<Snapshot, ParseError> {
+    match format {
+        Format::Debug2 => debug2::parse(input),
+        Format::Debug1 => debug1::parse(input),
+        Format::Proto => proto::parse(input),
+    }
+}

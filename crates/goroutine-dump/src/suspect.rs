@@ -1,0 +1,289 @@
+//! Ranking leak suspects across snapshots taken over time.
+//!
+//! A bucket is a suspect when, over the series (oldest first):
+//! 1. it **grew**: `last - first ≥ max(min_growth, min_growth_ratio × first)`;
+//! 2. it **kept growing**: no step fell by more than `max_drop_ratio` of the previous count,
+//!    and the last count is within that tolerance of the peak (a bucket that rises and falls
+//!    with load fails here);
+//! 3. its goroutines **stay**: when two consecutive snapshots carry goroutine ids (debug=2),
+//!    at least `min_retained` of the earlier goroutines are still there in the later one —
+//!    short-lived goroutines churned by load are replaced by new ids, leaked ones are not.
+//!
+//! A bucket with goroutines that Go 1.26's `goroutineleak` profile marked `(leaked)` is a
+//! suspect whatever its counts. The score grows with the growth, the retention and the
+//! longest wait (`N minutes`); the confidence says how much evidence there is.
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use crate::bucket::{bucketize, Blocking, Bucket, FrameOut, GroupBy, LabelCount};
+use crate::model::Snapshot;
+
+/// Thresholds for [`suspects`]; the defaults are documented on each field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuspectOptions {
+    /// Grouping used for all snapshots (default [`GroupBy::Line`]).
+    pub group_by: GroupBy,
+    /// Minimum absolute growth first → last (default 10 goroutines).
+    pub min_growth: u64,
+    /// Minimum relative growth first → last (default 0.2 = 20 %, the guide's "growth < 20 %
+    /// is normal").
+    pub min_growth_ratio: f64,
+    /// Largest tolerated fall between two snapshots, relative (default 0.05).
+    pub max_drop_ratio: f64,
+    /// Minimum share of goroutine ids kept from one debug=2 snapshot to the next (default 0.5).
+    pub min_retained: f64,
+    /// A label value is "dominant" when this share of the bucket carries it (default 0.5).
+    pub dominant_label_share: f64,
+}
+
+impl Default for SuspectOptions {
+    fn default() -> Self {
+        SuspectOptions {
+            group_by: GroupBy::Line,
+            min_growth: 10,
+            min_growth_ratio: 0.2,
+            max_drop_ratio: 0.05,
+            min_retained: 0.5,
+            dominant_label_share: 0.5,
+        }
+    }
+}
+
+/// How much evidence backs a suspect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Two aggregated snapshots only: growth, but nothing rules out load.
+    Low,
+    /// Three or more snapshots growing without a fall.
+    Medium,
+    /// Goroutine ids retained across snapshots, waits of minutes, or the runtime's `(leaked)`.
+    High,
+}
+
+impl Confidence {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// A bucket that looks like a leak.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suspect {
+    /// Bucket key.
+    pub key: String,
+    /// Ranking score (higher is worse).
+    pub score: f64,
+    /// How much evidence there is.
+    pub confidence: Confidence,
+    /// The bucket's count in each snapshot, oldest first.
+    pub counts: Vec<u64>,
+    /// `last - first`.
+    pub growth: i64,
+    /// Mean share of goroutine ids kept between consecutive debug=2 snapshots.
+    pub retained: Option<f64>,
+    /// Longest `N minutes` wait in the last snapshot that has wait times.
+    pub max_wait_minutes: Option<u32>,
+    /// Goroutines marked `(leaked)` by the runtime in the last snapshot.
+    pub leaked: u64,
+    /// What they block on.
+    pub blocking: Blocking,
+    /// The first non-runtime, non-stdlib frame: the leaking call site.
+    pub top_frame: Option<FrameOut>,
+    /// Most common `created by` site.
+    pub created_by: Option<FrameOut>,
+    /// Most common creator goroutine id (Go 1.21+).
+    pub creator_id: Option<u64>,
+    /// Labels carried by at least `dominant_label_share` of the goroutines.
+    pub dominant_labels: Vec<LabelCount>,
+    /// The trimmed stack, leaf first.
+    pub frames: Vec<FrameOut>,
+    /// Why it was flagged, in words.
+    pub reasons: Vec<String>,
+}
+
+impl Suspect {
+    /// The frame to show: the top user frame, else the first trimmed frame.
+    pub fn site(&self) -> Option<&FrameOut> {
+        self.top_frame.as_ref().or(self.frames.first())
+    }
+}
+
+/// Ranks leak suspects across `snapshots` (oldest first). Fewer than two snapshots give none
+/// unless the runtime marked goroutines `(leaked)`.
+pub fn suspects(snapshots: &[Snapshot], opts: &SuspectOptions) -> Vec<Suspect> {
+    let series: Vec<Vec<Bucket>> = snapshots
+        .iter()
+        .map(|s| bucketize(s, opts.group_by))
+        .collect();
+    suspects_from_buckets(&series, opts)
+}
+
+/// Like [`suspects`], from already bucketized snapshots (all grouped the same way).
+pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> Vec<Suspect> {
+    let n = series.len();
+    let maps: Vec<FxHashMap<&str, &Bucket>> = series
+        .iter()
+        .map(|bs| bs.iter().map(|b| (b.key.as_str(), b)).collect())
+        .collect();
+    let mut order: Vec<&str> = Vec::new();
+    let mut seen: FxHashMap<&str, ()> = FxHashMap::default();
+    for bs in series.iter().rev() {
+        for b in bs {
+            if seen.insert(b.key.as_str(), ()).is_none() {
+                order.push(b.key.as_str());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for key in order {
+        let buckets: Vec<Option<&Bucket>> = maps.iter().map(|m| m.get(key).copied()).collect();
+        let counts: Vec<u64> = buckets.iter().map(|b| b.map_or(0, |b| b.count)).collect();
+        let Some(latest) = buckets.iter().rev().flatten().next().copied() else {
+            continue;
+        };
+        let first = counts.first().copied().unwrap_or(0);
+        let last = counts.last().copied().unwrap_or(0);
+        let growth = last as i64 - first as i64;
+        let leaked = buckets.last().copied().flatten().map_or(0, |b| b.leaked);
+        let mut reasons = Vec::new();
+
+        let need = (opts.min_growth as f64).max(opts.min_growth_ratio * first as f64);
+        let grew = n >= 2 && growth > 0 && growth as f64 >= need;
+        let peak = counts.iter().copied().max().unwrap_or(0);
+        let tol = |c: u64| (opts.max_drop_ratio * c as f64).max(1.0);
+        let fell = counts
+            .windows(2)
+            .any(|w| (w[1] as f64) < w[0] as f64 - tol(w[0]))
+            || (last as f64) < peak as f64 - tol(peak);
+
+        // Retention of goroutine ids between consecutive snapshots that have them.
+        let mut kept = Vec::new();
+        for w in buckets.windows(2) {
+            if let [Some(a), Some(b)] = w {
+                if !a.ids.is_empty() && !b.ids.is_empty() {
+                    kept.push(sorted_overlap(&a.ids, &b.ids) as f64 / a.ids.len() as f64);
+                } else if a.ids.is_empty() != b.ids.is_empty() {
+                    // mixed formats: no evidence either way
+                }
+            } else if let [Some(a), None] = w {
+                if !a.ids.is_empty() {
+                    kept.push(0.0);
+                }
+            }
+        }
+        let retained = if kept.is_empty() {
+            None
+        } else {
+            Some(kept.iter().sum::<f64>() / kept.len() as f64)
+        };
+        let churn = retained.is_some_and(|r| r < opts.min_retained);
+        let max_wait = buckets
+            .iter()
+            .rev()
+            .flatten()
+            .find_map(|b| b.wait_minutes.as_ref().map(|w| w.max));
+
+        let is_suspect = leaked > 0 || (grew && !fell && !churn);
+        if !is_suspect {
+            continue;
+        }
+        if leaked > 0 {
+            reasons.push(format!(
+                "{leaked} goroutines marked (leaked) by the Go runtime"
+            ));
+        }
+        if grew {
+            reasons.push(format!(
+                "grew {first} → {last} over {n} snapshots without falling"
+            ));
+        }
+        if let Some(r) = retained {
+            reasons.push(format!(
+                "{:.0}% of its goroutines are still there in the next snapshot",
+                r * 100.0
+            ));
+        }
+        if let Some(m) = max_wait.filter(|&m| m > 0) {
+            reasons.push(format!("goroutines waiting up to {m} minutes"));
+        }
+        let confidence = if leaked > 0
+            || retained.is_some_and(|r| r >= 0.9)
+            || max_wait.is_some_and(|m| m > 0)
+        {
+            Confidence::High
+        } else if n >= 3 {
+            Confidence::Medium
+        } else {
+            Confidence::Low
+        };
+        let score = growth.max(0) as f64
+            * retained.unwrap_or(1.0).max(0.1)
+            * (1.0 + (1.0 + f64::from(max_wait.unwrap_or(0))).ln())
+            + leaked as f64;
+        let dominant_labels = latest
+            .dominant_labels(opts.dominant_label_share)
+            .into_iter()
+            .cloned()
+            .collect::<Vec<_>>();
+        let dominant_labels = if dominant_labels.is_empty() {
+            // Labels come from debug=1/proto snapshots: look in any of them.
+            buckets
+                .iter()
+                .rev()
+                .flatten()
+                .map(|b| b.dominant_labels(opts.dominant_label_share))
+                .find(|l| !l.is_empty())
+                .map(|l| l.into_iter().cloned().collect())
+                .unwrap_or_default()
+        } else {
+            dominant_labels
+        };
+        out.push(Suspect {
+            key: key.to_string(),
+            score,
+            confidence,
+            counts,
+            growth,
+            retained,
+            max_wait_minutes: max_wait,
+            leaked,
+            blocking: latest.blocking,
+            top_frame: latest.top_frame.clone(),
+            created_by: buckets
+                .iter()
+                .rev()
+                .flatten()
+                .find_map(|b| b.created_by.clone()),
+            creator_id: latest.creator_id,
+            dominant_labels,
+            frames: latest.frames.clone(),
+            reasons,
+        });
+    }
+    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+    out
+}
+
+/// Size of the intersection of two ascending id lists.
+fn sorted_overlap(a: &[u64], b: &[u64]) -> usize {
+    let (mut i, mut j, mut n) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    n
+}
