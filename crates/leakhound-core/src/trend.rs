@@ -12,6 +12,8 @@ pub struct Trend {
     /// Coefficient of determination of the least-squares line, 0..=1.
     pub r_squared: f64,
     pub points: usize,
+    /// Seconds between the first and the last point.
+    pub span_seconds: f64,
     pub first: f64,
     pub last: f64,
     pub min: f64,
@@ -86,6 +88,7 @@ impl Trend {
             slope_per_hour: slope * 3600.0,
             r_squared,
             points: points.len(),
+            span_seconds: points[points.len() - 1].0 - points[0].0,
             first: points[0].1,
             last: points[points.len() - 1].1,
             min,
@@ -94,12 +97,17 @@ impl Trend {
         })
     }
 
-    /// Growing when the robust slope adds at least `min_growth_per_hour` and the line explains
-    /// at least half the variance; falling likewise; stable otherwise.
+    /// Growing when the robust slope adds at least `min_growth_per_hour`, the line explains at
+    /// least half the variance, and the change over the window is at least 5 % of the mean
+    /// (a small wobble over a short window is not growth); falling likewise; stable otherwise.
     pub fn verdict(&self, min_growth_per_hour: f64) -> Verdict {
+        let change = (self.slope_per_hour / 3600.0 * self.span_seconds).abs();
         if self.points < 3 {
             Verdict::Unknown
-        } else if self.r_squared < 0.5 || self.slope_per_hour.abs() < min_growth_per_hour {
+        } else if self.r_squared < 0.5
+            || self.slope_per_hour.abs() < min_growth_per_hour
+            || change < 0.05 * self.mean.abs()
+        {
             Verdict::Stable
         } else if self.slope_per_hour > 0.0 {
             Verdict::Growing
@@ -169,6 +177,14 @@ mod tests {
         let t = Trend::fit(&pts).unwrap();
         assert_eq!(t.slope_per_hour, 0.0);
         assert_eq!(t.verdict(1.0), Verdict::Stable);
+    }
+
+    #[test]
+    fn a_small_wobble_over_a_short_window_is_stable() {
+        let pts: Vec<(f64, f64)> = (0..6).map(|i| (i as f64, 450.0 + i as f64 * 3.0)).collect();
+        let t = Trend::fit(&pts).unwrap();
+        assert!(t.slope_per_hour > 10_000.0);
+        assert_eq!(t.verdict(100.0), Verdict::Stable);
     }
 
     #[test]

@@ -1,1 +1,46 @@
-fn main() {}
+//! `leakhound`: parse the command line, set up logging, run one command, map it to an exit code.
+
+mod check;
+mod cli;
+mod demo;
+mod logging;
+mod run;
+mod view;
+mod watch;
+
+use clap::Parser;
+use cli::{Cli, Command, ConfigCommand};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Check(args) => check::run(args).await,
+            Command::Watch(args) => watch::run(args).await,
+            Command::Run(args) => run::run(args).await,
+            Command::Init(args) => run::init(args),
+            Command::Config(ConfigCommand::Check(args)) => run::config_check(args),
+            Command::Demo(args) => demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}

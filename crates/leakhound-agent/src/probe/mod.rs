@@ -80,7 +80,7 @@ impl UrlProbe {
     pub fn endpoint(&self, kind: SourceKind) -> Url {
         let path = self.base.path();
         let names_it = SourceKind::from_path(path) == Some(kind);
-        let custom_path = self.configured == kind && path.trim_end_matches('/') != "";
+        let custom_path = self.configured == kind && !path.trim_end_matches('/').is_empty();
         if names_it || custom_path {
             let mut url = self.base.clone();
             if kind == SourceKind::Pprof && url.query().is_none() {

@@ -1,0 +1,410 @@
+//! The agent: one task per target probes on its own interval (with jitter), an ingest task keeps
+//! the latest state and writes the guide's log lines, and a writer stores samples in SQLite in
+//! batches. Shutdown stops the probers, then drains every sample already produced into the store.
+//!
+//! ```text
+//! probers ──(bounded mpsc)──▶ ingest ──(bounded mpsc)──▶ writer ──▶ SQLite
+//!                               └──▶ broadcast (live views)
+//! ```
+
+use crate::guide_log::GuideLog;
+use crate::http::HttpError;
+use crate::probe::process::ProcessProbe;
+use crate::probe::{ProbeError, UrlProbe};
+use crate::store::{Store, StoreError};
+use leakhound_core::config::{Config, TargetConfig};
+use leakhound_core::{Metrics, Sample};
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Why the agent could not start or stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("target '{target}': {source}")]
+    Client { target: String, source: HttpError },
+    #[error("cannot open the continuous log '{path}': {detail}. Check the directory exists and is writable, or change [agent] continuous_log")]
+    ContinuousLog { path: String, detail: String },
+    #[error("no targets to watch: add a [[targets]] block to the config (see `leakhound init`)")]
+    NoTargets,
+}
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A sample plus the instant it was produced (for probe-to-store latency).
+#[derive(Debug, Clone)]
+pub struct Probed {
+    pub sample: Sample,
+    pub at: Instant,
+}
+
+/// Probes one target: its URL (if any) and its local process (if any), merged into one sample.
+#[derive(Debug)]
+pub struct TargetProber {
+    target: TargetConfig,
+    url: Option<UrlProbe>,
+    process: Option<ProcessProbe>,
+}
+
+impl TargetProber {
+    pub fn new(target: &TargetConfig) -> Result<TargetProber, AgentError> {
+        let url = match &target.url {
+            Some(u) => {
+                Some(
+                    UrlProbe::new(target, u.clone()).map_err(|source| AgentError::Client {
+                        target: target.name.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Ok(TargetProber {
+            target: target.clone(),
+            url,
+            process: target.process.clone().map(ProcessProbe::new),
+        })
+    }
+
+    pub fn target(&self) -> &TargetConfig {
+        &self.target
+    }
+
+    /// Probe once. Never fails: a failure is a sample with `up = false` and the reason.
+    pub async fn probe(&mut self) -> Sample {
+        let started = Instant::now();
+        let ts_ms = now_ms();
+        let mut sources = Vec::new();
+        let mut errors = Vec::new();
+        let mut metrics = Metrics::default();
+        let mut up = true;
+        if let Some(probe) = &mut self.url {
+            // reqwest enforces the timeout; this guard also bounds anything around it.
+            let guard = self.target.timeout + Duration::from_millis(500);
+            let result = match tokio::time::timeout(guard, probe.probe()).await {
+                Ok(r) => r,
+                Err(_) => Err(ProbeError::Http(HttpError::Timeout(
+                    leakhound_core::units::human_duration(self.target.timeout),
+                ))),
+            };
+            match result {
+                Ok(m) => {
+                    metrics = m;
+                    sources.push(probe.source().name());
+                }
+                Err(e) => {
+                    up = false;
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        if let Some(process) = &mut self.process {
+            // A handful of small procfs reads: cheap enough to do inline.
+            match process.probe() {
+                Ok(m) => {
+                    metrics.fill_from(&m);
+                    sources.push("process");
+                }
+                Err(e) => {
+                    if self.url.is_none() {
+                        up = false;
+                    }
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        Sample {
+            target: self.target.name.clone(),
+            ts_ms,
+            up,
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            source: sources.join("+"),
+            metrics,
+        }
+    }
+}
+
+fn jitter(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::rng().random_range(0..=ms))
+}
+
+/// Start one probing task per target. Each stops when `shutdown` turns true; when all have
+/// stopped, `tx` is dropped and the consumer sees the end of the stream.
+pub fn spawn_probers(
+    targets: &[TargetConfig],
+    tx: mpsc::Sender<Probed>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<JoinSet<()>, AgentError> {
+    let mut probers = Vec::with_capacity(targets.len());
+    for t in targets {
+        probers.push(TargetProber::new(t)?);
+    }
+    let mut set = JoinSet::new();
+    for mut prober in probers {
+        let tx = tx.clone();
+        let mut shutdown = shutdown.clone();
+        set.spawn(async move {
+            let interval = prober.target().interval;
+            let jitter_max = prober.target().jitter.min(interval / 2);
+            // Spread the first probes of many targets over the jitter window.
+            let mut next = tokio::time::Instant::now() + jitter(jitter_max);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next) => {}
+                    _ = shutdown.changed() => break,
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
+                let sample = tokio::select! {
+                    s = prober.probe() => s,
+                    _ = shutdown.changed() => break,
+                };
+                if tx
+                    .send(Probed {
+                        sample,
+                        at: Instant::now(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                next += interval;
+                let now = tokio::time::Instant::now();
+                if next < now {
+                    // A probe slower than the interval: start the next one after a fresh interval.
+                    next = now + interval;
+                }
+                next += jitter(jitter_max) / 4;
+            }
+        });
+    }
+    Ok(set)
+}
+
+/// The latest sample of every target, shared with live views.
+pub type Latest = Arc<Mutex<HashMap<String, Sample>>>;
+
+/// Probe-to-store latency, in a fixed histogram of 1 ms buckets up to 60 s.
+#[derive(Debug, Clone)]
+pub struct LatencyHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: vec![0; 60_001],
+            count: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    pub fn record(&mut self, d: Duration) {
+        let ms = usize::try_from(d.as_millis())
+            .unwrap_or(usize::MAX)
+            .min(60_000);
+        self.buckets[ms] += 1;
+        self.count += 1;
+    }
+
+    /// The `q` quantile (0..=1) in milliseconds (upper edge of its bucket).
+    pub fn quantile_ms(&self, q: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (ms, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some(ms as u64 + 1);
+            }
+        }
+        Some(60_001)
+    }
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub samples_stored: u64,
+    pub store_errors: u64,
+    pub latency: LatencyHistogram,
+    pub elapsed: Duration,
+}
+
+/// Run the agent until `shutdown` resolves, then drain and return. Every sample a prober
+/// produced before shutdown is in the store when this returns `Ok`.
+pub async fn run(
+    config: &Config,
+    shutdown: impl std::future::Future<Output = ()>,
+    live: Option<broadcast::Sender<Sample>>,
+    latest: Latest,
+) -> Result<RunSummary, AgentError> {
+    if config.targets.is_empty() {
+        return Err(AgentError::NoTargets);
+    }
+    let started = Instant::now();
+    let store = Store::open(&config.agent.database)?;
+    let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
+
+    let capacity = config.targets.len().clamp(64, 8192);
+    let (probe_tx, mut probe_rx) = mpsc::channel::<Probed>(capacity);
+    let (store_tx, store_rx) = mpsc::channel::<Probed>(capacity);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut probers = spawn_probers(&config.targets, probe_tx, stop_rx)?;
+    let writer = tokio::spawn(write_batches(
+        store,
+        store_rx,
+        config.agent.batch_size,
+        config.agent.flush_interval,
+    ));
+    tracing::info!(
+        targets = config.targets.len(),
+        database = %config.agent.database.display(),
+        "leakhound agent started; monitoring endpoints enabled"
+    );
+
+    let ingest = async {
+        while let Some(probed) = probe_rx.recv().await {
+            guide_log.observe(&probed.sample);
+            if let Ok(mut map) = latest.lock() {
+                map.insert(probed.sample.target.clone(), probed.sample.clone());
+            }
+            if let Some(live) = &live {
+                // No live viewer is fine.
+                let _ = live.send(probed.sample.clone());
+            }
+            if store_tx.send(probed).await.is_err() {
+                tracing::error!("the store writer stopped; samples can no longer be stored");
+                break;
+            }
+        }
+        drop(store_tx);
+    };
+    tokio::pin!(ingest);
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut ingest => {}
+        _ = &mut shutdown => {
+            tracing::info!("stopping: finishing in-flight work and storing every sample taken");
+            let _ = stop_tx.send(true);
+            while probers.join_next().await.is_some() {}
+            ingest.await;
+        }
+    }
+    let (stored, store_errors, latency) = match writer.await {
+        Ok(result) => result?,
+        Err(e) => {
+            tracing::error!("store writer panicked: {e}");
+            (0, 1, LatencyHistogram::default())
+        }
+    };
+    let summary = RunSummary {
+        samples_stored: stored,
+        store_errors,
+        latency,
+        elapsed: started.elapsed(),
+    };
+    tracing::info!(
+        samples_stored = summary.samples_stored,
+        probe_to_store_p50_ms = summary.latency.quantile_ms(0.5).unwrap_or(0),
+        probe_to_store_p99_ms = summary.latency.quantile_ms(0.99).unwrap_or(0),
+        "leakhound agent stopped"
+    );
+    Ok(summary)
+}
+
+/// Store samples in batches of `batch_size` or every `flush_interval`, whichever comes first.
+/// A failed write is retried with backoff; the batch is kept (bounded) so nothing is dropped
+/// while the database is briefly unavailable.
+async fn write_batches(
+    store: Store,
+    mut rx: mpsc::Receiver<Probed>,
+    batch_size: usize,
+    flush_interval: Duration,
+) -> Result<(u64, u64, LatencyHistogram), AgentError> {
+    let mut store = Some(store);
+    let mut batch: Vec<Probed> = Vec::with_capacity(batch_size);
+    let mut stored = 0u64;
+    let mut errors = 0u64;
+    let mut latency = LatencyHistogram::default();
+    let mut deadline = tokio::time::Instant::now() + flush_interval;
+    let mut open = true;
+    while open || !batch.is_empty() {
+        if open {
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(p) => {
+                        if batch.is_empty() {
+                            deadline = tokio::time::Instant::now() + flush_interval;
+                        }
+                        batch.push(p);
+                        if batch.len() < batch_size {
+                            continue;
+                        }
+                    }
+                    None => open = false,
+                },
+                _ = tokio::time::sleep_until(deadline), if !batch.is_empty() => {}
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let Some(mut db) = store.take() else { break };
+        let samples: Vec<Sample> = batch.iter().map(|p| p.sample.clone()).collect();
+        let (db, result) = match tokio::task::spawn_blocking(move || {
+            let r = db.insert(&samples);
+            (db, r)
+        })
+        .await
+        {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::error!("store write task failed: {e}");
+                return Ok((stored, errors + 1, latency));
+            }
+        };
+        store = Some(db);
+        match result {
+            Ok(()) => {
+                let now = Instant::now();
+                for p in &batch {
+                    latency.record(now.duration_since(p.at));
+                }
+                stored += batch.len() as u64;
+                tracing::debug!(batch = batch.len(), total = stored, "stored samples");
+                batch.clear();
+            }
+            Err(e) => {
+                errors += 1;
+                tracing::error!("cannot store {} samples (will retry): {e}", batch.len());
+                if errors > 20 && !open {
+                    return Err(e.into());
+                }
+                tokio::time::sleep(Duration::from_millis(200 * errors.min(25))).await;
+            }
+        }
+    }
+    Ok((stored, errors, latency))
+}

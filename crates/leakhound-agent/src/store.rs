@@ -1,0 +1,405 @@
+//! The SQLite history: one row per sample, WAL mode, batched writes from one writer thread.
+//!
+//! The store never deletes or rewrites a file it cannot read: a damaged or foreign file is an
+//! error that names the file and the fix, and the file is left as it was.
+
+use leakhound_core::{Metrics, Sample};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the store failed, with the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database '{path}': {detail}. Check that the directory exists and is writable, or set [agent] database to another path")]
+    Open { path: String, detail: String },
+    #[error("'{path}' is not a leakhound database or is damaged ({detail}). leakhound left it untouched: move it aside (or restore a backup) and start again")]
+    Corrupt { path: String, detail: String },
+    #[error("'{path}' was written by a newer leakhound (schema {found}, this one knows {known}): upgrade leakhound or use another database")]
+    Newer {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("database '{path}': {detail}")]
+    Sql { path: String, detail: String },
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS targets (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS samples (
+    target_id          INTEGER NOT NULL REFERENCES targets(id),
+    ts_ms              INTEGER NOT NULL,
+    up                 INTEGER NOT NULL,
+    error              TEXT,
+    latency_ms         REAL NOT NULL,
+    source             TEXT NOT NULL,
+    goroutines         INTEGER,
+    alloc_bytes        INTEGER,
+    total_alloc_bytes  INTEGER,
+    sys_bytes          INTEGER,
+    heap_bytes         INTEGER,
+    num_gc             INTEGER,
+    threads            INTEGER,
+    rss_bytes          INTEGER,
+    cpu_percent        REAL,
+    open_fds           INTEGER,
+    cgroup_memory_bytes       INTEGER,
+    cgroup_memory_limit_bytes INTEGER,
+    cgroup_cpu_percent        REAL
+);
+CREATE INDEX IF NOT EXISTS samples_by_target_time ON samples(target_id, ts_ms);
+";
+
+const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
+    total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
+    cgroup_memory_bytes, cgroup_memory_limit_bytes, cgroup_cpu_percent";
+
+/// An open store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn u(v: Option<u64>) -> Option<i64> {
+    v.map(|x| i64::try_from(x).unwrap_or(i64::MAX))
+}
+
+fn back(v: Option<i64>) -> Option<u64> {
+    v.and_then(|x| u64::try_from(x).ok())
+}
+
+impl Store {
+    /// Open (or create) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(StoreError::Open {
+                    path: shown,
+                    detail: format!("the directory '{}' does not exist", dir.display()),
+                });
+            }
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .map_err(|e| StoreError::Open {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    /// Open an existing database read-only (reports, `check` of history) without creating it.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        if !path.is_file() {
+            return Err(StoreError::Open {
+                path: shown,
+                detail: "no such file (run `leakhound run` first, or pass --db)".into(),
+            });
+        }
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
+                StoreError::Open {
+                    path: shown.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
+        let store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.check_version()?;
+        Ok(store)
+    }
+
+    fn classify(&self, e: rusqlite::Error) -> StoreError {
+        let path = self.path.display().to_string();
+        let detail = e.to_string();
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+                StoreError::Corrupt { path, detail }
+            }
+            Some(
+                rusqlite::ErrorCode::ReadOnly
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::PermissionDenied,
+            ) => StoreError::Open { path, detail },
+            _ => StoreError::Sql { path, detail },
+        }
+    }
+
+    fn check_version(&self) -> Result<i64, StoreError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.classify(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Newer {
+                path: self.path.display().to_string(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        Ok(version)
+    }
+
+    fn init(&self) -> Result<(), StoreError> {
+        self.conn
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|e| self.classify(e))?;
+        // Reading the schema first tells a damaged or foreign file apart before anything is written.
+        let version = self.check_version()?;
+        let has_foreign_tables: bool = version == 0
+            && self
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('targets','samples','samples_by_target_time')",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(|e| self.classify(e))?
+                > 0;
+        if has_foreign_tables {
+            return Err(StoreError::Corrupt {
+                path: self.path.display().to_string(),
+                detail: "it holds tables of another program".into(),
+            });
+        }
+        self.conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| self.classify(e))?;
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| self.classify(e))?;
+        self.conn
+            .execute_batch(SCHEMA)
+            .map_err(|e| self.classify(e))?;
+        self.conn
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|e| self.classify(e))?;
+        Ok(())
+    }
+
+    fn target_id(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = tx
+            .query_row("SELECT id FROM targets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?
+        {
+            return Ok(id);
+        }
+        tx.execute("INSERT INTO targets(name) VALUES (?1)", [name])?;
+        Ok(tx.last_insert_rowid())
+    }
+
+    /// Write samples in one transaction: all of them are stored, or none.
+    pub fn insert(&mut self, samples: &[Sample]) -> Result<(), StoreError> {
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self.conn.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(&format!(
+                    "INSERT INTO samples(target_id, {COLUMNS}) VALUES \
+                     (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
+                ))?;
+                let mut last: Option<(&str, i64)> = None;
+                for s in samples {
+                    let id = match last {
+                        Some((name, id)) if name == s.target => id,
+                        _ => Self::target_id(&tx, &s.target)?,
+                    };
+                    last = Some((&s.target, id));
+                    let m = &s.metrics;
+                    stmt.execute(params![
+                        id,
+                        s.ts_ms,
+                        s.up,
+                        s.error,
+                        s.latency_ms,
+                        s.source,
+                        u(m.goroutines),
+                        u(m.alloc_bytes),
+                        u(m.total_alloc_bytes),
+                        u(m.sys_bytes),
+                        u(m.heap_bytes),
+                        u(m.num_gc),
+                        u(m.threads),
+                        u(m.rss_bytes),
+                        m.cpu_percent,
+                        u(m.open_fds),
+                        u(m.cgroup_memory_bytes),
+                        u(m.cgroup_memory_limit_bytes),
+                        m.cgroup_cpu_percent,
+                    ])?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.classify(e))
+    }
+
+    /// Names of all targets with stored samples.
+    pub fn targets(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM targets ORDER BY name")
+            .map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
+        rows.map_err(|e| self.classify(e))
+    }
+
+    /// A target's samples with `since_ms <= ts_ms < until_ms`, oldest first.
+    pub fn samples(
+        &self,
+        target: &str,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM samples JOIN targets ON targets.id = samples.target_id \
+             WHERE targets.name = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
+        let rows = stmt
+            .query_map(params![target, since_ms, until_ms], |r| {
+                Ok(Sample {
+                    target: target.to_string(),
+                    ts_ms: r.get(0)?,
+                    up: r.get(1)?,
+                    error: r.get(2)?,
+                    latency_ms: r.get(3)?,
+                    source: r.get(4)?,
+                    metrics: Metrics {
+                        goroutines: back(r.get(5)?),
+                        alloc_bytes: back(r.get(6)?),
+                        total_alloc_bytes: back(r.get(7)?),
+                        sys_bytes: back(r.get(8)?),
+                        heap_bytes: back(r.get(9)?),
+                        num_gc: back(r.get(10)?),
+                        threads: back(r.get(11)?),
+                        rss_bytes: back(r.get(12)?),
+                        cpu_percent: r.get(13)?,
+                        open_fds: back(r.get(14)?),
+                        cgroup_memory_bytes: back(r.get(15)?),
+                        cgroup_memory_limit_bytes: back(r.get(16)?),
+                        cgroup_cpu_percent: r.get(17)?,
+                    },
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.classify(e))
+    }
+
+    /// Number of stored samples, for one target or all.
+    pub fn count(&self, target: Option<&str>) -> Result<u64, StoreError> {
+        let n: i64 = match target {
+            Some(name) => self.conn.query_row(
+                "SELECT count(*) FROM samples JOIN targets ON targets.id = samples.target_id WHERE targets.name = ?1",
+                [name],
+                |r| r.get(0),
+            ),
+            None => self.conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0)),
+        }
+        .map_err(|e| self.classify(e))?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(target: &str, ts: i64, g: u64) -> Sample {
+        Sample {
+            target: target.into(),
+            ts_ms: ts,
+            up: true,
+            error: None,
+            latency_ms: 1.5,
+            source: "health".into(),
+            metrics: Metrics {
+                goroutines: Some(g),
+                rss_bytes: Some(1 << 20),
+                cpu_percent: Some(0.5),
+                ..Metrics::default()
+            },
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        {
+            let mut store = Store::open(&path).unwrap();
+            store
+                .insert(&[sample("a", 1, 10), sample("b", 2, 20), sample("a", 3, 30)])
+                .unwrap();
+            let mut down = Sample::down("a", 4, 5000.0, "timed out".into());
+            down.source = "health".into();
+            store.insert(&[down]).unwrap();
+        }
+        let store = Store::open_read_only(&path).unwrap();
+        assert_eq!(store.targets().unwrap(), vec!["a", "b"]);
+        let a = store.samples("a", 0, i64::MAX).unwrap();
+        assert_eq!(a.len(), 3);
+        assert_eq!(a[0], sample("a", 1, 10));
+        assert!(!a[2].up);
+        assert_eq!(a[2].error.as_deref(), Some("timed out"));
+        assert_eq!(store.count(None).unwrap(), 4);
+        assert_eq!(store.count(Some("b")).unwrap(), 1);
+        assert_eq!(store.samples("a", 2, 4).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn missing_directory_is_a_clear_error() {
+        let err = Store::open(Path::new("/nonexistent-dir/x/h.db")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("'/nonexistent-dir/x' does not exist"),
+            "{text}"
+        );
+        assert!(text.contains("[agent] database"), "{text}");
+    }
+
+    #[test]
+    fn garbage_file_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let garbage = vec![0x42u8; 8192];
+        std::fs::write(&path, &garbage).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("left it untouched"));
+        assert_eq!(std::fs::read(&path).unwrap(), garbage);
+    }
+
+    #[test]
+    fn another_programs_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE invoices(id INTEGER)")
+            .unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(err.to_string().contains("another program"), "{err}");
+    }
+}

@@ -1,0 +1,767 @@
+//! `leakhound analyze` and `leakhound diff`: goroutine dumps from files, stdin or a service's
+//! pprof endpoint → bucket tables, leak suspects, and what changed between two snapshots.
+//! Loading is IO; everything that renders is a pure function of the parsed data.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use goroutine_dump::{
+    bucketize_filtered, Bucket, Diff, DiffEntry, Format, FrameOut, GroupBy, Snapshot, Suspect,
+    SuspectOptions, Warning,
+};
+use leakhound_agent::http::{HttpClient, HttpOptions};
+use regex::Regex;
+use serde::Serialize;
+use url::Url;
+
+/// Output width the human tables fit in.
+const WIDTH: usize = 100;
+
+/// Which profile format to fetch (URLs) or to parse as (files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatArg {
+    /// Files: detect. URLs: debug=0 for one snapshot; for several, debug=2 while the service
+    /// has ≤ 20,000 goroutines (ids tell leaks from churn), else debug=0.
+    Auto,
+    /// A specific format.
+    Fixed(Format),
+}
+
+fn parse_format(s: &str) -> Result<FormatArg, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "auto" => Ok(FormatArg::Auto),
+        "0" | "debug=0" | "proto" | "pprof" => Ok(FormatArg::Fixed(Format::Proto)),
+        "1" | "debug=1" => Ok(FormatArg::Fixed(Format::Debug1)),
+        "2" | "debug=2" => Ok(FormatArg::Fixed(Format::Debug2)),
+        other => Err(format!(
+            "unknown format '{other}': use auto, debug=0 (pprof proto), debug=1 or debug=2"
+        )),
+    }
+}
+
+/// Options shared by `analyze` and `diff`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DumpOptions {
+    /// Profile format: auto, debug=0 (gzipped pprof proto), debug=1 or debug=2. For URLs this
+    /// picks what is fetched; for files it overrides detection.
+    #[arg(long, value_name = "FORMAT", default_value = "auto", value_parser = parse_format)]
+    pub format: FormatArg,
+    /// Group goroutines by: line (same functions at the same lines), function (same
+    /// functions), created-by (same `go` statement).
+    #[arg(long, value_name = "HOW", default_value = "line")]
+    pub group_by: GroupBy,
+    /// Show at most N rows (0 = all).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// Keep only goroutines with a frame whose function or file:line matches REGEX
+    /// (repeatable: any may match).
+    #[arg(long, value_name = "REGEX")]
+    pub filter: Vec<Regex>,
+    /// Drop goroutines with a frame whose function or file:line matches REGEX (repeatable).
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Vec<Regex>,
+    /// Print JSON (schema: docs/analyze-json.md) instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Largest response accepted from a URL, in bytes (Go caps a debug=2 dump at 64 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_bytes: u64,
+    /// HTTP timeout for URL sources (a debug=2 dump of a huge service takes seconds).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+/// `leakhound analyze SOURCE...`
+#[derive(Debug, Clone, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Goroutine dumps: files, `-` for stdin, or URLs of a Go service (its base URL or its
+    /// /debug/pprof/goroutine). One source: the bucket table. Several, in time order: the leak
+    /// suspects.
+    #[arg(required = true, value_name = "SOURCE")]
+    pub sources: Vec<String>,
+    #[command(flatten)]
+    pub dump: DumpOptions,
+    /// With URL sources: take this many snapshots, --interval apart, and rank suspects.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub samples: u32,
+    /// Time between --samples.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Print the stack of each bucket under its row.
+    #[arg(long)]
+    pub stacks: bool,
+    /// Suspects: smallest growth (goroutines, first → last snapshot) worth flagging.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub min_growth: u64,
+}
+
+/// `leakhound diff BEFORE AFTER`
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiffArgs {
+    /// The earlier dump: a file, `-` or a URL.
+    #[arg(value_name = "BEFORE")]
+    pub before: String,
+    /// The later dump: a file, `-` or a URL.
+    #[arg(value_name = "AFTER")]
+    pub after: String,
+    #[command(flatten)]
+    pub dump: DumpOptions,
+    /// Also list buckets whose count did not change.
+    #[arg(long)]
+    pub all: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+enum SourceKind {
+    Stdin,
+    File(PathBuf),
+    Url(Url),
+}
+
+fn classify(s: &str) -> anyhow::Result<SourceKind> {
+    if s == "-" {
+        return Ok(SourceKind::Stdin);
+    }
+    if s.starts_with("http://") || s.starts_with("https://") {
+        let u = Url::parse(s).with_context(|| format!("'{s}' is not a valid URL"))?;
+        return Ok(SourceKind::Url(u));
+    }
+    Ok(SourceKind::File(PathBuf::from(s)))
+}
+
+/// The goroutine profile URL for `base` at `debug` (a base URL gets /debug/pprof/goroutine).
+pub fn profile_url(base: &Url, debug: u8) -> Url {
+    let mut u = base.clone();
+    if !u.path().contains("/debug/pprof/") {
+        let path = format!("{}/debug/pprof/goroutine", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+    }
+    let kept: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != "debug")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for (k, v) in &kept {
+            q.append_pair(k, v);
+        }
+        q.append_pair("debug", &debug.to_string());
+    }
+    u
+}
+
+/// One parsed source.
+struct Loaded {
+    name: String,
+    snapshot: Snapshot,
+    bytes: usize,
+    elapsed: Duration,
+}
+
+fn spinner(message: String) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_message(message);
+    pb.enable_steady_tick(Duration::from_millis(100));
+    Some(pb)
+}
+
+fn parse_bytes(bytes: &[u8], format: FormatArg, name: &str) -> anyhow::Result<Snapshot> {
+    let r = match format {
+        FormatArg::Auto => goroutine_dump::parse(bytes),
+        FormatArg::Fixed(f) => goroutine_dump::parse_as(bytes, f),
+    };
+    r.with_context(|| format!("{name}: not a goroutine profile"))
+}
+
+async fn load_local(kind: SourceKind, name: String, format: FormatArg) -> anyhow::Result<Loaded> {
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let bytes = match &kind {
+            SourceKind::Stdin => {
+                let mut b = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut b)
+                    .context("cannot read the dump from stdin")?;
+                b
+            }
+            SourceKind::File(p) => std::fs::read(p)
+                .with_context(|| format!("cannot read '{}'", p.display()))?,
+            SourceKind::Url(_) => bail!("internal: a URL is not a local source"),
+        };
+        let pb = (bytes.len() > 8 << 20).then(|| {
+            spinner(format!("parsing {name} ({} MB)", bytes.len() >> 20))
+        });
+        let snapshot = parse_bytes(&bytes, format, &name);
+        if let Some(Some(pb)) = pb {
+            pb.finish_and_clear();
+        }
+        Ok(Loaded {
+            name,
+            snapshot: snapshot?,
+            bytes: bytes.len(),
+            elapsed: started.elapsed(),
+        })
+    })
+    .await
+    .context("the parsing task failed")?
+}
+
+async fn fetch(
+    client: &HttpClient,
+    base: &Url,
+    format: Format,
+    max_bytes: u64,
+) -> anyhow::Result<Loaded> {
+    let url = profile_url(base, format.debug_level());
+    let shown = leakhound_agent::http::redact(&url);
+    let name = format!("{shown}?debug={}", format.debug_level());
+    let started = Instant::now();
+    let pb = spinner(format!("fetching {name}"));
+    let got = client.get_bytes(&url, max_bytes).await;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let (_, bytes) = got.with_context(|| format!("cannot fetch {name}"))?;
+    let parse_name = name.clone();
+    let (snapshot, len) = tokio::task::spawn_blocking(move || {
+        let s = parse_bytes(&bytes, FormatArg::Fixed(format), &parse_name);
+        (s, bytes.len())
+    })
+    .await
+    .context("the parsing task failed")?;
+    Ok(Loaded {
+        name,
+        snapshot: snapshot?,
+        bytes: len,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn client(opts: &DumpOptions) -> anyhow::Result<HttpClient> {
+    let o = HttpOptions {
+        timeout: opts.timeout,
+        ..HttpOptions::default()
+    };
+    HttpClient::new(&o).context("cannot set up the HTTP client")
+}
+
+/// Loads one SOURCE once (files, stdin, or one fetch of a URL).
+async fn load_one(source: &str, opts: &DumpOptions) -> anyhow::Result<Loaded> {
+    match classify(source)? {
+        SourceKind::Url(u) => {
+            let f = match opts.format {
+                FormatArg::Fixed(f) => f,
+                FormatArg::Auto => Format::Proto,
+            };
+            fetch(&client(opts)?, &u, f, opts.max_bytes).await
+        }
+        kind => load_local(kind, source.to_string(), opts.format).await,
+    }
+}
+
+/// Takes `samples` snapshots of a URL, `interval` apart.
+async fn sample_url(
+    base: &Url,
+    args: &AnalyzeArgs,
+    mut on_error: impl FnMut(anyhow::Error),
+) -> anyhow::Result<Vec<Loaded>> {
+    let client = client(&args.dump)?;
+    let mut format = match args.dump.format {
+        FormatArg::Fixed(f) => f,
+        FormatArg::Auto => Format::Proto,
+    };
+    let mut out = Vec::new();
+    for i in 0..args.samples {
+        if i > 0 {
+            tokio::time::sleep(args.interval).await;
+        }
+        match fetch(&client, base, format, args.dump.max_bytes).await {
+            Ok(l) => {
+                if i == 0
+                    && args.dump.format == FormatArg::Auto
+                    && l.snapshot.total() <= 20_000
+                {
+                    // Cheap enough to take full dumps: goroutine ids tell leaks from churn.
+                    format = Format::Debug2;
+                    match fetch(&client, base, format, args.dump.max_bytes).await {
+                        Ok(l2) => out.push(l2),
+                        Err(e) => {
+                            on_error(e);
+                            out.push(l);
+                        }
+                    }
+                } else {
+                    out.push(l);
+                }
+            }
+            Err(e) => on_error(e),
+        }
+    }
+    Ok(out)
+}
+
+fn frame_matches(re: &Regex, f: goroutine_dump::FrameRef<'_>) -> bool {
+    re.is_match(f.function) || re.is_match(&format!("{}:{}", f.file, f.line))
+}
+
+/// Buckets of one snapshot with --filter / --exclude applied (evaluated once per stack).
+fn buckets_of(s: &Snapshot, opts: &DumpOptions) -> Vec<Bucket> {
+    bucketize_filtered(s, opts.group_by, |snap, frames| {
+        let refs = || frames.iter().map(|&f| snap.frame_ref(f));
+        let included = opts.filter.is_empty()
+            || opts
+                .filter
+                .iter()
+                .any(|re| refs().any(|f| frame_matches(re, f)));
+        let excluded = opts
+            .exclude
+            .iter()
+            .any(|re| refs().any(|f| frame_matches(re, f)));
+        included && !excluded
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON shapes (docs/analyze-json.md)
+
+#[derive(Serialize)]
+struct SnapshotJson<'a> {
+    source: &'a str,
+    format: Format,
+    goroutines: u64,
+    bytes: usize,
+    parse_ms: f64,
+    warnings: &'a [Warning],
+}
+
+#[derive(Serialize)]
+struct AnalyzeJson<'a> {
+    group_by: GroupBy,
+    snapshots: Vec<SnapshotJson<'a>>,
+    /// Buckets of the last snapshot.
+    buckets: &'a [Bucket],
+    /// Present when there are several snapshots.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suspects: Option<&'a [Suspect]>,
+}
+
+#[derive(Serialize)]
+struct DiffJson<'a> {
+    group_by: GroupBy,
+    before: SnapshotJson<'a>,
+    after: SnapshotJson<'a>,
+    diff: &'a Diff,
+}
+
+fn snapshot_json(l: &Loaded) -> SnapshotJson<'_> {
+    SnapshotJson {
+        source: &l.name,
+        format: l.snapshot.format(),
+        goroutines: l.snapshot.total(),
+        bytes: l.bytes,
+        parse_ms: l.elapsed.as_secs_f64() * 1000.0,
+        warnings: l.snapshot.warnings(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/// Runs `leakhound analyze`. Exit codes: 0 analysed (no suspect), 1 suspects found,
+/// 2 some sources failed (the others were analysed).
+pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let mut loaded = Vec::new();
+    let mut failures = 0usize;
+    let mut report = |e: anyhow::Error| {
+        eprintln!("error: {e:#}");
+        failures += 1;
+    };
+    for source in &args.sources {
+        match classify(source) {
+            Ok(SourceKind::Url(u)) if args.samples > 1 => {
+                loaded.extend(sample_url(&u, &args, &mut report).await?);
+            }
+            Ok(_) => match load_one(source, &args.dump).await {
+                Ok(l) => loaded.push(l),
+                Err(e) => report(e),
+            },
+            Err(e) => report(e),
+        }
+    }
+    let Some(last) = loaded.last() else {
+        bail!("no source could be analysed");
+    };
+    let buckets = buckets_of(&last.snapshot, &args.dump);
+    let suspects = if loaded.len() > 1 {
+        let series: Vec<Vec<Bucket>> = loaded
+            .iter()
+            .map(|l| buckets_of(&l.snapshot, &args.dump))
+            .collect();
+        let opts = SuspectOptions {
+            group_by: args.dump.group_by,
+            min_growth: args.min_growth,
+            ..SuspectOptions::default()
+        };
+        Some(goroutine_dump::suspects_from_buckets(&series, &opts))
+    } else {
+        None
+    };
+    if args.dump.json {
+        let out = AnalyzeJson {
+            group_by: args.dump.group_by,
+            snapshots: loaded.iter().map(snapshot_json).collect(),
+            buckets: &buckets,
+            suspects: suspects.as_deref(),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let mut s = String::new();
+        for l in &loaded {
+            s.push_str(&render_snapshot_line(l));
+            for w in l.snapshot.warnings() {
+                let _ = writeln!(s, "  warning: line {}: {}", w.line, w.message);
+            }
+        }
+        s.push('\n');
+        match &suspects {
+            None => s.push_str(&render_buckets(
+                &buckets,
+                last.snapshot.total(),
+                args.dump.top,
+                args.stacks,
+            )),
+            Some(list) => s.push_str(&render_suspects(list, loaded.len(), args.dump.top)),
+        }
+        print!("{s}");
+    }
+    Ok(if failures > 0 {
+        ExitCode::from(2)
+    } else if suspects.is_some_and(|s| !s.is_empty()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Runs `leakhound diff`. Exit code 0 (1 when a source cannot be loaded is reported as error).
+pub async fn run_diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
+    let before = load_one(&args.before, &args.dump).await?;
+    let after = load_one(&args.after, &args.dump).await?;
+    let d = goroutine_dump::diff(
+        &buckets_of(&before.snapshot, &args.dump),
+        &buckets_of(&after.snapshot, &args.dump),
+    );
+    if args.dump.json {
+        let out = DiffJson {
+            group_by: args.dump.group_by,
+            before: snapshot_json(&before),
+            after: snapshot_json(&after),
+            diff: &d,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let mut s = String::new();
+        s.push_str(&render_snapshot_line(&before));
+        s.push_str(&render_snapshot_line(&after));
+        s.push('\n');
+        s.push_str(&render_diff(&d, args.dump.top, args.all));
+        print!("{s}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering (pure)
+
+fn render_snapshot_line(l: &Loaded) -> String {
+    format!(
+        "{}: {}, {} goroutines, {} in {}\n",
+        l.name,
+        l.snapshot.format(),
+        l.snapshot.total(),
+        human_bytes(l.bytes),
+        human_duration(l.elapsed)
+    )
+}
+
+fn human_bytes(n: usize) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / f64::from(1 << 20))
+    } else if n >= 1 << 10 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{n} B")
+    }
+}
+
+fn human_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+/// Cuts `s` to at most `n` characters, ending with `…` when cut.
+fn fit(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn site(f: Option<&FrameOut>) -> String {
+    f.map_or_else(|| "(no frames)".to_string(), FrameOut::short)
+}
+
+fn labels_text(labels: &[goroutine_dump::LabelCount], count: u64) -> String {
+    labels
+        .iter()
+        .take(4)
+        .map(|l| {
+            let share = if count > 0 {
+                100.0 * l.count as f64 / count as f64
+            } else {
+                0.0
+            };
+            format!("{}={} {:.0}%", l.key, l.value, share)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn wait_text(b: &Bucket) -> String {
+    match &b.wait_minutes {
+        Some(w) if w.max == w.min => format!("{} min", w.max),
+        Some(w) => format!("{}-{} min", w.min, w.max),
+        None => "-".to_string(),
+    }
+}
+
+fn render_buckets(buckets: &[Bucket], total: u64, top: usize, stacks: bool) -> String {
+    let mut s = String::new();
+    let shown = if top == 0 { buckets.len() } else { top.min(buckets.len()) };
+    let _ = writeln!(
+        s,
+        "{} buckets, top {} by count (total {} goroutines)",
+        buckets.len(),
+        shown,
+        total
+    );
+    let _ = writeln!(
+        s,
+        "{:>8} {:>6}  {:<13} {:<9} {}",
+        "COUNT", "SHARE", "BLOCKED ON", "WAITED", "SITE (first non-runtime, non-stdlib frame)"
+    );
+    let lead = 8 + 1 + 6 + 2 + 13 + 1 + 9 + 1;
+    for b in buckets.iter().take(shown) {
+        let share = if total > 0 {
+            100.0 * b.count as f64 / total as f64
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            s,
+            "{:>8} {:>5.1}%  {:<13} {:<9} {}",
+            b.count,
+            share,
+            fit(b.blocking.as_str(), 13),
+            fit(&wait_text(b), 9),
+            fit(&site(b.site()), WIDTH - lead)
+        );
+        let mut extra = Vec::new();
+        if let Some(c) = &b.created_by {
+            let mut t = format!("created by {}", c.short());
+            if let Some(id) = b.creator_id {
+                let _ = write!(t, " in goroutine {id}");
+            }
+            extra.push(t);
+        }
+        if !b.labels.is_empty() {
+            extra.push(format!("labels {}", labels_text(&b.labels, b.count)));
+        }
+        if b.truncated > 0 {
+            extra.push(format!("{} truncated", b.truncated));
+        }
+        if b.leaked > 0 {
+            extra.push(format!("{} marked (leaked)", b.leaked));
+        }
+        for e in extra {
+            let _ = writeln!(s, "{:lead$}{}", "", fit(&e, WIDTH - lead));
+        }
+        if stacks {
+            for f in &b.frames {
+                let _ = writeln!(s, "{:lead$}  {}", "", fit(&f.short(), WIDTH - lead - 2));
+            }
+        }
+    }
+    if shown < buckets.len() {
+        let rest: u64 = buckets.iter().skip(shown).map(|b| b.count).sum();
+        let _ = writeln!(
+            s,
+            "… {} more buckets with {} goroutines (--top 0 shows all)",
+            buckets.len() - shown,
+            rest
+        );
+    }
+    s
+}
+
+fn counts_text(c: &[u64]) -> String {
+    if c.len() <= 4 {
+        c.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join("→")
+    } else {
+        format!(
+            "{}→…→{}",
+            c.first().copied().unwrap_or(0),
+            c.last().copied().unwrap_or(0)
+        )
+    }
+}
+
+fn render_suspects(list: &[Suspect], snapshots: usize, top: usize) -> String {
+    let mut s = String::new();
+    if list.is_empty() {
+        let _ = writeln!(
+            s,
+            "No leak suspects across {snapshots} snapshots: no bucket grew steadily."
+        );
+        return s;
+    }
+    let shown = if top == 0 { list.len() } else { top.min(list.len()) };
+    let _ = writeln!(
+        s,
+        "{} leak suspects across {} snapshots (oldest first), worst first",
+        list.len(),
+        snapshots
+    );
+    let _ = writeln!(
+        s,
+        "{:>2} {:<6} {:<22} {:<13} {}",
+        "#", "CONF", "COUNTS", "BLOCKED ON", "LEAKING SITE"
+    );
+    let lead = 2 + 1 + 6 + 1 + 22 + 1 + 13 + 1;
+    for (i, x) in list.iter().take(shown).enumerate() {
+        let _ = writeln!(
+            s,
+            "{:>2} {:<6} {:<22} {:<13} {}",
+            i + 1,
+            x.confidence.as_str(),
+            fit(&counts_text(&x.counts), 22),
+            fit(x.blocking.as_str(), 13),
+            fit(&site(x.site()), WIDTH - lead)
+        );
+        if let Some(c) = &x.created_by {
+            let _ = writeln!(
+                s,
+                "{:lead$}{}",
+                "",
+                fit(&format!("created by {}", c.short()), WIDTH - lead)
+            );
+        }
+        if !x.dominant_labels.is_empty() {
+            let total = x.counts.last().copied().unwrap_or(0);
+            let l = labels_text(&x.dominant_labels, total);
+            let _ = writeln!(s, "{:lead$}{}", "", fit(&format!("labels {l}"), WIDTH - lead));
+        }
+        for r in &x.reasons {
+            let _ = writeln!(s, "{:lead$}{}", "", fit(r, WIDTH - lead));
+        }
+    }
+    s
+}
+
+fn render_diff(d: &Diff, top: usize, all: bool) -> String {
+    let mut s = String::new();
+    let delta = d.after_total as i64 - d.before_total as i64;
+    let _ = writeln!(
+        s,
+        "{} → {} goroutines ({:+})",
+        d.before_total, d.after_total, delta
+    );
+    let rows: Vec<&DiffEntry> = d
+        .entries
+        .iter()
+        .filter(|e| all || e.delta != 0)
+        .collect();
+    if rows.is_empty() {
+        let _ = writeln!(s, "No bucket changed.");
+        return s;
+    }
+    let shown = if top == 0 { rows.len() } else { top.min(rows.len()) };
+    let _ = writeln!(
+        s,
+        "{:<8} {:>8} {:>8} {:>8}  {:<13} {}",
+        "CHANGE", "BEFORE", "AFTER", "DELTA", "BLOCKED ON", "SITE"
+    );
+    let lead = 8 + 1 + 8 + 1 + 8 + 1 + 8 + 2 + 13 + 1;
+    for e in rows.iter().take(shown) {
+        let _ = writeln!(
+            s,
+            "{:<8} {:>8} {:>8} {:>+8}  {:<13} {}",
+            e.change.as_str(),
+            e.before,
+            e.after,
+            e.delta,
+            fit(e.blocking.as_str(), 13),
+            fit(&site(e.site()), WIDTH - lead)
+        );
+        if !e.labels.is_empty() {
+            let l = labels_text(&e.labels, e.after.max(e.before));
+            let _ = writeln!(s, "{:lead$}{}", "", fit(&format!("labels {l}"), WIDTH - lead));
+        }
+    }
+    if shown < rows.len() {
+        let _ = writeln!(s, "… {} more (--top 0 shows all)", rows.len() - shown);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_url_appends_the_pprof_path_and_debug() {
+        let u = Url::parse("http://127.0.0.1:3000").unwrap();
+        assert_eq!(
+            profile_url(&u, 2).as_str(),
+            "http://127.0.0.1:3000/debug/pprof/goroutine?debug=2"
+        );
+        let u = Url::parse("http://h/x/debug/pprof/goroutineleak?debug=1&seconds=1").unwrap();
+        assert_eq!(
+            profile_url(&u, 0).as_str(),
+            "http://h/x/debug/pprof/goroutineleak?seconds=1&debug=0"
+        );
+    }
+
+    #[test]
+    fn formats_parse() {
+        assert_eq!(parse_format("debug=2"), Ok(FormatArg::Fixed(Format::Debug2)));
+        assert_eq!(parse_format("proto"), Ok(FormatArg::Fixed(Format::Proto)));
+        assert!(parse_format("3").unwrap_err().contains("unknown format '3'"));
+    }
+
+    #[test]
+    fn fit_cuts_with_an_ellipsis() {
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
+    }
+}

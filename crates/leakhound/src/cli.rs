@@ -1,0 +1,174 @@
+//! The command line. Every command works with no config file: give it a URL.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const EXAMPLES: &str = "\
+Examples:
+  leakhound demo                               see everything against a simulated leaking service
+  leakhound check http://127.0.0.1:3000        one-shot check (exit 1 above 5000 goroutines)
+  leakhound watch http://127.0.0.1:3000        live view, refreshed every 5s
+  leakhound init && leakhound run              write a config, then run the agent
+  leakhound config check leakhound.toml        list every mistake in a config file
+
+A target is a base URL (the guide's /api/monitor/health, expvar /debug/vars, Prometheus
+/metrics or /debug/pprof are found on their own), a full URL of one of those, `pid:1234`
+or `process:NAME` for a local process.";
+
+/// Watch Go services for goroutine leaks: check, watch, store history, alert, find the leak.
+#[derive(Debug, Parser)]
+#[command(name = "leakhound", version, about, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Also log the guide's "Goroutine count: N" lines below the warning mark, and more.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Log only warnings and errors.
+    #[arg(long, short, global = true, conflicts_with = "debug")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe targets once and print goroutines, memory and the guide's state (GUIDE §8 quick_check).
+    ///
+    /// Exit codes: 0 all normal, 1 some target above --fail-above goroutines, 2 some target
+    /// could not be probed (2 wins over 1).
+    Check(CheckArgs),
+    /// Live view of targets, refreshed every interval (GUIDE §1 monitor_goroutines.sh).
+    Watch(WatchArgs),
+    /// Run the agent: poll every target in the config, store samples, log the guide's lines.
+    Run(RunArgs),
+    /// Write a commented config file with the guide's defaults.
+    Init(InitArgs),
+    /// Config file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Start a simulated leaking Go service and watch it with the real agent pipeline.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and report every mistake at once (line, bad value, fix).
+    Check(ConfigCheckArgs),
+}
+
+/// Where targets come from: URLs on the command line, or the config file's targets.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Targets: base URL, endpoint URL, `pid:N` or `process:NAME`.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Read targets (and levels) from this config file instead.
+    #[arg(long, short, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Give up on a target after this long (e.g. 500ms, 5s).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Exit 1 when a target has more goroutines than this.
+    #[arg(long, default_value_t = 5000, value_name = "N")]
+    pub fail_above: u64,
+    /// Print JSON (one array of results) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Time between refreshes.
+    #[arg(long, short, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// One line per sample instead of a redrawn table (for pipes and logs).
+    #[arg(long)]
+    pub plain: bool,
+    /// Stop after this many refreshes (default: until Ctrl-C).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The config file (see `leakhound init`).
+    #[arg(long, short, default_value = "leakhound.toml", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Store samples in this SQLite file (overrides [agent] database).
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Append GUIDE §8 continuous_monitor lines to this file (overrides [agent] continuous_log).
+    #[arg(long, value_name = "FILE")]
+    pub continuous_log: Option<PathBuf>,
+    /// Stop by itself after this long (default: until SIGINT/SIGTERM).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the config.
+    #[arg(default_value = "leakhound.toml", value_name = "FILE")]
+    pub path: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// The config file to validate.
+    #[arg(default_value = "leakhound.toml", value_name = "FILE")]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long the demo runs.
+    #[arg(long, default_value = "40s", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
+    /// Goroutines the simulated service leaks per second.
+    #[arg(long, default_value_t = 60.0, value_name = "N")]
+    pub leak_rate: f64,
+    /// One line per sample instead of a redrawn table.
+    #[arg(long)]
+    pub plain: bool,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    leakhound_core::units::parse_duration(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

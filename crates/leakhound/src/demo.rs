@@ -1,0 +1,137 @@
+//! `leakhound demo`: a newcomer's tour with nothing but Rust installed. Two **simulated** Go
+//! services (one leaking, one healthy) serve the real endpoints over HTTP on 127.0.0.1; the real
+//! agent pipeline probes them, stores samples in a temporary SQLite file, and the demo ends with
+//! the stored history's verdict for each.
+
+use crate::cli::DemoArgs;
+use crate::run::shutdown_signal;
+use crate::view::{plain_line, sparkline, LiveView};
+use crate::watch::redraw;
+use anyhow::Context;
+use leakhound_agent::agent::{self, Latest};
+use leakhound_agent::guide_log::local_time;
+use leakhound_agent::sim::{SimConfig, Simulator};
+use leakhound_agent::store::Store;
+use leakhound_core::config::{Config, TargetConfig};
+use leakhound_core::trend::Trend;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let leaky = Simulator::start(SimConfig {
+        base_goroutines: 800,
+        leak_per_second: args.leak_rate,
+        leak_channel: "openai".into(),
+    })
+    .await
+    .context("cannot start the simulated service")?;
+    let healthy = Simulator::start(SimConfig {
+        base_goroutines: 450,
+        ..SimConfig::default()
+    })
+    .await
+    .context("cannot start the simulated service")?;
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+
+    let mut config = Config::default();
+    config.agent.database = dir.path().join("demo.db");
+    config.agent.log_interval = Duration::from_secs(10);
+    for (name, sim) in [
+        ("one-api (simulated)", &leaky),
+        ("healthy (simulated)", &healthy),
+    ] {
+        let url = leakhound_core::config::parse_url(&sim.url()).map_err(anyhow::Error::msg)?;
+        let mut t = TargetConfig::new(name.into(), Some(url), None, &config.defaults);
+        t.interval = Duration::from_secs(1);
+        t.timeout = Duration::from_millis(900);
+        t.jitter = Duration::ZERO;
+        config.targets.push(t);
+    }
+
+    println!(
+        "leakhound demo: two SIMULATED Go services on {} (leaking {}/s on channel 'openai') and {} (healthy).",
+        leaky.url(),
+        args.leak_rate,
+        healthy.url()
+    );
+    println!(
+        "The real agent probes them every second for {} and stores every sample in {}.\n",
+        leakhound_core::units::human_duration(args.duration),
+        config.agent.database.display()
+    );
+
+    let plain = args.plain || !std::io::stdout().is_terminal();
+    let names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
+    let mut view = LiveView::new(config.levels.clone(), names);
+    let (live_tx, mut live_rx) = broadcast::channel(256);
+    let duration = args.duration;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => {}
+            _ = shutdown_signal() => {}
+        }
+    };
+    let agent_run = agent::run(&config, shutdown, Some(live_tx), Latest::default());
+    tokio::pin!(agent_run);
+    let header = "leakhound demo — simulated services — Ctrl-C to stop early";
+    let summary = loop {
+        tokio::select! {
+            done = &mut agent_run => break done?,
+            received = live_rx.recv() => match received {
+                Ok(sample) => {
+                    if plain {
+                        println!("{}", plain_line(&sample, &config.levels, &local_time(sample.ts_ms)));
+                    }
+                    view.update(sample);
+                    if !plain {
+                        redraw(&view.frame(header));
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => {}
+            },
+        }
+    };
+
+    println!(
+        "\nStored {} samples. What the history says (from {}):",
+        summary.samples_stored,
+        config.agent.database.display()
+    );
+    let store = Store::open_read_only(&config.agent.database)?;
+    for t in &config.targets {
+        let samples = store.samples(&t.name, 0, i64::MAX)?;
+        let points: Vec<(f64, f64)> = samples
+            .iter()
+            .filter_map(|s| {
+                s.metrics
+                    .goroutines
+                    .map(|g| (s.ts_ms as f64 / 1000.0, g as f64))
+            })
+            .collect();
+        let counts: Vec<u64> = points.iter().map(|p| p.1 as u64).collect();
+        let verdict = Trend::fit(&points)
+            .map_or_else(|| "not enough samples".to_string(), |tr| tr.describe(100.0));
+        let last = counts.last().copied().unwrap_or(0);
+        let state = config.levels.goroutines.state(last);
+        println!(
+            "  {:<22} {} samples, {} → {} goroutines, now {} {}: {}\n  {:<22} {}",
+            t.name,
+            samples.len(),
+            counts.first().copied().unwrap_or(0),
+            last,
+            state.emoji(),
+            state.word(),
+            verdict,
+            "",
+            sparkline(&counts)
+        );
+    }
+    println!(
+        "\nNext: `leakhound check URL` for a one-shot check, `leakhound watch URL` for a live view,\n\
+         `leakhound init` then `leakhound run` for the agent. See README.md."
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,141 @@
+//! `leakhound run`, `init` and `config check`: the agent and its config file.
+
+use crate::cli::{ConfigCheckArgs, InitArgs, RunArgs, TargetArgs};
+use anyhow::{bail, Context};
+use leakhound_core::config::{Config, EXAMPLE};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Read and validate a config file; every mistake is listed with `FILE:LINE:COLUMN`.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the config file '{}' (create one with `leakhound init {}`)",
+            path.display(),
+            path.display()
+        )
+    })?;
+    Config::parse(&text, &|name| std::env::var(name).ok()).map_err(|errors| {
+        let listed: Vec<String> = errors
+            .0
+            .iter()
+            .map(|e| format!("  {}:{e}", path.display()))
+            .collect();
+        anyhow::anyhow!(
+            "{} mistake{} in '{}':\n{}",
+            errors.0.len(),
+            if errors.0.len() == 1 { "" } else { "s" },
+            path.display(),
+            listed.join("\n")
+        )
+    })
+}
+
+/// Targets from the command line, or else from `--config`.
+pub fn config_for(args: &TargetArgs) -> anyhow::Result<Config> {
+    let mut config = match (&args.config, args.targets.is_empty()) {
+        (Some(path), true) => load_config(path)?,
+        (Some(_), false) => bail!("give either targets or --config, not both"),
+        (None, true) => {
+            bail!("no target given: name one, e.g. `http://127.0.0.1:3000`, or use --config FILE")
+        }
+        (None, false) => Config::for_urls(&args.targets).map_err(anyhow::Error::msg)?,
+    };
+    if let Some(timeout) = args.timeout {
+        for t in &mut config.targets {
+            t.timeout = timeout;
+        }
+    }
+    Ok(config)
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(&args.config)?;
+    if let Some(db) = args.db {
+        config.agent.database = db;
+    }
+    if let Some(log) = args.continuous_log {
+        config.agent.continuous_log = Some(log);
+    }
+    let shutdown = async move {
+        match args.duration {
+            Some(d) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = shutdown_signal() => {}
+                }
+            }
+            None => shutdown_signal().await,
+        }
+    };
+    let latest = leakhound_agent::agent::Latest::default();
+    leakhound_agent::agent::run(&config, shutdown, None, latest).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    if args.path.exists() && !args.force {
+        bail!(
+            "'{}' already exists; pass --force to overwrite it, or give another path",
+            args.path.display()
+        );
+    }
+    std::fs::write(&args.path, EXAMPLE)
+        .with_context(|| format!("cannot write '{}'", args.path.display()))?;
+    println!(
+        "wrote {}: edit the [[targets]] block, check it with `leakhound config check {}`, then `leakhound run -c {}`",
+        args.path.display(),
+        args.path.display(),
+        args.path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn config_check(args: ConfigCheckArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args.path)?;
+    println!(
+        "{}: OK, {} target{}",
+        args.path.display(),
+        config.targets.len(),
+        if config.targets.len() == 1 { "" } else { "s" }
+    );
+    for t in &config.targets {
+        let what = match (&t.url, &t.process) {
+            (Some(u), _) => leakhound_agent::http::redact(u),
+            (None, Some(p)) => format!("{p:?}"),
+            (None, None) => "-".into(),
+        };
+        println!(
+            "  {}  {}  source={} every {} (timeout {})",
+            t.name,
+            what,
+            t.source.name(),
+            leakhound_core::units::human_duration(t.interval),
+            leakhound_core::units::human_duration(t.timeout)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

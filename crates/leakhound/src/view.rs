@@ -1,0 +1,320 @@
+//! Rendering: pure functions from samples to text. No IO here.
+
+use leakhound_core::config::Levels;
+use leakhound_core::trend::Trend;
+use leakhound_core::units::{human_bytes, mb};
+use leakhound_core::Sample;
+use serde_json::json;
+use std::collections::VecDeque;
+
+/// `▁▂▃▄▅▆▇█` of the values, scaled between their min and max.
+pub fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
+        return String::new();
+    };
+    let span = (max - min).max(1) as f64;
+    values
+        .iter()
+        .map(|&v| BARS[(((v - min) as f64 / span) * 7.0).round() as usize])
+        .collect()
+}
+
+/// Recent goroutine counts of one target, for trend arrows and sparklines.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    points: VecDeque<(i64, u64)>,
+}
+
+impl History {
+    const CAP: usize = 600;
+
+    pub fn push(&mut self, sample: &Sample) {
+        if let Some(g) = sample.metrics.goroutines {
+            if self.points.len() == Self::CAP {
+                self.points.pop_front();
+            }
+            self.points.push_back((sample.ts_ms, g));
+        }
+    }
+
+    pub fn trend(&self) -> Option<Trend> {
+        let pts: Vec<(f64, f64)> = self
+            .points
+            .iter()
+            .map(|&(t, g)| (t as f64 / 1000.0, g as f64))
+            .collect();
+        Trend::fit(&pts)
+    }
+
+    pub fn last(&self, n: usize) -> Vec<u64> {
+        let skip = self.points.len().saturating_sub(n);
+        self.points.iter().skip(skip).map(|p| p.1).collect()
+    }
+}
+
+/// Minimum growth (goroutines per hour) before a trend counts as growing in live views.
+const LIVE_GROWTH_PER_HOUR: f64 = 100.0;
+
+fn arrow(trend: Option<Trend>) -> String {
+    use leakhound_core::trend::Verdict;
+    match trend {
+        None => "·".into(),
+        Some(t) => match t.verdict(LIVE_GROWTH_PER_HOUR) {
+            Verdict::Growing => format!("↑ {:+.0}/h", t.slope_per_hour),
+            Verdict::Falling => format!("↓ {:+.0}/h", t.slope_per_hour),
+            Verdict::Stable => "→ stable".into(),
+            Verdict::Unknown => "·".into(),
+        },
+    }
+}
+
+fn memory_text(sample: &Sample, levels: &Levels) -> (String, String) {
+    match sample.metrics.memory_used_bytes() {
+        Some(b) => (human_bytes(b), levels.memory.state(b).word().to_string()),
+        None => ("-".into(), "-".into()),
+    }
+}
+
+/// One line of `check` output, e.g.
+/// `127.0.0.1:3000  goroutines 1234 🟢 good  memory 512MB 🟢 normal  via health in 3ms`.
+pub fn check_line(sample: &Sample, levels: &Levels) -> String {
+    if !sample.up {
+        return format!(
+            "{}  DOWN  {}",
+            sample.target,
+            sample.error.as_deref().unwrap_or("no answer")
+        );
+    }
+    let mut out = format!("{}  ", sample.target);
+    match sample.metrics.goroutines {
+        Some(g) => {
+            let s = levels.goroutines.state(g);
+            out.push_str(&format!(
+                "goroutines {g} {} {} ({})",
+                s.emoji(),
+                s.word(),
+                s.action()
+            ));
+        }
+        None => out.push_str("goroutines ?"),
+    }
+    if let Some(b) = sample.metrics.memory_used_bytes() {
+        let s = levels.memory.state(b);
+        out.push_str(&format!("  memory {}MB {} {}", mb(b), s.emoji(), s.word()));
+    }
+    out.push_str(&format!(
+        "  via {} in {:.0}ms",
+        sample.source, sample.latency_ms
+    ));
+    if let Some(e) = &sample.error {
+        out.push_str(&format!("  (warning: {e})"));
+    }
+    out
+}
+
+/// `check --json`: one object per target.
+pub fn check_json(sample: &Sample, levels: &Levels) -> serde_json::Value {
+    let m = &sample.metrics;
+    let memory = m.memory_used_bytes();
+    json!({
+        "target": sample.target,
+        "up": sample.up,
+        "error": sample.error,
+        "source": sample.source,
+        "latency_ms": (sample.latency_ms * 10.0).round() / 10.0,
+        "goroutines": m.goroutines,
+        "state": m.goroutines.map(|g| levels.goroutines.state(g)),
+        "level": m.goroutines.map(|g| levels.alert.level(g)),
+        "memory_bytes": memory,
+        "memory_state": memory.map(|b| levels.memory.state(b)),
+        "memory": {
+            "alloc_mb": m.alloc_bytes.map(mb),
+            "total_alloc_mb": m.total_alloc_bytes.map(mb),
+            "sys_mb": m.sys_bytes.map(mb),
+            "num_gc": m.num_gc,
+        },
+        "process": {
+            "rss_bytes": m.rss_bytes,
+            "cpu_percent": m.cpu_percent,
+            "threads": m.threads,
+            "open_fds": m.open_fds,
+            "cgroup_memory_bytes": m.cgroup_memory_bytes,
+            "cgroup_memory_limit_bytes": m.cgroup_memory_limit_bytes,
+        },
+        "ts_ms": sample.ts_ms,
+    })
+}
+
+/// One line per sample for `watch --plain`, the guide's `[time] Goroutines: N, Memory: MMB` plus state.
+pub fn plain_line(sample: &Sample, levels: &Levels, time: &str) -> String {
+    if !sample.up {
+        return format!(
+            "[{time}] {} DOWN: {}",
+            sample.target,
+            sample.error.as_deref().unwrap_or("no answer")
+        );
+    }
+    let g = sample
+        .metrics
+        .goroutines
+        .map_or_else(|| "?".into(), |g| g.to_string());
+    let state = sample
+        .metrics
+        .goroutines
+        .map_or("?", |g| levels.goroutines.state(g).word());
+    let memory = sample
+        .metrics
+        .memory_used_bytes()
+        .map_or_else(|| "?".into(), |b| mb(b).to_string());
+    format!(
+        "[{time}] {} Goroutines: {g}, Memory: {memory}MB ({state})",
+        sample.target
+    )
+}
+
+/// The live table of `watch` and `demo`; fits 100 columns.
+pub fn table(rows: &[(&Sample, &History)], levels: &Levels, header: &str) -> String {
+    let mut out = format!("{header}\n\n");
+    out.push_str(&format!(
+        "{:<22} {:>10} {:<10} {:>8} {:<8} {:<14} {:<20}\n",
+        "TARGET", "GOROUTINES", "STATE", "MEMORY", "MEM", "TREND", "LAST 20"
+    ));
+    for (sample, history) in rows {
+        let name: String = sample.target.chars().take(22).collect();
+        if !sample.up {
+            let why: String = sample
+                .error
+                .as_deref()
+                .unwrap_or("no answer")
+                .chars()
+                .take(66)
+                .collect();
+            out.push_str(&format!("{name:<22} {:>10} {why}\n", "DOWN"));
+            continue;
+        }
+        let (g, state) = match sample.metrics.goroutines {
+            Some(g) => {
+                let s = levels.goroutines.state(g);
+                (g.to_string(), format!("{} {}", s.emoji(), s.word()))
+            }
+            None => ("?".into(), "-".into()),
+        };
+        let (mem, mem_state) = memory_text(sample, levels);
+        out.push_str(&format!(
+            "{name:<22} {g:>10} {state:<10} {mem:>8} {mem_state:<8} {:<14} {}\n",
+            arrow(history.trend()),
+            sparkline(&history.last(20))
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakhound_core::Metrics;
+
+    fn sample(g: u64) -> Sample {
+        Sample {
+            target: "one-api".into(),
+            ts_ms: 0,
+            up: true,
+            error: None,
+            latency_ms: 3.2,
+            source: "health".into(),
+            metrics: Metrics {
+                goroutines: Some(g),
+                sys_bytes: Some(512 << 20),
+                ..Metrics::default()
+            },
+        }
+    }
+
+    #[test]
+    fn sparkline_scales() {
+        assert_eq!(sparkline(&[1, 2, 3, 4, 5, 6, 7, 8]), "▁▂▃▄▅▆▇█");
+        assert_eq!(sparkline(&[5, 5]), "▁▁");
+        assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn check_line_reads_like_the_guide() {
+        let levels = Levels::default();
+        assert_eq!(
+            check_line(&sample(1234), &levels),
+            "one-api  goroutines 1234 🟢 good (none)  memory 512MB 🟢 normal  via health in 3ms"
+        );
+        let mut down = sample(0);
+        down.up = false;
+        down.error = Some("connection refused".into());
+        assert_eq!(
+            check_line(&down, &levels),
+            "one-api  DOWN  connection refused"
+        );
+    }
+
+    #[test]
+    fn table_fits_100_columns() {
+        let levels = Levels::default();
+        let mut h = History::default();
+        for i in 0..30 {
+            let mut s = sample(1000 + i * 50);
+            s.ts_ms = i as i64 * 60_000;
+            h.push(&s);
+        }
+        let s = sample(2450);
+        let text = table(&[(&s, &h)], &levels, "leakhound watch");
+        assert!(text.contains("↑ +3000/h"), "{text}");
+        for line in text.lines() {
+            assert!(line.chars().count() <= 100, "{line}");
+        }
+    }
+}
+
+/// State of a live view (`watch`, `demo`): the latest sample and history of every target, in
+/// the order targets were given.
+#[derive(Debug)]
+pub struct LiveView {
+    levels: Levels,
+    order: Vec<String>,
+    rows: std::collections::HashMap<String, (Sample, History, usize)>,
+}
+
+impl LiveView {
+    pub fn new(levels: Levels, order: Vec<String>) -> LiveView {
+        LiveView {
+            levels,
+            order,
+            rows: std::collections::HashMap::new(),
+        }
+    }
+
+    pub fn update(&mut self, sample: Sample) {
+        let entry = self
+            .rows
+            .entry(sample.target.clone())
+            .or_insert_with(|| (sample.clone(), History::default(), 0));
+        entry.1.push(&sample);
+        entry.2 += 1;
+        entry.0 = sample;
+    }
+
+    /// Samples seen for the target with the fewest.
+    pub fn min_samples(&self) -> usize {
+        self.order
+            .iter()
+            .map(|t| self.rows.get(t).map_or(0, |row| row.2))
+            .min()
+            .unwrap_or(0)
+    }
+
+    pub fn frame(&self, header: &str) -> String {
+        let rows: Vec<(&Sample, &History)> = self
+            .order
+            .iter()
+            .filter_map(|t| self.rows.get(t).map(|row| (&row.0, &row.1)))
+            .collect();
+        table(&rows, &self.levels, header)
+    }
+}
