@@ -22,6 +22,8 @@ pub struct SimConfig {
     pub leak_per_second: f64,
     /// The upstream channel the leak happens on (shown as the pprof label `channel`).
     pub leak_channel: String,
+    /// Add a ±5 % load wobble to the base (off: the count is exactly the base plus the leak).
+    pub wobble: bool,
 }
 
 impl Default for SimConfig {
@@ -30,6 +32,7 @@ impl Default for SimConfig {
             base_goroutines: 800,
             leak_per_second: 0.0,
             leak_channel: "openai".into(),
+            wobble: true,
         }
     }
 }
@@ -51,6 +54,9 @@ impl SimState {
 
     /// The base with a deterministic ±5 % load wobble.
     fn steady(&self) -> u64 {
+        if !self.config.wobble {
+            return self.config.base_goroutines;
+        }
         let t = self.started.elapsed().as_secs_f64();
         let wobble = (t / 2.0).sin() * 0.05 * self.config.base_goroutines as f64;
         (self.config.base_goroutines as f64 + wobble).max(1.0) as u64

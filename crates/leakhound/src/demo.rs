@@ -24,6 +24,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         base_goroutines: 800,
         leak_per_second: args.leak_rate,
         leak_channel: "openai".into(),
+        wobble: true,
     })
     .await
     .context("cannot start the simulated service")?;
