@@ -1,6 +1,7 @@
 //! The command line. Every command works with no config file: give it a URL.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use leakhound_core::config::SourceKind;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -83,6 +84,10 @@ pub struct TargetArgs {
     /// Give up on a target after this long (e.g. 500ms, 5s).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
+    /// Read this source at the URL as given instead of detecting one: health, expvar,
+    /// prometheus or pprof (for endpoints at non-standard paths).
+    #[arg(long, value_parser = parse_source, value_name = "KIND")]
+    pub source: Option<SourceKind>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +161,12 @@ pub struct DemoArgs {
     /// One line per sample instead of a redrawn table.
     #[arg(long)]
     pub plain: bool,
+}
+
+fn parse_source(text: &str) -> Result<SourceKind, String> {
+    SourceKind::parse(text).ok_or_else(|| {
+        format!("'{text}' is not a source; use auto, health, expvar, prometheus or pprof")
+    })
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -41,9 +41,12 @@ pub fn config_for(args: &TargetArgs) -> anyhow::Result<Config> {
         }
         (None, false) => Config::for_urls(&args.targets).map_err(anyhow::Error::msg)?,
     };
-    if let Some(timeout) = args.timeout {
-        for t in &mut config.targets {
+    for t in &mut config.targets {
+        if let Some(timeout) = args.timeout {
             t.timeout = timeout;
+        }
+        if let Some(source) = args.source {
+            t.source = source;
         }
     }
     Ok(config)
