@@ -1,6 +1,8 @@
 //! Tests against the real Go fixture (`tests/fixtures/leaky`), run by `scripts/test`:
 //! `cargo test -- --include-ignored` with `LEAKHOUND_FIXTURE` set.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 mod support;
 
 use leakhound_agent::agent::TargetProber;
@@ -187,7 +189,7 @@ fn bad_answers_are_clear_errors_and_never_crash_the_agent() {
         "[agent]\ndatabase = \"{}\"\nflush_interval = \"100ms\"\n",
         db.display()
     );
-    let mut all = vec![(format!("{}", good.url()), "good".to_string())];
+    let mut all = vec![(good.url(), "good".to_string())];
     all.extend(
         cases
             .iter()

@@ -1,6 +1,6 @@
 //! Shared helpers for tests against the real Go fixture (`tests/fixtures/leaky`).
 //! `scripts/test` builds it and sets `LEAKHOUND_FIXTURE` to the binary.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test helpers; a panic is the failure report
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
