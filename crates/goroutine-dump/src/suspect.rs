@@ -9,6 +9,9 @@
 //!    at least `min_retained` of the earlier goroutines are still there in the later one —
 //!    short-lived goroutines churned by load are replaced by new ids, leaked ones are not.
 //!
+//! 4. when only counts are known (debug=1 / proto), a bucket whose goroutines sleep, run or
+//!    sit in a syscall — busy, not stuck — needs at least `busy_min_snapshots` snapshots.
+//!
 //! A bucket with goroutines that Go 1.26's `goroutineleak` profile marked `(leaked)` is a
 //! suspect whatever its counts. The score grows with the growth, the retention and the
 //! longest wait (`N minutes`); the confidence says how much evidence there is.
@@ -35,6 +38,9 @@ pub struct SuspectOptions {
     pub min_retained: f64,
     /// A label value is "dominant" when this share of the bucket carries it (default 0.5).
     pub dominant_label_share: f64,
+    /// Buckets that sleep, run or sit in a syscall are busy, not stuck: without goroutine ids
+    /// they are suspects only over at least this many snapshots (default 5).
+    pub busy_min_snapshots: usize,
 }
 
 impl Default for SuspectOptions {
@@ -46,6 +52,7 @@ impl Default for SuspectOptions {
             max_drop_ratio: 0.05,
             min_retained: 0.5,
             dominant_label_share: 0.5,
+            busy_min_snapshots: 5,
         }
     }
 }
@@ -190,7 +197,14 @@ pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> V
             .flatten()
             .find_map(|b| b.wait_minutes.as_ref().map(|w| w.max));
 
-        let is_suspect = leaked > 0 || (grew && !fell && !churn);
+        // Sleeping, running or in a syscall means busy, not stuck: with counts alone such a
+        // bucket is load until goroutine ids (debug=2) or a long series say otherwise.
+        let busy = matches!(
+            latest.blocking,
+            Blocking::Sleep | Blocking::Running | Blocking::Syscall
+        );
+        let busy_unproven = busy && retained.is_none() && n < opts.busy_min_snapshots;
+        let is_suspect = leaked > 0 || (grew && !fell && !churn && !busy_unproven);
         if !is_suspect {
             continue;
         }

@@ -195,13 +195,13 @@ async fn load_local(kind: SourceKind, name: String, format: FormatArg) -> anyhow
                     .context("cannot read the dump from stdin")?;
                 b
             }
-            SourceKind::File(p) => std::fs::read(p)
-                .with_context(|| format!("cannot read '{}'", p.display()))?,
+            SourceKind::File(p) => {
+                std::fs::read(p).with_context(|| format!("cannot read '{}'", p.display()))?
+            }
             SourceKind::Url(_) => bail!("internal: a URL is not a local source"),
         };
-        let pb = (bytes.len() > 8 << 20).then(|| {
-            spinner(format!("parsing {name} ({} MB)", bytes.len() >> 20))
-        });
+        let pb = (bytes.len() > 8 << 20)
+            .then(|| spinner(format!("parsing {name} ({} MB)", bytes.len() >> 20)));
         let snapshot = parse_bytes(&bytes, format, &name);
         if let Some(Some(pb)) = pb {
             pb.finish_and_clear();
@@ -288,10 +288,7 @@ async fn sample_url(
         }
         match fetch(&client, base, format, args.dump.max_bytes).await {
             Ok(l) => {
-                if i == 0
-                    && args.dump.format == FormatArg::Auto
-                    && l.snapshot.total() <= 20_000
-                {
+                if i == 0 && args.dump.format == FormatArg::Auto && l.snapshot.total() <= 20_000 {
                     // Cheap enough to take full dumps: goroutine ids tell leaks from churn.
                     format = Format::Debug2;
                     match fetch(&client, base, format, args.dump.max_bytes).await {
@@ -528,18 +525,22 @@ fn site(f: Option<&FrameOut>) -> String {
     f.map_or_else(|| "(no frames)".to_string(), FrameOut::short)
 }
 
+/// `site=chan, channel=openai 80%/azure 20%`: values grouped by key, shares when below 100%.
 fn labels_text(labels: &[goroutine_dump::LabelCount], count: u64) -> String {
-    labels
-        .iter()
-        .take(4)
-        .map(|l| {
-            let share = if count > 0 {
-                100.0 * l.count as f64 / count as f64
-            } else {
-                0.0
-            };
-            format!("{}={} {:.0}%", l.key, l.value, share)
-        })
+    let mut keys: Vec<(&str, Vec<String>)> = Vec::new();
+    for l in labels {
+        let v = if count > 0 && l.count < count {
+            format!("{} {:.0}%", l.value, 100.0 * l.count as f64 / count as f64)
+        } else {
+            l.value.clone()
+        };
+        match keys.iter_mut().find(|(k, _)| *k == l.key) {
+            Some((_, vs)) => vs.push(v),
+            None => keys.push((&l.key, vec![v])),
+        }
+    }
+    keys.iter()
+        .map(|(k, vs)| format!("{k}={}", vs.join("/")))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -554,7 +555,11 @@ fn wait_text(b: &Bucket) -> String {
 
 fn render_buckets(buckets: &[Bucket], total: u64, top: usize, stacks: bool) -> String {
     let mut s = String::new();
-    let shown = if top == 0 { buckets.len() } else { top.min(buckets.len()) };
+    let shown = if top == 0 {
+        buckets.len()
+    } else {
+        top.min(buckets.len())
+    };
     let _ = writeln!(
         s,
         "{} buckets, top {} by count (total {} goroutines)",
@@ -623,10 +628,7 @@ fn render_buckets(buckets: &[Bucket], total: u64, top: usize, stacks: bool) -> S
 
 fn counts_text(c: &[u64]) -> String {
     if c.len() <= 4 {
-        c.iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join("→")
+        c.iter().map(u64::to_string).collect::<Vec<_>>().join("→")
     } else {
         format!(
             "{}→…→{}",
@@ -645,7 +647,11 @@ fn render_suspects(list: &[Suspect], snapshots: usize, top: usize) -> String {
         );
         return s;
     }
-    let shown = if top == 0 { list.len() } else { top.min(list.len()) };
+    let shown = if top == 0 {
+        list.len()
+    } else {
+        top.min(list.len())
+    };
     let _ = writeln!(
         s,
         "{} leak suspects across {} snapshots (oldest first), worst first",
@@ -679,7 +685,12 @@ fn render_suspects(list: &[Suspect], snapshots: usize, top: usize) -> String {
         if !x.dominant_labels.is_empty() {
             let total = x.counts.last().copied().unwrap_or(0);
             let l = labels_text(&x.dominant_labels, total);
-            let _ = writeln!(s, "{:lead$}{}", "", fit(&format!("labels {l}"), WIDTH - lead));
+            let _ = writeln!(
+                s,
+                "{:lead$}{}",
+                "",
+                fit(&format!("labels {l}"), WIDTH - lead)
+            );
         }
         for r in &x.reasons {
             let _ = writeln!(s, "{:lead$}{}", "", fit(r, WIDTH - lead));
@@ -696,16 +707,16 @@ fn render_diff(d: &Diff, top: usize, all: bool) -> String {
         "{} → {} goroutines ({:+})",
         d.before_total, d.after_total, delta
     );
-    let rows: Vec<&DiffEntry> = d
-        .entries
-        .iter()
-        .filter(|e| all || e.delta != 0)
-        .collect();
+    let rows: Vec<&DiffEntry> = d.entries.iter().filter(|e| all || e.delta != 0).collect();
     if rows.is_empty() {
         let _ = writeln!(s, "No bucket changed.");
         return s;
     }
-    let shown = if top == 0 { rows.len() } else { top.min(rows.len()) };
+    let shown = if top == 0 {
+        rows.len()
+    } else {
+        top.min(rows.len())
+    };
     let _ = writeln!(
         s,
         "{:<8} {:>8} {:>8} {:>8}  {:<13} {}",
@@ -725,7 +736,12 @@ fn render_diff(d: &Diff, top: usize, all: bool) -> String {
         );
         if !e.labels.is_empty() {
             let l = labels_text(&e.labels, e.after.max(e.before));
-            let _ = writeln!(s, "{:lead$}{}", "", fit(&format!("labels {l}"), WIDTH - lead));
+            let _ = writeln!(
+                s,
+                "{:lead$}{}",
+                "",
+                fit(&format!("labels {l}"), WIDTH - lead)
+            );
         }
     }
     if shown < rows.len() {
@@ -754,9 +770,14 @@ mod tests {
 
     #[test]
     fn formats_parse() {
-        assert_eq!(parse_format("debug=2"), Ok(FormatArg::Fixed(Format::Debug2)));
+        assert_eq!(
+            parse_format("debug=2"),
+            Ok(FormatArg::Fixed(Format::Debug2))
+        );
         assert_eq!(parse_format("proto"), Ok(FormatArg::Fixed(Format::Proto)));
-        assert!(parse_format("3").unwrap_err().contains("unknown format '3'"));
+        assert!(parse_format("3")
+            .unwrap_err()
+            .contains("unknown format '3'"));
     }
 
     #[test]
