@@ -264,6 +264,10 @@ pub async fn run(
         return Err(AgentError::NoTargets);
     }
     let started = Instant::now();
+    // Each target holds a connection; lift the soft open-files limit to the hard one (as Go does).
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("cannot raise the open-files limit: {e}");
+    }
     let store = Store::open(&config.agent.database)?;
     let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
 

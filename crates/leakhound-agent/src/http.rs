@@ -26,13 +26,13 @@ pub enum HttpError {
     Client(String),
 }
 
-/// Client settings.
+/// Per-target request settings.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Limit for the whole request: connect, headers and body.
     pub timeout: Duration,
     pub auth: Option<Auth>,
     pub headers: Vec<(String, String)>,
-    pub max_redirects: usize,
 }
 
 impl Default for HttpOptions {
@@ -41,12 +41,30 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(10),
             auth: None,
             headers: Vec::new(),
-            max_redirects: 5,
         }
     }
 }
 
-/// A reusable client (connection pool) for one target.
+/// Redirects followed before a request fails as a loop.
+const MAX_REDIRECTS: usize = 5;
+
+/// One connection pool and TLS configuration for the whole process: a thousand targets share
+/// it instead of each building its own (which would cost megabytes of root certificates).
+fn shared_client() -> Result<reqwest::Client, HttpError> {
+    static SHARED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = SHARED.get() {
+        return Ok(c.clone());
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+        .user_agent(concat!("leakhound/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(4)
+        .build()
+        .map_err(|e| HttpError::Client(e.to_string()))?;
+    Ok(SHARED.get_or_init(|| client).clone())
+}
+
+/// A client for one target: the shared pool plus that target's timeout, auth and headers.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     inner: reqwest::Client,
@@ -55,16 +73,8 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(options: &HttpOptions) -> Result<HttpClient, HttpError> {
-        let inner = reqwest::Client::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            .redirect(reqwest::redirect::Policy::limited(options.max_redirects))
-            .user_agent(concat!("leakhound/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(2)
-            .build()
-            .map_err(|e| HttpError::Client(e.to_string()))?;
         Ok(HttpClient {
-            inner,
+            inner: shared_client()?,
             options: options.clone(),
         })
     }
@@ -83,7 +93,7 @@ impl HttpClient {
         max_bytes: u64,
         done: impl Fn(&[u8]) -> bool,
     ) -> Result<(u16, Vec<u8>), HttpError> {
-        let mut request = self.inner.get(url.clone());
+        let mut request = self.inner.get(url.clone()).timeout(self.options.timeout);
         match &self.options.auth {
             Some(Auth::Basic { username, password }) => {
                 request = request.basic_auth(username, Some(password));

@@ -58,7 +58,6 @@ impl UrlProbe {
             timeout: target.timeout,
             auth: target.auth.clone(),
             headers: target.headers.clone(),
-            ..HttpOptions::default()
         })?;
         Ok(UrlProbe {
             client,

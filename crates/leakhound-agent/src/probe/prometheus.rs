@@ -5,10 +5,43 @@
 use leakhound_core::Metrics;
 use prometheus_parse::{Scrape, Value};
 
+/// The families leakhound reads; every other line of a page is skipped before parsing.
+const WANTED: [&str; 11] = [
+    "go_goroutines",
+    "go_threads",
+    "go_memstats_alloc_bytes",
+    "go_memstats_alloc_bytes_total",
+    "go_memstats_sys_bytes",
+    "go_memstats_heap_inuse_bytes",
+    "go_memstats_heap_alloc_bytes",
+    "go_gc_duration_seconds",
+    "process_resident_memory_bytes",
+    "process_open_fds",
+    "process_cpu_seconds_total",
+];
+
+/// Whether a line of the exposition format belongs to a wanted family. Big services export
+/// hundreds of families; filtering first keeps a probe's cost independent of them.
+fn wanted(line: &str) -> bool {
+    let name = match line.strip_prefix('#') {
+        Some(comment) => comment.split_whitespace().nth(1).unwrap_or(""),
+        None => line.split(['{', ' ', '\t']).next().unwrap_or(""),
+    };
+    let family = name
+        .strip_suffix("_count")
+        .or_else(|| name.strip_suffix("_sum"))
+        .filter(|f| *f == "go_gc_duration_seconds")
+        .unwrap_or(name);
+    WANTED.contains(&family)
+}
+
 /// The metrics, plus `process_cpu_seconds_total` (the caller turns two of those into a CPU %).
 pub fn parse(body: &[u8]) -> Result<(Metrics, Option<f64>), String> {
     let text = std::str::from_utf8(body).map_err(|_| "not UTF-8 text".to_string())?;
-    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let lines = text
+        .lines()
+        .filter(|l| wanted(l))
+        .map(|l| Ok(l.to_string()));
     let scrape = Scrape::parse(lines).map_err(|e| format!("not Prometheus text ({e})"))?;
     let find = |name: &str| -> Option<f64> {
         scrape
@@ -95,6 +128,17 @@ process_cpu_seconds_total 1.25
         assert_eq!(m.open_fds, Some(11));
         assert_eq!(m.num_gc, Some(12));
         assert_eq!(cpu, Some(1.25));
+    }
+
+    #[test]
+    fn other_families_are_skipped() {
+        assert!(wanted("go_goroutines 5"));
+        assert!(wanted("# TYPE go_gc_duration_seconds summary"));
+        assert!(wanted("go_gc_duration_seconds_count 12"));
+        assert!(wanted("go_gc_duration_seconds{quantile=\"0.5\"} 1e-05"));
+        assert!(!wanted("http_requests_total{code=\"200\"} 5"));
+        assert!(!wanted("go_goroutines_total 5"));
+        assert!(!wanted("# HELP http_requests_total Requests."));
     }
 
     #[test]
