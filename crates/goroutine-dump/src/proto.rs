@@ -141,17 +141,21 @@ pub(crate) struct Function {
 
 /// Gunzips (when gzipped) and decodes a pprof profile.
 pub(crate) fn decode(input: &[u8]) -> Result<Profile, ParseError> {
+    decode_limited(input, MAX_DECOMPRESSED)
+}
+
+fn decode_limited(input: &[u8], limit: u64) -> Result<Profile, ParseError> {
     let raw;
     let bytes: &[u8] = if input.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(input)
-            .take(MAX_DECOMPRESSED + 1)
+            .take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| ParseError::Proto(format!("gzip: {e}")))?;
-        if out.len() as u64 > MAX_DECOMPRESSED {
+        if out.len() as u64 > limit {
             return Err(ParseError::Proto(format!(
                 "the decompressed profile exceeds {} MiB",
-                MAX_DECOMPRESSED >> 20
+                limit >> 20
             )));
         }
         raw = out;
@@ -237,4 +241,22 @@ fn build(p: &Profile) -> Result<Snapshot, ParseError> {
         });
     }
     Ok(b.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_gzip_bomb_is_refused_at_the_limit() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&vec![0u8; 3 << 20]).unwrap();
+        let bomb = enc.finish().unwrap();
+        let e = decode_limited(&bomb, 2 << 20).unwrap_err();
+        assert_eq!(
+            e,
+            ParseError::Proto("the decompressed profile exceeds 2 MiB".into())
+        );
+    }
 }
