@@ -177,7 +177,7 @@ pub fn plain_line(sample: &Sample, levels: &Levels, time: &str) -> String {
 pub fn table(rows: &[(&Sample, &History)], levels: &Levels, header: &str) -> String {
     let mut out = format!("{header}\n\n");
     out.push_str(&format!(
-        "{:<22} {:>10} {:<10} {:>8} {:<8} {:<14} {:<20}\n",
+        "{:<22} {:>10} {:<12} {:>8} {:<8} {:<14} {:<20}\n",
         "TARGET", "GOROUTINES", "STATE", "MEMORY", "MEM", "TREND", "LAST 20"
     ));
     for (sample, history) in rows {
@@ -196,13 +196,14 @@ pub fn table(rows: &[(&Sample, &History)], levels: &Levels, header: &str) -> Str
         let (g, state) = match sample.metrics.goroutines {
             Some(g) => {
                 let s = levels.goroutines.state(g);
-                (g.to_string(), format!("{} {}", s.emoji(), s.word()))
+                // The emoji is two columns wide; the word is padded after it.
+                (g.to_string(), format!("{} {:<9}", s.emoji(), s.word()))
             }
-            None => ("?".into(), "-".into()),
+            None => ("?".into(), format!("{:<12}", "-")),
         };
         let (mem, mem_state) = memory_text(sample, levels);
         out.push_str(&format!(
-            "{name:<22} {g:>10} {state:<10} {mem:>8} {mem_state:<8} {:<14} {}\n",
+            "{name:<22} {g:>10} {state} {mem:>8} {mem_state:<8} {:<14} {}\n",
             arrow(history.trend()),
             sparkline(&history.last(20))
         ));

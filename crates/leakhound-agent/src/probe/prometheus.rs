@@ -24,6 +24,8 @@ const WANTED: [&str; 11] = [
 /// hundreds of families; filtering first keeps a probe's cost independent of them.
 fn wanted(line: &str) -> bool {
     let name = match line.strip_prefix('#') {
+        // HELP text is not used; TYPE lines tell counters from gauges.
+        Some(comment) if comment.trim_start().starts_with("HELP") => return false,
         Some(comment) => comment.split_whitespace().nth(1).unwrap_or(""),
         None => line.split(['{', ' ', '\t']).next().unwrap_or(""),
     };
@@ -139,6 +141,7 @@ process_cpu_seconds_total 1.25
         assert!(!wanted("http_requests_total{code=\"200\"} 5"));
         assert!(!wanted("go_goroutines_total 5"));
         assert!(!wanted("# HELP http_requests_total Requests."));
+        assert!(!wanted("# HELP go_goroutines Number of goroutines."));
     }
 
     #[test]
