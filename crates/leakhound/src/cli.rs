@@ -12,6 +12,8 @@ Examples:
   leakhound watch http://127.0.0.1:3000        live view, refreshed every 5s
   leakhound init && leakhound run              write a config, then run the agent
   leakhound config check leakhound.toml        list every mistake in a config file
+  leakhound analyze http://127.0.0.1:3000      group the service's goroutines by stack
+  leakhound diff before.txt after.txt          what grew between two goroutine dumps
 
 A target is a base URL (the guide's /api/monitor/health, expvar /debug/vars, Prometheus
 /metrics or /debug/pprof are found on their own), a full URL of one of those, `pid:1234`
@@ -64,6 +66,11 @@ pub enum Command {
     Config(ConfigCommand),
     /// Start a simulated leaking Go service and watch it with the real agent pipeline.
     Demo(DemoArgs),
+    /// Read goroutine dumps (files, `-` or pprof URLs): buckets by stack for one, the growing
+    /// call sites (suspects) for several taken over time.
+    Analyze(crate::analyze::AnalyzeArgs),
+    /// Compare two goroutine dumps: what grew, what is new, what vanished.
+    Diff(crate::analyze::DiffArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
 //! `leakhound`: parse the command line, set up logging, run one command, map it to an exit code.
 
+mod analyze;
 mod check;
 mod cli;
 mod demo;
@@ -34,6 +35,8 @@ fn main() -> ExitCode {
             Command::Init(args) => run::init(args),
             Command::Config(ConfigCommand::Check(args)) => run::config_check(args),
             Command::Demo(args) => demo::run(args).await,
+            Command::Analyze(args) => analyze::run_analyze(args).await,
+            Command::Diff(args) => analyze::run_diff(args).await,
         }
     });
     match result {
