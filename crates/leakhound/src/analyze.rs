@@ -482,14 +482,25 @@ pub async fn run_diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
 // Rendering (pure)
 
 fn render_snapshot_line(l: &Loaded) -> String {
-    format!(
-        "{}: {}, {} goroutines, {} in {}\n",
-        l.name,
+    let rest = format!(
+        ": {}, {} goroutines, {} in {}",
         l.snapshot.format(),
         l.snapshot.total(),
         human_bytes(l.bytes),
         human_duration(l.elapsed)
-    )
+    );
+    let room = WIDTH.saturating_sub(rest.chars().count()).max(20);
+    format!("{}{rest}\n", fit_left(&l.name, room))
+}
+
+/// Cuts `s` to at most `n` characters from the left (`…` + the tail): paths keep their file name.
+fn fit_left(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len <= n {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(len - n.saturating_sub(1)).collect();
+    format!("…{tail}")
 }
 
 fn human_bytes(n: usize) -> String {
@@ -560,13 +571,13 @@ fn render_buckets(buckets: &[Bucket], total: u64, top: usize, stacks: bool) -> S
     } else {
         top.min(buckets.len())
     };
-    let _ = writeln!(
-        s,
-        "{} buckets, top {} by count (total {} goroutines)",
-        buckets.len(),
-        shown,
-        total
-    );
+    let kept: u64 = buckets.iter().map(|b| b.count).sum();
+    let of = if kept == total {
+        format!("total {total} goroutines")
+    } else {
+        format!("{kept} of {total} goroutines pass --filter/--exclude")
+    };
+    let _ = writeln!(s, "{} buckets, top {shown} by count ({of})", buckets.len());
     let _ = writeln!(
         s,
         "{:>8} {:>6}  {:<13} {:<9} {}",
