@@ -126,9 +126,15 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Watch these targets with the guide's defaults instead of a config file's.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
     /// The config file (see `leakhound init`).
     #[arg(long, short, default_value = "leakhound.toml", value_name = "FILE")]
     pub config: PathBuf,
+    /// With TARGETs: probe every this often.
+    #[arg(long, short, value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Option<Duration>,
     /// Store samples in this SQLite file (overrides [agent] database).
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,

@@ -53,7 +53,17 @@ pub fn config_for(args: &TargetArgs) -> anyhow::Result<Config> {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut config = load_config(&args.config)?;
+    let mut config = if args.targets.is_empty() {
+        load_config(&args.config)?
+    } else {
+        Config::for_urls(&args.targets).map_err(anyhow::Error::msg)?
+    };
+    if let Some(interval) = args.interval {
+        for t in &mut config.targets {
+            t.interval = interval;
+            t.timeout = t.timeout.min(interval);
+        }
+    }
     if let Some(db) = args.db {
         config.agent.database = db;
     }

@@ -266,3 +266,31 @@ async fn watch_plain_prints_one_line_per_sample() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_with_a_bare_url_needs_no_config() {
+    let sim = sim_with(321).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bare.db");
+    let (url, db_s) = (sim.url(), db.to_str().unwrap().to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        leakhound(&[
+            "run",
+            &url,
+            "--interval",
+            "100ms",
+            "--duration",
+            "1s",
+            "--db",
+            &db_s,
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let store = leakhound_agent::store::Store::open_read_only(&db).unwrap();
+    let targets = store.targets().unwrap();
+    assert_eq!(targets.len(), 1);
+    let samples = store.samples(&targets[0], 0, i64::MAX).unwrap();
+    assert!(samples.len() >= 3 && samples.iter().all(|s| s.metrics.goroutines == Some(321)));
+}
