@@ -17,6 +17,7 @@
 pub mod agent;
 pub mod guide_log;
 pub mod http;
+pub mod outbox;
 pub mod probe;
 pub mod sim;
 pub mod store;

@@ -54,7 +54,24 @@ CREATE TABLE IF NOT EXISTS samples (
     cgroup_cpu_percent        REAL
 );
 CREATE INDEX IF NOT EXISTS samples_by_target_time ON samples(target_id, ts_ms);
+CREATE TABLE IF NOT EXISTS outbox (
+    id               INTEGER PRIMARY KEY,
+    channel          TEXT NOT NULL,
+    idempotency_key  TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    created_ms       INTEGER NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms  INTEGER NOT NULL,
+    state            TEXT NOT NULL DEFAULT 'pending',
+    last_error       TEXT,
+    done_ms          INTEGER,
+    UNIQUE(channel, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, state, next_attempt_ms);
 ";
+
+/// Tables (and indexes) this schema owns; anything else marks a foreign database.
+const OWN_OBJECTS: &str = "'targets','samples','samples_by_target_time','outbox','outbox_due'";
 
 const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
@@ -127,7 +144,12 @@ impl Store {
         Ok(store)
     }
 
-    fn classify(&self, e: rusqlite::Error) -> StoreError {
+    /// The underlying connection, for the other tables of this database (the outbox).
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    pub(crate) fn classify(&self, e: rusqlite::Error) -> StoreError {
         let path = self.path.display().to_string();
         let detail = e.to_string();
         match e.sqlite_error_code() {
@@ -168,7 +190,7 @@ impl Store {
             && self
                 .conn
                 .query_row(
-                    "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('targets','samples','samples_by_target_time')",
+                    &format!("SELECT count(*) FROM sqlite_master WHERE name NOT IN ({OWN_OBJECTS}) AND name NOT LIKE 'sqlite_%'"),
                     [],
                     |r| r.get::<_, i64>(0),
                 )
