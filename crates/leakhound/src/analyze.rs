@@ -308,6 +308,38 @@ async fn sample_url(
     Ok(out)
 }
 
+/// Fetches `/debug/pprof/goroutineleak?debug=0` next to the goroutine profile. `None` when the
+/// service does not serve it (Go < 1.26, experiment off) or it cannot be read.
+async fn runtime_leak_buckets(base: &Url, opts: &DumpOptions) -> Option<Vec<Bucket>> {
+    let mut u = base.clone();
+    if !u.path().contains("/debug/pprof/") {
+        let path = format!(
+            "{}/debug/pprof/goroutineleak",
+            u.path().trim_end_matches('/')
+        );
+        u.set_path(&path);
+    } else if u.path().ends_with("/goroutine") {
+        let path = format!("{}leak", u.path());
+        u.set_path(&path);
+    } else {
+        return None;
+    }
+    let url = profile_url(&u, 0);
+    let client = client(opts).ok()?;
+    let (_, bytes) = client.get_bytes(&url, opts.max_bytes).await.ok()?;
+    let snap = goroutine_dump::parse(&bytes).ok()?;
+    Some(buckets_of(&snap, opts))
+}
+
+/// Marks the buckets that the runtime's leak profile also lists as `leaked`.
+fn mark_runtime_leaks(buckets: &mut [Bucket], leaks: &[Bucket]) {
+    for b in buckets.iter_mut() {
+        if let Some(l) = leaks.iter().find(|l| l.key == b.key) {
+            b.leaked = b.leaked.max(l.count.min(b.count));
+        }
+    }
+}
+
 fn frame_matches(re: &Regex, f: goroutine_dump::FrameRef<'_>) -> bool {
     re.is_match(f.function) || re.is_match(&format!("{}:{}", f.file, f.line))
 }
@@ -351,6 +383,9 @@ struct AnalyzeJson<'a> {
     /// Present when there are several snapshots.
     #[serde(skip_serializing_if = "Option::is_none")]
     suspects: Option<&'a [Suspect]>,
+    /// Buckets of the service's `/debug/pprof/goroutineleak` profile (Go 1.26+), when served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime_leaks: Option<&'a [Bucket]>,
 }
 
 #[derive(Serialize)]
@@ -399,12 +434,23 @@ pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let Some(last) = loaded.last() else {
         bail!("no source could be analysed");
     };
-    let buckets = buckets_of(&last.snapshot, &args.dump);
+    // Go 1.26+ services may serve the runtime's own leak detector: strong evidence when there.
+    let runtime_leaks = match args.sources.last().map(|s| classify(s)) {
+        Some(Ok(SourceKind::Url(u))) => runtime_leak_buckets(&u, &args.dump).await,
+        _ => None,
+    };
+    let mut buckets = buckets_of(&last.snapshot, &args.dump);
+    if let Some(leaks) = &runtime_leaks {
+        mark_runtime_leaks(&mut buckets, leaks);
+    }
     let suspects = if loaded.len() > 1 {
-        let series: Vec<Vec<Bucket>> = loaded
+        let mut series: Vec<Vec<Bucket>> = loaded
             .iter()
             .map(|l| buckets_of(&l.snapshot, &args.dump))
             .collect();
+        if let (Some(leaks), Some(latest)) = (&runtime_leaks, series.last_mut()) {
+            mark_runtime_leaks(latest, leaks);
+        }
         let opts = SuspectOptions {
             group_by: args.dump.group_by,
             min_growth: args.min_growth,
@@ -420,6 +466,7 @@ pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             snapshots: loaded.iter().map(snapshot_json).collect(),
             buckets: &buckets,
             suspects: suspects.as_deref(),
+            runtime_leaks: runtime_leaks.as_deref(),
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -431,6 +478,15 @@ pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         s.push('\n');
+        if let Some(leaks) = runtime_leaks.as_deref().filter(|l| !l.is_empty()) {
+            let n: u64 = leaks.iter().map(|b| b.count).sum();
+            let _ = writeln!(
+                s,
+                "The Go runtime's goroutineleak profile reports {n} leaked goroutines:"
+            );
+            s.push_str(&render_buckets(leaks, n, args.dump.top, false));
+            s.push('\n');
+        }
         match &suspects {
             None => s.push_str(&render_buckets(
                 &buckets,
@@ -789,6 +845,25 @@ mod tests {
         assert!(parse_format("3")
             .unwrap_err()
             .contains("unknown format '3'"));
+    }
+
+    #[test]
+    fn runtime_leak_profile_marks_matching_buckets() {
+        let text = "goroutine 7 [chan receive]:\nmain.wait()\n\t/a.go:3 +0x1\n\n\
+                    goroutine 8 [chan receive]:\nmain.wait()\n\t/a.go:3 +0x1\n\n\
+                    goroutine 9 [select]:\nmain.serve()\n\t/a.go:9 +0x1\n";
+        let snap = goroutine_dump::parse(text.as_bytes()).unwrap();
+        let mut buckets = goroutine_dump::bucketize(&snap, GroupBy::Line);
+        let leak = goroutine_dump::parse(
+            b"goroutine profile: total 1\n1 @ 0x1\n#\t0x1\tmain.wait+0x1\t/a.go:3\n",
+        )
+        .unwrap();
+        mark_runtime_leaks(
+            &mut buckets,
+            &goroutine_dump::bucketize(&leak, GroupBy::Line),
+        );
+        let leaked: Vec<(u64, u64)> = buckets.iter().map(|b| (b.count, b.leaked)).collect();
+        assert_eq!(leaked, [(2, 1), (1, 0)]);
     }
 
     #[test]
