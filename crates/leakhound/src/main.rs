@@ -16,8 +16,9 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(&cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread is plenty for a thousand targets (the agent needs a few % of a core) and
+    // avoids cross-thread wake-ups; SQLite writes and dump parsing run on blocking threads.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
