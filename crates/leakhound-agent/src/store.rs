@@ -93,53 +93,44 @@ fn back(v: Option<i64>) -> Option<u64> {
 }
 
 impl Store {
+    fn connect(path: &Path, flags: OpenFlags) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Open (or create) the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let shown = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if !dir.is_dir() {
                 return Err(StoreError::Open {
-                    path: shown,
+                    path: path.display().to_string(),
                     detail: format!("the directory '{}' does not exist", dir.display()),
                 });
             }
         }
-        let conn = Connection::open_with_flags(
+        let store = Self::connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        )
-        .map_err(|e| StoreError::Open {
-            path: shown.clone(),
-            detail: e.to_string(),
-        })?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        )?;
         store.init()?;
         Ok(store)
     }
 
     /// Open an existing database read-only (reports, `check` of history) without creating it.
     pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let shown = path.display().to_string();
         if !path.is_file() {
             return Err(StoreError::Open {
-                path: shown,
+                path: path.display().to_string(),
                 detail: "no such file (run `leakhound run` first, or pass --db)".into(),
             });
         }
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-                StoreError::Open {
-                    path: shown.clone(),
-                    detail: e.to_string(),
-                }
-            })?;
-        let store = Store {
-            conn,
-            path: path.to_path_buf(),
-        };
+        let store = Self::connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         store.check_version()?;
         Ok(store)
     }
