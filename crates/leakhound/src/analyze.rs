@@ -636,8 +636,8 @@ fn render_buckets(buckets: &[Bucket], total: u64, top: usize, stacks: bool) -> S
     let _ = writeln!(s, "{} buckets, top {shown} by count ({of})", buckets.len());
     let _ = writeln!(
         s,
-        "{:>8} {:>6}  {:<13} {:<9} {}",
-        "COUNT", "SHARE", "BLOCKED ON", "WAITED", "SITE (first non-runtime, non-stdlib frame)"
+        "{:>8} {:>6}  {:<13} {:<9} SITE (first non-runtime, non-stdlib frame)",
+        "COUNT", "SHARE", "BLOCKED ON", "WAITED"
     );
     let lead = 8 + 1 + 6 + 2 + 13 + 1 + 9 + 1;
     for b in buckets.iter().take(shown) {
@@ -727,8 +727,8 @@ fn render_suspects(list: &[Suspect], snapshots: usize, top: usize) -> String {
     );
     let _ = writeln!(
         s,
-        "{:>2} {:<6} {:<22} {:<13} {}",
-        "#", "CONF", "COUNTS", "BLOCKED ON", "LEAKING SITE"
+        "{:>2} {:<6} {:<22} {:<13} LEAKING SITE",
+        "#", "CONF", "COUNTS", "BLOCKED ON"
     );
     let lead = 2 + 1 + 6 + 1 + 22 + 1 + 13 + 1;
     for (i, x) in list.iter().take(shown).enumerate() {
@@ -786,8 +786,8 @@ fn render_diff(d: &Diff, top: usize, all: bool) -> String {
     };
     let _ = writeln!(
         s,
-        "{:<8} {:>8} {:>8} {:>8}  {:<13} {}",
-        "CHANGE", "BEFORE", "AFTER", "DELTA", "BLOCKED ON", "SITE"
+        "{:<8} {:>8} {:>8} {:>8}  {:<13} SITE",
+        "CHANGE", "BEFORE", "AFTER", "DELTA", "BLOCKED ON"
     );
     let lead = 8 + 1 + 8 + 1 + 8 + 1 + 8 + 2 + 13 + 1;
     for e in rows.iter().take(shown) {
