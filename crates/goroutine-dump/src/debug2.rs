@@ -151,6 +151,40 @@ pub(crate) fn parse_header(line: &[u8]) -> Option<Result<Header<'_>, &'static st
     Some(Ok(h))
 }
 
+/// A per-line log prefix (`2025-10-27T10:30:00.1Z stderr F `, `web_1  | `) seen before the
+/// first header: its fixed part (after the first, variable, token) is cut from every line.
+struct Prefix<'a> {
+    marker: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Prefix<'a> {
+    fn of(prefix: &'a [u8]) -> Prefix<'a> {
+        let marker = match memchr::memchr(b' ', prefix) {
+            Some(i) => &prefix[i..],
+            None => prefix,
+        };
+        Prefix {
+            marker,
+            at: prefix.len() - marker.len(),
+        }
+    }
+}
+
+/// Cuts the log prefix off `line` when its marker sits near where it sat on the header line.
+fn strip<'a>(p: Option<&Prefix<'_>>, line: &'a [u8]) -> &'a [u8] {
+    let Some(p) = p else { return line };
+    let lo = p.at.saturating_sub(12);
+    let hi = (p.at + 12 + p.marker.len()).min(line.len());
+    if lo >= hi {
+        return line;
+    }
+    match memchr::memmem::find(&line[lo..hi], p.marker) {
+        Some(i) => &line[lo + i + p.marker.len()..],
+        None => line,
+    }
+}
+
 struct Current {
     id: u64,
     state: StrId,
@@ -179,6 +213,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
     let mut cur: Option<Current> = None;
     let mut pending = Pending::None;
     let mut last_complete = true;
+    let mut prefix: Option<Prefix<'_>> = None;
 
     while let Some((line, complete)) = lines.next_line() {
         last_complete = complete;
@@ -192,7 +227,10 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             };
             if let Some(s) = start {
                 match parse_header(&line[s..]) {
-                    Some(Ok(h)) => cur = Some(start_goroutine(&mut b, h, ln)),
+                    Some(Ok(h)) => {
+                        prefix = (s > 0).then(|| Prefix::of(&line[..s]));
+                        cur = Some(start_goroutine(&mut b, h, ln));
+                    }
                     Some(Err(expected)) if s == 0 && !complete => {
                         b.warn(
                             ln,
@@ -212,6 +250,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             continue;
         }
         let Some(g) = cur.as_mut() else { continue };
+        let line = strip(prefix.as_ref(), line);
         if line.is_empty() {
             if let Some(done) = cur.take() {
                 finish(&mut b, done, false);
@@ -286,7 +325,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             g.ancestors = true;
             continue;
         }
-        match lines.peek() {
+        match lines.peek().map(|l| strip(prefix.as_ref(), l)) {
             Some(next) if next.first() == Some(&b'\t') => {
                 pending = Pending::Frame(strip_args(line));
             }

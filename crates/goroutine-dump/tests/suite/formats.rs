@@ -333,3 +333,36 @@ fn debug1_label_values_are_unescaped() {
         ]
     );
 }
+
+#[test]
+fn a_dump_with_a_log_prefix_on_every_line_parses_like_the_plain_one() {
+    let plain = String::from_utf8(data("leaky-go1.19.debug2.txt")).unwrap();
+    let want: Vec<(String, u64)> = bucketize(&parse(plain.as_bytes()).unwrap(), GroupBy::Line)
+        .into_iter()
+        .map(|b| (b.key, b.count))
+        .collect();
+    // Kubernetes CRI log lines: RFC 3339 timestamps whose nanoseconds lose trailing zeros.
+    let cri: String = plain
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let nanos = ["5", "123", "120000001", "98"][i % 4];
+            format!("2025-10-27T10:30:{:02}.{nanos}Z stderr F {l}\n", i % 60)
+        })
+        .collect();
+    // docker compose: a constant service prefix.
+    let compose: String = plain.lines().map(|l| format!("leaky-1  | {l}\n")).collect();
+    for text in [cri, compose] {
+        let s = parse(text.as_bytes()).unwrap();
+        assert!(
+            s.warnings().is_empty(),
+            "{:?}",
+            &s.warnings()[..3.min(s.warnings().len())]
+        );
+        let got: Vec<(String, u64)> = bucketize(&s, GroupBy::Line)
+            .into_iter()
+            .map(|b| (b.key, b.count))
+            .collect();
+        assert_eq!(got, want);
+    }
+}
