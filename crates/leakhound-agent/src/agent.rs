@@ -7,12 +7,15 @@
 //!                               └──▶ broadcast (live views)
 //! ```
 
+use crate::alerting::Alerting;
 use crate::guide_log::GuideLog;
 use crate::http::HttpError;
+use crate::outbox::Wakers;
 use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
 use crate::store::{Store, StoreError};
 use leakhound_core::config::{Config, TargetConfig};
+use leakhound_core::rules::default_rules;
 use leakhound_core::{Metrics, Sample};
 use rand::Rng;
 use std::collections::HashMap;
@@ -269,6 +272,11 @@ pub async fn run(
         tracing::warn!("cannot raise the open-files limit: {e}");
     }
     let store = Store::open(&config.agent.database)?;
+    let mut alerting = Alerting::open(
+        &config.agent.database,
+        default_rules(&config.levels),
+        Wakers::default(),
+    )?;
     let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
 
     let capacity = config.targets.len().clamp(64, 8192);
@@ -291,6 +299,7 @@ pub async fn run(
     let ingest = async {
         while let Some(probed) = probe_rx.recv().await {
             guide_log.observe(&probed.sample);
+            alerting.observe(&probed.sample).await;
             if let Ok(mut map) = latest.lock() {
                 map.insert(probed.sample.target.clone(), probed.sample.clone());
             }
@@ -304,6 +313,7 @@ pub async fn run(
             }
         }
         drop(store_tx);
+        alerting.save().await;
     };
     tokio::pin!(ingest);
     tokio::pin!(shutdown);

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod agent;
+pub mod alerting;
 pub mod guide_log;
 pub mod http;
 pub mod outbox;

@@ -5,6 +5,7 @@
 //! A message is unique per (channel, idempotency key): enqueuing it twice stores it once.
 
 use crate::store::{Store, StoreError};
+use leakhound_core::rules::{Silence, Transition};
 use rand::Rng;
 use rusqlite::{params, OptionalExtension};
 use std::future::Future;
@@ -166,6 +167,115 @@ impl Outbox {
         })
     }
 
+    /// Record alert transitions in the alert history and, for those to notify, queue one
+    /// message per channel — in one transaction, so a crash leaves both or neither.
+    /// The payload is the transition as JSON; its idempotency key keys the message.
+    pub fn record_alerts(
+        &mut self,
+        transitions: &[Transition],
+        channels: &[String],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut queued = 0;
+        let bodies: Vec<String> = transitions
+            .iter()
+            .map(|t| serde_json::to_string(t).unwrap_or_default())
+            .collect();
+        self.run(|c| {
+            let tx = c.transaction()?;
+            for (t, body) in transitions.iter().zip(&bodies) {
+                tx.execute(
+                    "INSERT INTO alert_events(at_ms, target, rule, kind, severity, fingerprint, notified, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![t.at_ms, t.target, t.rule, t.kind.name(), t.severity.name(), t.fingerprint, t.notify, body],
+                )?;
+                if !t.notify {
+                    continue;
+                }
+                for channel in channels {
+                    queued += tx.execute(
+                        "INSERT OR IGNORE INTO outbox(channel, idempotency_key, payload, created_ms, next_attempt_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?4)",
+                        params![channel, t.idempotency_key(), body, now_ms],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(queued)
+        })
+    }
+
+    /// The alert history, newest first (JSON bodies of the transitions).
+    pub fn alert_events(
+        &mut self,
+        target: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Transition>, StoreError> {
+        let bodies: Vec<String> = self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT body FROM alert_events WHERE ?1 IS NULL OR target = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![target, limit as i64], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        Ok(bodies
+            .iter()
+            .filter_map(|b| serde_json::from_str(b).ok())
+            .collect())
+    }
+
+    /// All stored silences (expired ones included until removed).
+    pub fn silences(&mut self) -> Result<Vec<Silence>, StoreError> {
+        let bodies: Vec<String> = self.run(|c| {
+            let mut stmt = c.prepare_cached("SELECT body FROM silences ORDER BY until_ms")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        Ok(bodies
+            .iter()
+            .filter_map(|b| serde_json::from_str(b).ok())
+            .collect())
+    }
+
+    pub fn add_silence(&mut self, silence: &Silence) -> Result<(), StoreError> {
+        let body = serde_json::to_string(silence).unwrap_or_default();
+        self.run(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO silences(id, until_ms, body) VALUES (?1, ?2, ?3)",
+                params![silence.id, silence.until_ms, body],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Remove a silence by id; whether it existed.
+    pub fn remove_silence(&mut self, id: &str) -> Result<bool, StoreError> {
+        self.run(|c| {
+            c.execute("DELETE FROM silences WHERE id = ?1", [id])
+                .map(|n| n > 0)
+        })
+    }
+
+    /// A value the agent keeps across restarts (e.g. the rule engine's state).
+    pub fn load_state(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        self.run(|c| {
+            c.query_row("SELECT value FROM agent_state WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    pub fn save_state(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.run(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO agent_state(key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )
+            .map(|_| ())
+        })
+    }
+
     pub fn counts(&mut self) -> Result<OutboxCounts, StoreError> {
         self.run(|c| {
             let mut stmt = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
@@ -245,18 +355,44 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Start one delivery task per channel. Each wakes on `wake`, on its next retry time, or at
-/// least every `poll`; all stop when `shutdown` turns true (pending messages stay queued).
+/// One wake-up per delivery channel: [`Wakers::wake_all`] after queuing messages makes every
+/// channel look at the outbox now (a wake-up that finds its task busy is kept, not lost).
+#[derive(Debug, Clone, Default)]
+pub struct Wakers(Vec<(String, Arc<Notify>)>);
+
+impl Wakers {
+    pub fn new(channels: &[String]) -> Wakers {
+        Wakers(
+            channels
+                .iter()
+                .map(|c| (c.clone(), Arc::new(Notify::new())))
+                .collect(),
+        )
+    }
+
+    pub fn channels(&self) -> Vec<String> {
+        self.0.iter().map(|(c, _)| c.clone()).collect()
+    }
+
+    pub fn wake_all(&self) {
+        for (_, n) in &self.0 {
+            n.notify_one();
+        }
+    }
+}
+
+/// Start one delivery task per channel of `wakers`. Each wakes on its waker, on its next retry
+/// time, or at least every 5 s; all stop when `shutdown` turns true (pending messages stay
+/// queued for the next start).
 pub fn spawn_delivery<D: Deliver>(
     db: &Path,
-    channels: &[String],
+    wakers: &Wakers,
     deliverer: Arc<D>,
     policy: RetryPolicy,
-    wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinSet<()>, StoreError> {
     let mut set = JoinSet::new();
-    for channel in channels {
+    for (channel, wake) in &wakers.0 {
         let outbox = Outbox::open(db)?;
         set.spawn(deliver_channel(
             outbox,
@@ -497,15 +633,8 @@ mod tests {
             seen: Mutex::default(),
         });
         let (stop, stopped) = watch::channel(false);
-        let mut set = spawn_delivery(
-            &db,
-            &["chat".to_string(), "mail".to_string()],
-            peer.clone(),
-            policy,
-            Arc::new(Notify::new()),
-            stopped,
-        )
-        .unwrap();
+        let wakers = Wakers::new(&["chat".to_string(), "mail".to_string()]);
+        let mut set = spawn_delivery(&db, &wakers, peer.clone(), policy, stopped).unwrap();
         let c = wait_for(&db, |c| c.sent == 2).await;
         assert_eq!(c.pending + c.dead, 0);
         assert_eq!(peer.seen.lock().unwrap()["chat"], vec!["first"; 4]);
@@ -521,15 +650,8 @@ mod tests {
             seen: Mutex::default(),
         });
         let (stop, stopped) = watch::channel(false);
-        let mut set = spawn_delivery(
-            &db,
-            &["chat".to_string()],
-            peer.clone(),
-            policy,
-            Arc::new(Notify::new()),
-            stopped,
-        )
-        .unwrap();
+        let wakers = Wakers::new(&["chat".to_string()]);
+        let mut set = spawn_delivery(&db, &wakers, peer.clone(), policy, stopped).unwrap();
         let c = wait_for(&db, |c| c.dead == 1).await;
         assert_eq!(c.sent, 2);
         assert_eq!(

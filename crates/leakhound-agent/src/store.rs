@@ -68,10 +68,32 @@ CREATE TABLE IF NOT EXISTS outbox (
     UNIQUE(channel, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(channel, state, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id           INTEGER PRIMARY KEY,
+    at_ms        INTEGER NOT NULL,
+    target       TEXT NOT NULL,
+    rule         TEXT NOT NULL,
+    kind         TEXT NOT NULL,
+    severity     TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    notified     INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_events_by_target ON alert_events(target, at_ms);
+CREATE TABLE IF NOT EXISTS silences (
+    id        TEXT PRIMARY KEY,
+    until_ms  INTEGER NOT NULL,
+    body      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agent_state (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+);
 ";
 
 /// Tables (and indexes) this schema owns; anything else marks a foreign database.
-const OWN_OBJECTS: &str = "'targets','samples','samples_by_target_time','outbox','outbox_due'";
+const OWN_OBJECTS: &str = "'targets','samples','samples_by_target_time','outbox','outbox_due',\
+    'alert_events','alert_events_by_target','silences','agent_state'";
 
 const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
