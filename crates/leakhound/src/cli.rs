@@ -71,6 +71,56 @@ pub enum Command {
     Analyze(crate::analyze::AnalyzeArgs),
     /// Compare two goroutine dumps: what grew, what is new, what vanished.
     Diff(crate::analyze::DiffArgs),
+    /// Stop notifications for a target and/or rule for a while (the agent keeps evaluating).
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+}
+
+/// Which database: `--db`, else the config file's `[agent] database`.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// The agent's SQLite file.
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    /// Take the database path from this config file.
+    #[arg(long, short, default_value = "leakhound.toml", value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence alerts of matching targets and rules (`*` globs) for a duration.
+    Add(SilenceAddArgs),
+    /// List silences (active and expired).
+    List(DbArgs),
+    /// Remove a silence by its id.
+    Rm(SilenceRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SilenceAddArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Target name or glob (default: every target).
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Rule id or glob, e.g. goroutines_urgent or 'goroutines_*' (default: every rule).
+    #[arg(long, value_name = "RULE")]
+    pub rule: Option<String>,
+    /// How long.
+    #[arg(long = "for", default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Duration,
+    /// Why (shown in `silence list`).
+    #[arg(long, default_value = "", value_name = "TEXT")]
+    pub comment: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SilenceRmArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The silence's id (see `silence list`).
+    pub id: String,
 }
 
 #[derive(Debug, Subcommand)]

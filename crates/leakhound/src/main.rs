@@ -6,11 +6,12 @@ mod cli;
 mod demo;
 mod logging;
 mod run;
+mod silence;
 mod view;
 mod watch;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand};
+use cli::{Cli, Command, ConfigCommand, SilenceCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -38,6 +39,9 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
             Command::Analyze(args) => analyze::run_analyze(args).await,
             Command::Diff(args) => analyze::run_diff(args).await,
+            Command::Silence(SilenceCommand::Add(args)) => silence::add(args),
+            Command::Silence(SilenceCommand::List(args)) => silence::list(args),
+            Command::Silence(SilenceCommand::Rm(args)) => silence::rm(args),
         }
     });
     match result {

@@ -294,3 +294,48 @@ async fn run_with_a_bare_url_needs_no_config() {
     let samples = store.samples(&targets[0], 0, i64::MAX).unwrap();
     assert!(samples.len() >= 3 && samples.iter().all(|s| s.metrics.goroutines == Some(321)));
 }
+
+#[test]
+fn silences_are_added_listed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let db = db.to_str().unwrap();
+    let out = leakhound(&[
+        "silence",
+        "add",
+        "--db",
+        db,
+        "--target",
+        "one-api",
+        "--rule",
+        "goroutines_*",
+        "--for",
+        "2h",
+        "--comment",
+        "deploying",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let id = text(&out).0.split_whitespace().nth(1).unwrap().to_string();
+    let listed = text(&leakhound(&["silence", "list", "--db", db])).0;
+    assert!(
+        listed.contains(&id)
+            && listed.contains("active")
+            && listed.contains("target=one-api rule=goroutines_*  deploying"),
+        "{listed}"
+    );
+    assert_eq!(
+        leakhound(&["silence", "rm", "--db", db, &id]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        text(&leakhound(&["silence", "list", "--db", db])).0.trim(),
+        "no silences"
+    );
+    let again = leakhound(&["silence", "rm", "--db", db, &id]);
+    assert_eq!(again.status.code(), Some(3));
+    assert!(text(&again)
+        .1
+        .contains(&format!("no silence with id '{id}'")));
+    let none = leakhound(&["silence", "add", "--db", db]);
+    assert!(text(&none).1.contains("needs --target and/or --rule"));
+}

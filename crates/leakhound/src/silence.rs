@@ -1,0 +1,80 @@
+//! `leakhound silence add|list|rm`: silences live in the agent's database, and a running agent
+//! picks up changes within seconds.
+
+use crate::cli::{DbArgs, SilenceAddArgs, SilenceRmArgs};
+use crate::run::load_config;
+use anyhow::bail;
+use leakhound_agent::agent::now_ms;
+use leakhound_agent::guide_log::local_time;
+use leakhound_agent::outbox::Outbox;
+use leakhound_core::rules::Silence;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `--db`, else the config's database, else `leakhound.db` when there is no config file.
+pub fn database(args: &DbArgs) -> anyhow::Result<PathBuf> {
+    if let Some(db) = &args.db {
+        return Ok(db.clone());
+    }
+    if args.config.exists() {
+        return Ok(load_config(&args.config)?.agent.database);
+    }
+    Ok(leakhound_core::config::AgentConfig::default().database)
+}
+
+pub fn add(args: SilenceAddArgs) -> anyhow::Result<ExitCode> {
+    if args.target.is_none() && args.rule.is_none() {
+        bail!("a silence needs --target and/or --rule (use --target '*' to silence everything)");
+    }
+    let mut outbox = Outbox::open(&database(&args.db)?)?;
+    let now = now_ms();
+    let id = format!("{:x}", now);
+    let until = now + i64::try_from(args.duration.as_millis()).unwrap_or(i64::MAX);
+    outbox.add_silence(&Silence {
+        id: id.clone(),
+        target: args.target,
+        rule: args.rule,
+        until_ms: until,
+        comment: args.comment,
+        created_ms: now,
+    })?;
+    println!("silence {id} until {}", local_time(until));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(args: DbArgs) -> anyhow::Result<ExitCode> {
+    let mut outbox = Outbox::open(&database(&args)?)?;
+    let now = now_ms();
+    let silences = outbox.silences()?;
+    if silences.is_empty() {
+        println!("no silences");
+    }
+    for s in silences {
+        println!(
+            "{:<14} {:<8} until {}  target={} rule={}  {}",
+            s.id,
+            if s.is_active(now) {
+                "active"
+            } else {
+                "expired"
+            },
+            local_time(s.until_ms),
+            s.target.as_deref().unwrap_or("*"),
+            s.rule.as_deref().unwrap_or("*"),
+            s.comment
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rm(args: SilenceRmArgs) -> anyhow::Result<ExitCode> {
+    let mut outbox = Outbox::open(&database(&args.db)?)?;
+    if !outbox.remove_silence(&args.id)? {
+        bail!(
+            "no silence with id '{}'; see `leakhound silence list`",
+            args.id
+        );
+    }
+    println!("removed silence {}", args.id);
+    Ok(ExitCode::SUCCESS)
+}
