@@ -354,7 +354,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             b.warn(
                 lines.line_no,
                 format!(
-                    "the dump ends in the middle of goroutine {} (header at line {}): it was truncated; its stack is partial",
+                    "truncated dump: it ends inside goroutine {} (from line {}), whose stack is partial",
                     done.id, done.header_line
                 ),
             );

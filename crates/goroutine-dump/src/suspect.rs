@@ -220,7 +220,7 @@ pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> V
         }
         if let Some(r) = retained {
             reasons.push(format!(
-                "{:.0}% of its goroutines stay from one snapshot to the next",
+                "keeps {:.0}% of its goroutines between snapshots",
                 r * 100.0
             ));
         }

@@ -474,7 +474,8 @@ pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         for l in &loaded {
             s.push_str(&render_snapshot_line(l));
             for w in l.snapshot.warnings() {
-                let _ = writeln!(s, "  warning: line {}: {}", w.line, w.message);
+                let w = format!("  warning: line {}: {}", w.line, w.message);
+                let _ = writeln!(s, "{}", fit(&w, WIDTH));
             }
         }
         s.push('\n');
