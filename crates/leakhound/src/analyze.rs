@@ -722,8 +722,9 @@ fn render_suspects(list: &[Suspect], snapshots: usize, top: usize) -> String {
     };
     let _ = writeln!(
         s,
-        "{} leak suspects across {} snapshots (oldest first), worst first",
+        "{} leak suspect{} across {} snapshots (oldest first), worst first",
         list.len(),
+        if list.len() == 1 { "" } else { "s" },
         snapshots
     );
     let _ = writeln!(
