@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod ladder;
+pub mod rules;
 pub mod sample;
 pub mod trend;
 pub mod units;

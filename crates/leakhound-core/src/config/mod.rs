@@ -4,8 +4,10 @@
 //! Every number has the guide's default, so a bare URL needs no file at all
 //! ([`Config::for_urls`]). [`EXAMPLE`] is the commented file `leakhound init` writes.
 
+mod alerts;
 mod walk;
 
+pub use alerts::AlertsConfig;
 pub use walk::expand_env;
 
 use crate::ladder::{AlertLevels, GoroutineLadder, LogThresholds, MemoryLadder};
@@ -269,6 +271,8 @@ pub struct Config {
     pub defaults: Defaults,
     pub levels: Levels,
     pub targets: Vec<TargetConfig>,
+    /// Alert rules (`[alerts]`); the built-in set, with `levels`' thresholds, when absent.
+    pub alerts: AlertsConfig,
 }
 
 mod human_duration {
@@ -458,6 +462,7 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
         read_levels(ctx, &mut t, &mut config.levels);
         t.finish(ctx);
     }
+    config.alerts = alerts::read_alerts(ctx, &mut root, &config.levels);
 
     if let Some(items) = root.array(ctx, "targets") {
         for (i, item) in items.iter().enumerate() {

@@ -1,0 +1,799 @@
+//! The state machine: per (target, rule) pending → firing → resolved, with `for`, hysteresis,
+//! supersession of lower levels, repeats and silences. See the [module docs](super).
+
+use super::{
+    fingerprint, Baseline, Evidence, Metric, Rule, RuleKind, Severity, Silences, Transition,
+    TransitionKind, TrendEvidence,
+};
+use crate::sample::Sample;
+use crate::trend::Trend;
+use crate::units::human_duration;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The gap between samples assumed until a target has sent two (the guide's 30 s).
+const DEFAULT_GAP_MS: i64 = 30_000;
+/// Window of the trend shown as evidence for rules that are not trend rules.
+const EVIDENCE_WINDOW_MS: i64 = 30 * 60_000;
+const SNAPSHOT_VERSION: u32 = 1;
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn human_ms(ms: i64) -> String {
+    // Whole seconds read better in messages than `1m 30s 250ms`.
+    human_duration(Duration::from_secs((ms.max(0) / 1000) as u64))
+}
+
+/// Where one (target, rule) stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct RuleState {
+    /// The condition has held since then (kept while firing).
+    pending_since_ms: Option<i64>,
+    /// Firing since then.
+    firing_since_ms: Option<i64>,
+    /// A firing transition was reported for this alert (silenced or not).
+    reported: bool,
+    /// A firing transition was reported unsilenced: receivers know of the alert.
+    announced: bool,
+    /// Time of the last unsilenced firing/repeat message.
+    last_sent_ms: Option<i64>,
+    value: f64,
+    threshold: f64,
+    reason: Option<String>,
+}
+
+/// Where one target stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+struct TargetState {
+    /// First `evaluate` for this target: "no data" counts from here until a sample arrives.
+    first_seen_ms: Option<i64>,
+    /// Newest sample already processed; older ones are never processed again.
+    last_ts_ms: Option<i64>,
+    /// Since when the samples have been down (`up = false`), and why.
+    down_since_ms: Option<i64>,
+    down_reason: Option<String>,
+    /// Median gap between samples, learnt from the window.
+    gap_ms: Option<i64>,
+    baseline: Option<Baseline>,
+    rules: BTreeMap<String, RuleState>,
+}
+
+/// The engine's whole state, to persist across restarts (serde) so that a restart neither
+/// re-fires nor forgets what is firing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineSnapshot {
+    pub version: u32,
+    targets: BTreeMap<String, TargetState>,
+}
+
+/// A firing alert, for views.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActiveAlert {
+    pub target: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub started_at_ms: i64,
+    pub value: f64,
+    pub threshold: f64,
+    pub fingerprint: String,
+    /// Hidden by a firing higher level of the same metric.
+    pub superseded: bool,
+}
+
+/// What one rule observed at one time.
+struct Obs {
+    /// The firing condition holds…
+    cond: bool,
+    /// …since then (default: the observation time).
+    since: Option<i64>,
+    /// A firing alert ends.
+    clear: bool,
+    value: f64,
+    threshold: f64,
+    reason: Option<String>,
+}
+
+/// Evaluates rules for any number of targets. See the [module docs](super).
+#[derive(Debug, Clone)]
+pub struct RuleEngine {
+    rules: Vec<Rule>,
+    /// Rule indices in evaluation order: level rules of one metric from the highest threshold
+    /// down, so a lower level sees whether a higher one fires at the same sample.
+    order: Vec<usize>,
+    targets: BTreeMap<String, TargetState>,
+    silences: Silences,
+}
+
+impl RuleEngine {
+    /// An engine for `rules`. Ids should be unique; of duplicates the first is kept.
+    pub fn new(rules: Vec<Rule>) -> RuleEngine {
+        let mut unique: Vec<Rule> = Vec::with_capacity(rules.len());
+        for rule in rules {
+            if !unique.iter().any(|r| r.id == rule.id) {
+                unique.push(rule);
+            }
+        }
+        let mut order: Vec<usize> = (0..unique.len()).collect();
+        order.sort_by_key(|&i| match unique[i].kind {
+            RuleKind::Level { metric, above } => (0, Some(metric), u64::MAX - above),
+            _ => (1, None, i as u64),
+        });
+        RuleEngine {
+            rules: unique,
+            order,
+            targets: BTreeMap::new(),
+            silences: Silences::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn silences(&self) -> &Silences {
+        &self.silences
+    }
+
+    pub fn silences_mut(&mut self) -> &mut Silences {
+        &mut self.silences
+    }
+
+    pub fn set_silences(&mut self, silences: Silences) {
+        self.silences = silences;
+    }
+
+    /// Save (or replace) a target's baseline for the baseline rules.
+    pub fn set_baseline(&mut self, target: &str, baseline: Baseline) {
+        self.targets.entry(target.to_string()).or_default().baseline = Some(baseline);
+    }
+
+    /// Drop a target's baseline; its firing baseline alerts resolve at the next evaluation.
+    pub fn clear_baseline(&mut self, target: &str) {
+        if let Some(t) = self.targets.get_mut(target) {
+            t.baseline = None;
+        }
+    }
+
+    pub fn baseline(&self, target: &str) -> Option<&Baseline> {
+        self.targets.get(target).and_then(|t| t.baseline.as_ref())
+    }
+
+    /// Forget a target (removed from the config). Its alerts end without messages.
+    pub fn forget(&mut self, target: &str) {
+        self.targets.remove(target);
+    }
+
+    /// How much history `evaluate` should be given: the longest trend window (at least the
+    /// 30 minutes of trend evidence).
+    pub fn window_needed(&self) -> Duration {
+        let longest = self
+            .rules
+            .iter()
+            .filter_map(|r| match r.kind {
+                RuleKind::Trend { window, .. } => Some(window),
+                _ => None,
+            })
+            .max()
+            .unwrap_or_default();
+        longest.max(Duration::from_millis(EVIDENCE_WINDOW_MS as u64))
+    }
+
+    pub fn snapshot(&self) -> EngineSnapshot {
+        EngineSnapshot {
+            version: SNAPSHOT_VERSION,
+            targets: self.targets.clone(),
+        }
+    }
+
+    /// Continue from a snapshot. State of rules that no longer exist is dropped; new rules
+    /// start fresh. Silences are not part of the snapshot.
+    pub fn restore(&mut self, snapshot: EngineSnapshot) {
+        let mut targets = snapshot.targets;
+        for state in targets.values_mut() {
+            state
+                .rules
+                .retain(|id, _| self.rules.iter().any(|r| &r.id == id));
+        }
+        self.targets = targets;
+    }
+
+    /// Every firing alert, by target and rule.
+    pub fn active(&self) -> Vec<ActiveAlert> {
+        let mut out = Vec::new();
+        for (target, state) in &self.targets {
+            for (i, rule) in self.rules.iter().enumerate() {
+                let Some(rs) = state.rules.get(&rule.id) else {
+                    continue;
+                };
+                if let Some(since) = rs.firing_since_ms {
+                    out.push(ActiveAlert {
+                        target: target.clone(),
+                        rule: rule.id.clone(),
+                        severity: rule.severity,
+                        started_at_ms: since,
+                        value: rs.value,
+                        threshold: rs.threshold,
+                        fingerprint: fingerprint(target, &rule.id, since),
+                        superseded: self.superseded(state, i),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Advance `target`'s alerts to `now_ms` with its recent samples (oldest first; samples
+    /// already seen are skipped, so overlapping windows are fine). Returns what changed.
+    pub fn evaluate(&mut self, now_ms: i64, target: &str, window: &[Sample]) -> Vec<Transition> {
+        let mut st = self.targets.remove(target).unwrap_or_default();
+        st.first_seen_ms.get_or_insert(now_ms);
+        let out = self.advance(&mut st, now_ms, target, window);
+        self.targets.insert(target.to_string(), st);
+        out
+    }
+
+    fn advance(
+        &self,
+        st: &mut TargetState,
+        now_ms: i64,
+        target: &str,
+        window: &[Sample],
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
+        if let Some(gap) = median_gap(window) {
+            st.gap_ms = Some(gap);
+        }
+        let gap = st.gap_ms.unwrap_or(DEFAULT_GAP_MS).max(1);
+        // A target seen for the first time starts from enough history to honour `for`, so an
+        // agent restarted without its snapshot re-raises what holds without replaying the past.
+        let lookback = self
+            .rules
+            .iter()
+            .map(|r| ms(r.hold))
+            .max()
+            .unwrap_or(0)
+            .saturating_add(2 * gap);
+        let mut after = st
+            .last_ts_ms
+            .unwrap_or_else(|| now_ms.saturating_sub(lookback).saturating_sub(1));
+
+        // 1. Sample-driven rules, every unseen sample once, in time order.
+        let mut seen: Vec<&Sample> = window
+            .iter()
+            .filter(|s| s.ts_ms > after && s.ts_ms <= now_ms)
+            .collect();
+        seen.sort_by_key(|s| s.ts_ms);
+        for s in seen {
+            if s.ts_ms <= after {
+                continue; // a duplicate timestamp
+            }
+            after = s.ts_ms;
+            st.last_ts_ms = Some(s.ts_ms);
+            if s.up {
+                st.down_since_ms = None;
+                st.down_reason = None;
+            } else {
+                st.down_since_ms.get_or_insert(s.ts_ms);
+                st.down_reason = Some(
+                    s.error
+                        .clone()
+                        .unwrap_or_else(|| "the probe got no usable answer".into()),
+                );
+            }
+            for &ri in &self.order {
+                let rule = &self.rules[ri];
+                let obs = match &rule.kind {
+                    RuleKind::Level { metric, above } => {
+                        let Some(v) = metric.read(&s.metrics) else {
+                            continue;
+                        };
+                        let (v, above) = (v as f64, *above as f64);
+                        Obs {
+                            cond: v > above,
+                            since: None,
+                            clear: v < rule.clear_below(above),
+                            value: v,
+                            threshold: above,
+                            reason: None,
+                        }
+                    }
+                    RuleKind::Baseline {
+                        metric,
+                        growth_percent,
+                        after: age,
+                    } => {
+                        let Some(v) = metric.read(&s.metrics) else {
+                            continue;
+                        };
+                        match st
+                            .baseline
+                            .as_ref()
+                            .and_then(|b| Some((b.ts_ms, b.value(*metric)?)))
+                        {
+                            Some((base_ts, base)) if base > 0 => {
+                                let v = v as f64;
+                                let limit = base as f64 * (1.0 + growth_percent / 100.0);
+                                Obs {
+                                    cond: s.ts_ms - base_ts >= ms(*age) && v > limit,
+                                    since: None,
+                                    clear: v < rule.clear_below(limit),
+                                    value: v,
+                                    threshold: limit,
+                                    reason: None,
+                                }
+                            }
+                            _ => Obs::gone(),
+                        }
+                    }
+                    _ => continue,
+                };
+                self.apply(st, ri, target, s.ts_ms, now_ms, obs, window, &mut out);
+            }
+        }
+
+        // 2. Rules judged at `now`.
+        for ri in 0..self.rules.len() {
+            let rule = &self.rules[ri];
+            let obs = match &rule.kind {
+                RuleKind::Trend {
+                    min_growth_per_hour,
+                    ..
+                } => {
+                    let Some(judged) = judge_trend(&rule.kind, window, now_ms) else {
+                        continue;
+                    };
+                    Obs {
+                        cond: judged.growing,
+                        since: None,
+                        clear: judged
+                            .fits
+                            .iter()
+                            .all(|f| f.slope_per_hour < rule.clear_below(*min_growth_per_hour)),
+                        value: judged.chosen.slope_per_hour,
+                        threshold: *min_growth_per_hour,
+                        reason: None,
+                    }
+                }
+                RuleKind::Down => {
+                    let last_heard = st.last_ts_ms.or(st.first_seen_ms).unwrap_or(now_ms);
+                    let silent_for = now_ms - last_heard;
+                    let hold = ms(rule.hold);
+                    let (since, reason) = if silent_for > 2 * gap {
+                        let since = last_heard + gap;
+                        let reason = format!(
+                            "no sample for {} (expected one every {})",
+                            human_ms(silent_for),
+                            human_ms(gap)
+                        );
+                        match st.down_since_ms {
+                            Some(d) => (Some(d.min(since)), reason),
+                            None => (Some(since), reason),
+                        }
+                    } else if let Some(d) = st.down_since_ms {
+                        (
+                            Some(d),
+                            st.down_reason.clone().unwrap_or_else(|| "down".into()),
+                        )
+                    } else {
+                        (None, String::new())
+                    };
+                    match since {
+                        Some(since) => Obs {
+                            cond: true,
+                            since: Some(since),
+                            clear: false,
+                            value: (now_ms - since) as f64 / 1000.0,
+                            threshold: hold as f64 / 1000.0,
+                            reason: Some(reason),
+                        },
+                        None => Obs::gone(),
+                    }
+                }
+                RuleKind::Baseline { .. } if st.baseline.is_none() => Obs::gone(),
+                _ => continue,
+            };
+            self.apply(st, ri, target, now_ms, now_ms, obs, window, &mut out);
+        }
+
+        // 3. Announce what became visible (silence ended, higher level resolved) and repeat.
+        for ri in 0..self.rules.len() {
+            let rule = &self.rules[ri];
+            if self.superseded(st, ri) {
+                continue;
+            }
+            let Some(mut rs) = st.rules.remove(&rule.id) else {
+                continue;
+            };
+            if rs.firing_since_ms.is_some() {
+                let silenced = self.silences.silenced(now_ms, target, &rule.id);
+                let kind = if !rs.reported || (!rs.announced && !silenced) {
+                    Some(TransitionKind::Firing)
+                } else if rs.announced
+                    && !silenced
+                    && !rule.repeat_interval.is_zero()
+                    && rs
+                        .last_sent_ms
+                        .is_some_and(|t| now_ms - t >= ms(rule.repeat_interval))
+                {
+                    Some(TransitionKind::Repeat)
+                } else {
+                    None
+                };
+                if let Some(kind) = kind {
+                    rs.reported = true;
+                    if !silenced {
+                        rs.announced = true;
+                        rs.last_sent_ms = Some(now_ms);
+                    }
+                    out.push(self.transition(
+                        st, rule, &rs, target, kind, now_ms, silenced, !silenced, window,
+                    ));
+                }
+            }
+            st.rules.insert(rule.id.clone(), rs);
+        }
+        out
+    }
+
+    /// Feed one observation to one rule's state machine.
+    #[allow(clippy::too_many_arguments)] // one call site per rule family; a struct would only rename them
+    fn apply(
+        &self,
+        st: &mut TargetState,
+        ri: usize,
+        target: &str,
+        at: i64,
+        now_ms: i64,
+        obs: Obs,
+        window: &[Sample],
+        out: &mut Vec<Transition>,
+    ) {
+        let rule = &self.rules[ri];
+        let superseded = self.superseded(st, ri);
+        let mut rs = st.rules.remove(&rule.id).unwrap_or_default();
+        rs.value = obs.value;
+        rs.threshold = obs.threshold;
+        if obs.reason.is_some() {
+            rs.reason = obs.reason;
+        }
+        if rs.firing_since_ms.is_some() {
+            if obs.clear {
+                if rs.reported {
+                    let notify = rs.announced && rule.send_resolved;
+                    out.push(self.transition(
+                        st,
+                        rule,
+                        &rs,
+                        target,
+                        TransitionKind::Resolved,
+                        at,
+                        !rs.announced,
+                        notify,
+                        window,
+                    ));
+                }
+                rs = RuleState::default();
+            }
+        } else if obs.cond {
+            let since = *rs.pending_since_ms.get_or_insert(obs.since.unwrap_or(at));
+            if at - since >= ms(rule.hold) {
+                rs.firing_since_ms = Some(at);
+                if !superseded {
+                    let silenced = self.silences.silenced(now_ms, target, &rule.id);
+                    rs.reported = true;
+                    rs.announced = !silenced;
+                    if !silenced {
+                        rs.last_sent_ms = Some(at);
+                    }
+                    out.push(self.transition(
+                        st,
+                        rule,
+                        &rs,
+                        target,
+                        TransitionKind::Firing,
+                        at,
+                        silenced,
+                        !silenced,
+                        window,
+                    ));
+                }
+            }
+        } else {
+            rs.pending_since_ms = None;
+            rs.reason = None;
+        }
+        st.rules.insert(rule.id.clone(), rs);
+    }
+
+    /// Whether a higher level rule of the same metric is firing for this target.
+    fn superseded(&self, st: &TargetState, ri: usize) -> bool {
+        let RuleKind::Level { metric, above } = self.rules[ri].kind else {
+            return false;
+        };
+        self.rules.iter().any(|r| match r.kind {
+            RuleKind::Level {
+                metric: m,
+                above: a,
+            } if m == metric && a > above => st
+                .rules
+                .get(&r.id)
+                .is_some_and(|s| s.firing_since_ms.is_some()),
+            _ => false,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transition(
+        &self,
+        st: &TargetState,
+        rule: &Rule,
+        rs: &RuleState,
+        target: &str,
+        kind: TransitionKind,
+        at: i64,
+        silenced: bool,
+        notify: bool,
+        window: &[Sample],
+    ) -> Transition {
+        let started = rs.firing_since_ms.unwrap_or(at);
+        let held_ms = match kind {
+            TransitionKind::Resolved => at - started,
+            _ => at - rs.pending_since_ms.unwrap_or(started),
+        };
+        let latest = window
+            .iter()
+            .filter(|s| s.ts_ms <= at)
+            .max_by_key(|s| s.ts_ms);
+        let trend_metric = rule.kind.metric().unwrap_or(Metric::Goroutines);
+        let trend = match rule.kind {
+            RuleKind::Trend { .. } => judge_trend(&rule.kind, window, at).map(|j| j.chosen),
+            _ => fit(window, trend_metric, at, EVIDENCE_WINDOW_MS),
+        }
+        .map(|t| TrendEvidence {
+            metric: trend_metric,
+            slope_per_hour: t.slope_per_hour,
+            r_squared: t.r_squared,
+            points: t.points,
+            span_seconds: t.span_seconds,
+        });
+        let baseline = match rule.kind {
+            RuleKind::Baseline { .. } => st.baseline.clone(),
+            _ => None,
+        };
+        let reason = match rule.kind {
+            RuleKind::Down => rs.reason.clone(),
+            _ => None,
+        };
+        let summary = summary(
+            rule,
+            target,
+            kind,
+            at,
+            rs.value,
+            rs.threshold,
+            held_ms,
+            trend.as_ref(),
+            baseline.as_ref(),
+            reason.as_deref(),
+        );
+        Transition {
+            target: target.to_string(),
+            rule: rule.id.clone(),
+            rule_kind: rule.kind.name().to_string(),
+            metric: rule.kind.metric(),
+            severity: rule.severity,
+            kind,
+            value: rs.value,
+            threshold: rs.threshold,
+            at_ms: at,
+            started_at_ms: started,
+            ended_at_ms: (kind == TransitionKind::Resolved).then_some(at),
+            fingerprint: fingerprint(target, &rule.id, started),
+            silenced,
+            notify,
+            evidence: Evidence {
+                summary,
+                held_ms,
+                goroutines: latest.and_then(|s| s.metrics.goroutines),
+                memory_bytes: latest.and_then(|s| s.metrics.memory_used_bytes()),
+                trend,
+                baseline,
+                reason,
+                top_growing: Vec::new(),
+            },
+        }
+    }
+}
+
+impl Obs {
+    /// The condition's subject is gone (no baseline, target up again): a firing alert ends.
+    fn gone() -> Obs {
+        Obs {
+            cond: false,
+            since: None,
+            clear: true,
+            value: 0.0,
+            threshold: 0.0,
+            reason: None,
+        }
+    }
+}
+
+/// Median gap between consecutive samples of the window, if it has two.
+fn median_gap(window: &[Sample]) -> Option<i64> {
+    let tail = &window[window.len().saturating_sub(21)..];
+    let mut gaps: Vec<i64> = tail
+        .windows(2)
+        .map(|w| w[1].ts_ms - w[0].ts_ms)
+        .filter(|&g| g > 0)
+        .collect();
+    if gaps.is_empty() {
+        return None;
+    }
+    gaps.sort_unstable();
+    Some(gaps[gaps.len() / 2])
+}
+
+/// What a trend rule's fits say at one time.
+struct Judged {
+    /// The valid fits: over the whole window, and over the short window.
+    fits: Vec<Trend>,
+    /// The first fit that shows growth, else the first valid one.
+    chosen: Trend,
+    growing: bool,
+}
+
+/// Fit a trend rule's windows at `end`. A fit counts when it has `min_points` samples spanning
+/// at least 80 % of its window; `None` when neither does (too little history: no verdict).
+fn judge_trend(kind: &RuleKind, window: &[Sample], end: i64) -> Option<Judged> {
+    let RuleKind::Trend {
+        metric,
+        window: long,
+        short_window,
+        min_points,
+        min_growth_per_hour,
+        min_r_squared,
+    } = kind
+    else {
+        return None;
+    };
+    let fits: Vec<Trend> = [ms(*long), ms(*short_window)]
+        .into_iter()
+        .filter_map(|span| {
+            fit(window, *metric, end, span).filter(|f| {
+                f.points >= (*min_points).max(3) && f.span_seconds * 1000.0 >= 0.8 * span as f64
+            })
+        })
+        .collect();
+    let growing = fits
+        .iter()
+        .find(|f| f.slope_per_hour >= *min_growth_per_hour && f.r_squared >= *min_r_squared);
+    let chosen = *growing.or(fits.first())?;
+    Some(Judged {
+        growing: growing.is_some(),
+        fits,
+        chosen,
+    })
+}
+
+/// At most this many points go into a rule's Theil–Sen fit (evenly thinned): the fit runs at
+/// every evaluation, and 120 points are plenty for a slope.
+const MAX_FIT_POINTS: usize = 120;
+
+/// Theil–Sen fit of `metric` over the samples in `(end - span, end]`.
+fn fit(window: &[Sample], metric: Metric, end: i64, span: i64) -> Option<Trend> {
+    let start = end.saturating_sub(span);
+    let points: Vec<(f64, f64)> = window
+        .iter()
+        .filter(|s| s.ts_ms > start && s.ts_ms <= end)
+        .filter_map(|s| {
+            metric
+                .read(&s.metrics)
+                .map(|v| ((s.ts_ms - start) as f64 / 1000.0, v as f64))
+        })
+        .collect();
+    let step = points.len().div_ceil(MAX_FIT_POINTS).max(1);
+    if step == 1 {
+        return Trend::fit(&points);
+    }
+    // Thin from the newest point back, so the latest reading is always in.
+    let mut thinned: Vec<(f64, f64)> = points.iter().rev().step_by(step).copied().collect();
+    thinned.reverse();
+    Trend::fit(&thinned)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    rule: &Rule,
+    target: &str,
+    kind: TransitionKind,
+    at: i64,
+    value: f64,
+    threshold: f64,
+    held_ms: i64,
+    trend: Option<&TrendEvidence>,
+    baseline: Option<&Baseline>,
+    reason: Option<&str>,
+) -> String {
+    let resolved = kind == TransitionKind::Resolved;
+    let trend_note = trend
+        .filter(|t| t.points >= 3 && t.r_squared >= 0.5 && t.slope_per_hour.abs() >= 1.0)
+        .map(|t| {
+            format!(
+                "; {} {} (R² {:.2})",
+                if t.slope_per_hour > 0.0 {
+                    "growing"
+                } else {
+                    "falling"
+                },
+                t.metric.format_rate(t.slope_per_hour),
+                t.r_squared
+            )
+        })
+        .unwrap_or_default();
+    let held = human_ms(held_ms);
+    match &rule.kind {
+        RuleKind::Level { metric, .. } if resolved => format!(
+            "{target}: {metric} back to {} (below {}) after {held} above {}",
+            metric.format(value),
+            metric.format(rule.clear_below(threshold)),
+            metric.format(threshold)
+        ),
+        RuleKind::Level { metric, .. } => format!(
+            "{target}: {metric} {} > {} ({}) for {held}{trend_note}",
+            metric.format(value),
+            metric.format(threshold),
+            rule.severity
+        ),
+        RuleKind::Trend { metric, .. } => {
+            let (r2, span) = trend.map_or((0.0, 0.0), |t| (t.r_squared, t.span_seconds));
+            if resolved {
+                format!(
+                    "{target}: {metric} no longer growing ({}, R² {r2:.2}) after {held}",
+                    metric.format_rate(value)
+                )
+            } else {
+                format!(
+                    "{target}: {metric} growing {} (R² {r2:.2} over {}), at least {} is a leak",
+                    metric.format_rate(value),
+                    human_ms((span * 1000.0) as i64),
+                    metric.format_rate(threshold)
+                )
+            }
+        }
+        RuleKind::Baseline { metric, .. } => {
+            let base = baseline.and_then(|b| b.value(*metric)).unwrap_or(0) as f64;
+            let growth = if base > 0.0 {
+                (value / base - 1.0) * 100.0
+            } else {
+                0.0
+            };
+            if resolved {
+                format!(
+                    "{target}: {metric} back to {} ({growth:+.0}% of the baseline {}) after {held}",
+                    metric.format(value),
+                    metric.format(base)
+                )
+            } else {
+                let age = baseline.map_or(0, |b| at - b.ts_ms);
+                format!(
+                    "{target}: {metric} {} is {growth:+.0}% over the baseline {} of {} ago (limit +{:.0}%){trend_note}",
+                    metric.format(value),
+                    metric.format(base),
+                    human_ms(age),
+                    (threshold / base.max(1.0) - 1.0) * 100.0
+                )
+            }
+        }
+        RuleKind::Down if resolved => format!("{target} is up again after {held}"),
+        RuleKind::Down => format!(
+            "{target} is down for {held}: {}",
+            reason.unwrap_or("no answer")
+        ),
+    }
+}
