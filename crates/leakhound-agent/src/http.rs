@@ -50,7 +50,7 @@ const MAX_REDIRECTS: usize = 5;
 
 /// One connection pool and TLS configuration for the whole process: a thousand targets share
 /// it instead of each building its own (which would cost megabytes of root certificates).
-fn shared_client() -> Result<reqwest::Client, HttpError> {
+pub(crate) fn shared_client() -> Result<reqwest::Client, HttpError> {
     static SHARED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     if let Some(c) = SHARED.get() {
         return Ok(c.clone());

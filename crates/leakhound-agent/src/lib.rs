@@ -18,6 +18,7 @@ pub mod agent;
 pub mod alerting;
 pub mod guide_log;
 pub mod http;
+pub mod notify;
 pub mod outbox;
 pub mod probe;
 pub mod sim;

@@ -1,0 +1,185 @@
+//! Alertmanager, per its API v2 (`api/v2/openapi.yaml`, `postAlerts`): `POST {url}/api/v2/alerts`
+//! with a JSON array of `{labels, annotations, startsAt, endsAt, generatorURL}` (RFC 3339 times).
+//! Labels: `alertname` (the rule without its level suffix, so `goroutines_warning`/`_urgent`/
+//! `_critical` share one and inhibition rules can match on `severity`), `target`, `severity`,
+//! `rule`, `rule_kind`, `metric`, the message's labels and the configured ones. A firing alert is
+//! sent with `endsAt` = now + 4 × `resend_interval` (as Prometheus does), so it resolves by itself
+//! if leakhound stops re-sending it; the agent re-sends firing alerts every
+//! [`Notifier::resend_interval`](super::Notifier::resend_interval). A resolved alert is sent
+//! with `endsAt` = its resolve time. Alertmanager de-duplicates by label set, so retries are safe.
+
+use super::secret::Secret;
+use super::template::{Format, DEFAULT_TITLE};
+use super::webhook::utc_rfc3339;
+use super::{de_duration, now_ms, to_json, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use url::Url;
+
+pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `type = "alertmanager"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Alertmanager's base URL, e.g. `http://alertmanager:9093`.
+    pub url: SecretUrl,
+    /// Labels added to every alert (e.g. `env = "prod"`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// A fixed `alertname` instead of the rule's.
+    #[serde(default)]
+    pub alertname: Option<String>,
+    /// How often firing alerts are re-sent (default 1m); keep it well under Alertmanager's
+    /// `resolve_timeout`.
+    #[serde(default, deserialize_with = "de_duration")]
+    pub resend_interval: Option<Duration>,
+    /// Basic auth in front of Alertmanager.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Bearer token in front of Alertmanager.
+    #[serde(default)]
+    pub bearer_token: Option<Secret>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Alertmanager {
+    pub(crate) ctx: Ctx,
+    url: SecretUrl,
+    config: AlertmanagerConfig,
+}
+
+/// `goroutines_critical` → `goroutines`.
+pub fn alertname_of(rule: &str) -> &str {
+    for suffix in ["_info", "_warning", "_urgent", "_critical"] {
+        if let Some(base) = rule.strip_suffix(suffix) {
+            if !base.is_empty() {
+                return base;
+            }
+        }
+    }
+    rule
+}
+
+impl Alertmanager {
+    pub(crate) fn new(config: &AlertmanagerConfig, ctx: Ctx) -> Result<Alertmanager, NotifyError> {
+        let mut ctx = ctx.with_templates(Format::Text, DEFAULT_TITLE, None)?;
+        let base = ctx.url("url", Some(&config.url), None)?;
+        let path = format!("{}/api/v2/alerts", base.path().trim_end_matches('/'));
+        let mut url = base;
+        url.set_path(&path);
+        if let Some(p) = &config.password {
+            ctx.scrub.add(p.expose());
+            if config.username.is_none() {
+                return Err(
+                    ctx.config_error("`password` without `username`: set both for basic auth")
+                );
+            }
+        }
+        if let Some(t) = &config.bearer_token {
+            ctx.scrub.add(t.expose());
+        }
+        if config
+            .resend_interval
+            .is_some_and(|d| d < Duration::from_secs(1))
+        {
+            return Err(
+                ctx.config_error("`resend_interval` is under 1s: use something like \"1m\"")
+            );
+        }
+        Ok(Alertmanager {
+            ctx,
+            url: SecretUrl::from_url(url),
+            config: config.clone(),
+        })
+    }
+
+    pub(crate) fn resend_interval(&self) -> Duration {
+        self.config
+            .resend_interval
+            .unwrap_or(DEFAULT_RESEND_INTERVAL)
+    }
+
+    /// The alert array for `msg`, with `now_ms` as the send time.
+    pub(crate) fn payload(
+        &self,
+        msg: &AlertMessage,
+        now_ms: i64,
+    ) -> Result<serde_json::Value, NotifyError> {
+        let title = self.ctx.title(msg)?;
+        let description = self.ctx.body(msg, &title)?;
+        let mut labels: BTreeMap<String, String> = msg.labels.clone();
+        labels.extend(self.config.labels.clone());
+        let alertname = self
+            .config
+            .alertname
+            .clone()
+            .unwrap_or_else(|| alertname_of(&msg.rule).to_string());
+        labels.insert("alertname".into(), alertname);
+        labels.insert("target".into(), msg.target.clone());
+        labels.insert("severity".into(), msg.level.name().into());
+        labels.insert("rule".into(), msg.rule.clone());
+        labels.insert("rule_kind".into(), msg.rule_kind.clone());
+        labels.insert("metric".into(), msg.metric.clone());
+        let mut annotations = BTreeMap::from([
+            ("summary".to_string(), title),
+            ("description".to_string(), description),
+            ("value".to_string(), msg.value_shown()),
+            ("threshold".to_string(), msg.threshold_shown()),
+        ]);
+        if let Some(t) = &msg.trend {
+            annotations.insert("trend".into(), t.clone());
+        }
+        if !msg.suspects.is_empty() {
+            annotations.insert("suspects".into(), msg.suspects.join("\n"));
+        }
+        let ends_at_ms = if msg.is_resolved() {
+            msg.ended_at_ms.unwrap_or(now_ms)
+        } else {
+            let ahead = i64::try_from(self.resend_interval().as_millis().saturating_mul(4))
+                .unwrap_or(i64::MAX);
+            now_ms.saturating_add(ahead)
+        };
+        let mut alert = json!({
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": utc_rfc3339(msg.started_at_ms),
+            "endsAt": utc_rfc3339(ends_at_ms),
+        });
+        if let Some(g) = msg
+            .generator_url
+            .as_deref()
+            .filter(|g| Url::parse(g).is_ok())
+        {
+            alert["generatorURL"] = json!(g);
+        }
+        Ok(json!([alert]))
+    }
+
+    pub(crate) async fn send(&self, msg: &AlertMessage) -> Result<Delivery, NotifyError> {
+        let ctx = &self.ctx;
+        let body = to_json(ctx, &self.payload(msg, now_ms())?)?;
+        let mut headers = Vec::new();
+        if let (Some(user), Some(pass)) = (&self.config.username, &self.config.password) {
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}:{}", pass.expose()));
+            headers.push(("Authorization", format!("Basic {token}")));
+        } else if let Some(user) = &self.config.username {
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:"));
+            headers.push(("Authorization", format!("Basic {token}")));
+        }
+        if let Some(t) = &self.config.bearer_token {
+            headers.push(("Authorization", format!("Bearer {}", t.expose())));
+        }
+        let answer = ctx
+            .post(self.url.url(), "application/json", body, &headers)
+            .await?;
+        ctx.check_status(&answer)?;
+        Ok(ctx.delivered(&answer, false))
+    }
+}

@@ -1,0 +1,181 @@
+//! Feishu (飞书) / Lark custom bot with signature verification, per "自定义机器人使用指南"
+//! (https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot): `POST
+//! https://open.feishu.cn/open-apis/bot/v2/hook/TOKEN` (Lark: `open.larksuite.com`) with a JSON
+//! body holding `timestamp` — the current time in **seconds**, as a string — and `sign` = Base64
+//! of HMAC-SHA256 whose **key** is `timestamp + "\n" + secret` over an **empty** message (the
+//! reverse of DingTalk), and `msg_type` `interactive` (a card, default) or `text`; the answer
+//! `{"code":0,"msg":"success"}` is checked. Feishu takes 100 messages a minute per bot.
+
+use super::limit::{robot_id, RateLimit};
+use super::template::{truncate_bytes, Format, DEFAULT_TITLE, MARKDOWN_BODY};
+use super::{
+    hmac_sha256, now_ms, to_json, AlertLevel, AlertMessage, Ctx, Delivery, NotifyError, Secret,
+    SecretUrl,
+};
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+/// Card/text content limit leakhound keeps to, bytes (Feishu's request limit is 20 KB).
+pub const MAX_BYTES: usize = 18_000;
+
+/// `type = "feishu"` (Lark too: set `url` to the open.larksuite.com hook).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeishuConfig {
+    /// The bot's webhook URL, `https://open.feishu.cn/open-apis/bot/v2/hook/…`.
+    pub url: SecretUrl,
+    /// The signing secret (签名校验). Without it the bot must use keywords or an IP allowlist.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// `interactive` (a card, default) or `text`.
+    #[serde(default)]
+    pub msg_type: FeishuMsgType,
+    /// Messages per minute per bot (Feishu's limit: 100).
+    #[serde(default = "hundred")]
+    pub rate_limit_per_minute: u32,
+}
+
+fn hundred() -> u32 {
+    100
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeishuMsgType {
+    #[default]
+    Interactive,
+    Text,
+}
+
+#[derive(Debug)]
+pub(crate) struct Feishu {
+    pub(crate) ctx: Ctx,
+    url: SecretUrl,
+    robot: String,
+    config: FeishuConfig,
+}
+
+/// Base64(HMAC-SHA256(key = `timestamp\nsecret`, message = empty)).
+pub fn sign(timestamp_s: i64, secret: &str) -> String {
+    let key = format!("{timestamp_s}\n{secret}");
+    base64::engine::general_purpose::STANDARD.encode(hmac_sha256(key.as_bytes(), b""))
+}
+
+/// The card header colour per level.
+fn header_colour(msg: &AlertMessage) -> &'static str {
+    if msg.is_resolved() {
+        return "green";
+    }
+    match msg.level {
+        AlertLevel::Info => "blue",
+        AlertLevel::Warning => "yellow",
+        AlertLevel::Urgent => "orange",
+        AlertLevel::Critical => "red",
+    }
+}
+
+impl Feishu {
+    pub(crate) fn new(config: &FeishuConfig, ctx: Ctx) -> Result<Feishu, NotifyError> {
+        let (format, body) = match config.msg_type {
+            // The card has the title in its header; the body starts with the facts.
+            FeishuMsgType::Interactive => (
+                Format::Markdown,
+                MARKDOWN_BODY.split_once('\n').map(|(_, rest)| rest),
+            ),
+            FeishuMsgType::Text => (Format::Text, None),
+        };
+        let mut ctx = ctx.with_templates(format, DEFAULT_TITLE, body)?;
+        let url = ctx.url("url", Some(&config.url), None)?;
+        if let Some(secret) = &config.secret {
+            ctx.scrub.add(secret.expose());
+        }
+        Ok(Feishu {
+            robot: robot_id(&["feishu", url.as_str()]),
+            ctx,
+            url: SecretUrl::from_url(url),
+            config: config.clone(),
+        })
+    }
+
+    pub(crate) async fn send(&self, msg: &AlertMessage) -> Result<Delivery, NotifyError> {
+        let ctx = &self.ctx;
+        let title = ctx.title(msg)?;
+        let (body, truncated) =
+            ctx.body_fitting(msg, &title, MAX_BYTES, str::len, truncate_bytes)?;
+        let mut payload = match self.config.msg_type {
+            FeishuMsgType::Interactive => json!({
+                "msg_type": "interactive",
+                "card": {
+                    "config": {"wide_screen_mode": true},
+                    "header": {
+                        "title": {"tag": "plain_text", "content": title},
+                        "template": header_colour(msg),
+                    },
+                    "elements": [{"tag": "markdown", "content": body}],
+                },
+            }),
+            FeishuMsgType::Text => json!({"msg_type": "text", "content": {"text": body}}),
+        };
+        if let Some(secret) = &self.config.secret {
+            let ts = now_ms() / 1000;
+            payload["timestamp"] = json!(ts.to_string());
+            payload["sign"] = json!(sign(ts, secret.expose()));
+        }
+        ctx.acquire(
+            &self.robot,
+            RateLimit::per_minute(self.config.rate_limit_per_minute),
+        )?;
+        let answer = ctx
+            .post(
+                self.url.url(),
+                "application/json",
+                to_json(ctx, &payload)?,
+                &[],
+            )
+            .await?;
+        ctx.check_status(&answer)?;
+        let reply = ctx.json(&answer)?;
+        let code = reply
+            .get("code")
+            .or_else(|| reply.get("StatusCode"))
+            .and_then(|c| c.as_i64())
+            .unwrap_or(-999);
+        let text = reply
+            .get("msg")
+            .or_else(|| reply.get("StatusMessage"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("");
+        match code {
+            0 => Ok(ctx.delivered(&answer, truncated)),
+            11232 => Err(ctx.rate_limited(
+                format!("Feishu code {code} '{text}': the bot's message rate is exceeded"),
+                Duration::from_secs(60),
+            )),
+            19021 => Err(ctx.rejected(
+                &answer,
+                code,
+                text,
+                "the signature does not match or the timestamp is off: check `secret` (签名校验) and this host's clock (not retried)",
+                false,
+            )),
+            19022 => Err(ctx.rejected(&answer, code, text, "this host's IP is not in the bot's allowlist (not retried)", false)),
+            19024 => Err(ctx.rejected(&answer, code, text, "the bot requires a keyword: put it in title_template/body_template (not retried)", false)),
+            -999 => Err(ctx.rejected(
+                &answer,
+                code,
+                &answer.text_snippet(),
+                "the answer has no code: is `url` a Feishu/Lark bot hook? (not retried)",
+                false,
+            )),
+            _ => Err(ctx.rejected(
+                &answer,
+                code,
+                text,
+                "Feishu refused the message: check `url`, `secret` and the templates (not retried)",
+                false,
+            )),
+        }
+    }
+}
