@@ -682,8 +682,8 @@ fn judge_trend(kind: &RuleKind, window: &[Sample], end: i64) -> Option<Judged> {
 }
 
 /// At most this many points go into a rule's Theil–Sen fit (evenly thinned): the fit runs at
-/// every evaluation, and 120 points are plenty for a slope.
-const MAX_FIT_POINTS: usize = 120;
+/// every evaluation (3160 pairwise slopes at most), and 80 points are plenty for a slope.
+const MAX_FIT_POINTS: usize = 80;
 
 /// Theil–Sen fit of `metric` over the samples in `(end - span, end]`.
 fn fit(window: &[Sample], metric: Metric, end: i64, span: i64) -> Option<Trend> {

@@ -307,8 +307,8 @@ impl Rule {
 /// L3 waits 30 s (two samples) because it asks for action now; memory warning waits 5m because
 /// Go's heap saws up and down with GC. A leak of 1 goroutine/s (3600/h) is six times the trend
 /// minimum; the 5m fit counts once 9 samples span 4 minutes and the growth must show at two
-/// evaluations 30 s apart, so it fires 4.5 minutes in at the guide's 30 s cadence (4m30s at
-/// 5 s too). 600/h would take a service from 1000 to the L2 mark in under 7 hours; the 30m fit
+/// evaluations 30 s apart, so from a cold start it fires 4.5 minutes in (at 5 s or 30 s
+/// samples), and a leak that starts after a flat hour about 3.5 minutes in. 600/h would take a service from 1000 to the L2 mark in under 7 hours; the 30m fit
 /// finds slower, steadier leaks. A noisy flat series has no straight climb: for ±30 % uniform
 /// noise at 30 s, R² ≥ 0.85 on 9–10 points twice in a row happened in 1 of 400 simulated
 /// 2-hour runs (R² ≥ 0.8 once: 1 in 11). Everything repeats every 4h and sends a resolved
@@ -489,7 +489,8 @@ pub struct Transition {
     /// Stable id of this alert instance (target, rule, start): the same for its firing,
     /// repeats and resolved message. 16 hex digits.
     pub fingerprint: String,
-    /// A silence matched when this transition was made.
+    /// Firing and repeat: a silence matched at `now`. Resolved: the alert's firing message was
+    /// never sent (it was silenced throughout), so neither is its end.
     pub silenced: bool,
     /// Whether to send it: not silenced, and for resolved messages only when the firing one was
     /// sent and the rule has `send_resolved`.

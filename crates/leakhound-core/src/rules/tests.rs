@@ -349,12 +349,18 @@ fn a_noisy_flat_series_raises_no_trend_alert() {
 
 #[test]
 fn a_steady_leak_of_one_goroutine_per_second_fires_within_5_minutes() {
-    for step in [5 * S, 30 * S] {
+    for (step, flat_history) in [
+        (5 * S, true),
+        (30 * S, true),
+        (5 * S, false),
+        (30 * S, false),
+    ] {
         let mut rng = Lcg(3);
         let mut d = Driver::defaults();
         let jitter: Vec<f64> = (0..400).map(|_| rng.next() * 40.0 - 20.0).collect();
-        // One hour flat, then 1 goroutine/s with ±20 of noise.
-        let start = d.run(0, step, H / step, |ts| g(ts, 800 + (ts / step % 3) as u64));
+        // One hour flat (or a cold start), then 1 goroutine/s with ±20 of noise.
+        let flat = if flat_history { H / step } else { 0 };
+        let start = d.run(0, step, flat, |ts| g(ts, 800 + (ts / step % 3) as u64));
         assert!(d.out.is_empty());
         d.run(start, step, 10 * M / step, |ts| {
             let secs = (ts - start) / S;
@@ -366,7 +372,10 @@ fn a_steady_leak_of_one_goroutine_per_second_fires_within_5_minutes() {
         let fired = d.of("goroutines_growth", TransitionKind::Firing);
         assert_eq!(fired.len(), 1, "step {step}");
         let after = fired[0].at_ms - start;
-        assert!(after <= 5 * M, "step {step}: fired after {after} ms");
+        assert!(
+            after <= 5 * M,
+            "step {step}, flat history {flat_history}: fired after {after} ms"
+        );
         let trend = fired[0].evidence.trend.as_ref().unwrap();
         // The 5m fit still holds some of the flat hour: the slope is below 3600/h, above 1800/h.
         assert!(
@@ -684,4 +693,37 @@ proptest! {
         prop_assert_eq!(d.count("l2", TransitionKind::Firing), 1);
         prop_assert_eq!(d.count("l2", TransitionKind::Resolved), 0);
     }
+}
+
+#[test]
+fn targets_are_independent_and_active_lists_what_fires() {
+    let mut e = RuleEngine::new(default_rules(&Levels::default()));
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    let mut out = Vec::new();
+    for i in 0..10 {
+        let ts = i * 30 * S;
+        a.push(g(ts, 6000));
+        let mut other = g(ts, 900);
+        other.target = "billing".into();
+        b.push(other);
+        out.extend(e.evaluate(ts, T, &a));
+        out.extend(e.evaluate(ts, "billing", &b));
+    }
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].target, T);
+    let active = e.active();
+    assert_eq!(active.len(), 2);
+    let urgent = active
+        .iter()
+        .find(|x| x.rule == "goroutines_urgent")
+        .unwrap();
+    assert!(!urgent.superseded);
+    assert_eq!(urgent.fingerprint, out[0].fingerprint);
+    assert!(active
+        .iter()
+        .any(|x| x.rule == "goroutines_warning" && x.superseded));
+    assert_eq!(e.window_needed(), std::time::Duration::from_secs(30 * 60));
+    e.forget(T);
+    assert!(e.active().is_empty());
 }
