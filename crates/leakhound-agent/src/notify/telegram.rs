@@ -5,7 +5,7 @@
 //! `message_thread_id` (forum topics); the answer's `ok` is checked, and a 429's
 //! `parameters.retry_after` is honoured.
 
-use super::template::{Format, DEFAULT_TITLE};
+use super::template::{html_escape, Format, DEFAULT_TITLE};
 use super::{to_json, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -125,14 +125,6 @@ pub fn html_to_text(s: &str) -> String {
         rest = &rest[c.len_utf8()..];
     }
     out
-}
-
-/// Escape text for Telegram HTML.
-pub fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn utf16_len(s: &str) -> usize {

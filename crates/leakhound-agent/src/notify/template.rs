@@ -144,6 +144,19 @@ impl Templates {
                 AutoEscape::None
             }
         });
+        // Telegram documents exactly four entities (&lt; &gt; &amp; &quot;); minijinja's HTML
+        // escaping also writes &#x27; and &#x2f;, which are valid but make `net/http` unreadable
+        // in notifications' previews. Strings in .html templates get the four, the rest as usual.
+        env.set_formatter(|out, state, value| {
+            if matches!(state.auto_escape(), AutoEscape::Html) && !value.is_safe() {
+                if let Some(text) = value.as_str() {
+                    return out
+                        .write_str(&html_escape(text))
+                        .map_err(minijinja::Error::from);
+                }
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
         let title = title.unwrap_or(default_title).to_string();
         let body = body.unwrap_or(format.default_body()).to_string();
         env.add_template_owned("title.txt", title)
@@ -322,6 +335,14 @@ fn escape_strings(v: &mut Value, f: fn(&str) -> String) {
     }
 }
 
+/// Escape text for HTML (Telegram's four entities: `&lt;` `&gt;` `&amp;` `&quot;`).
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// Slack's three control characters (https://api.slack.com/reference/surfaces/formatting#escaping).
 pub fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -414,7 +435,10 @@ mod tests {
             body.contains("<code>main.(*Relay).stream &lt;-chan (relay.go:88) +5012</code>"),
             "{body}"
         );
-        assert!(body.contains("a=1&amp;b=2"), "{body}");
+        assert!(
+            body.contains("<a href=\"http://agent:9090/alerts/x?a=1&amp;b=2\">"),
+            "{body}"
+        );
         let slack = Templates::new(Format::Slack, DEFAULT_TITLE, None, None).unwrap();
         let body = slack.body(&m, &title).unwrap();
         assert!(body.contains("&lt;-chan"), "{body}");
