@@ -541,10 +541,9 @@ impl RuleEngine {
         window: &[Sample],
     ) -> Transition {
         let started = rs.firing_since_ms.unwrap_or(at);
-        let held_ms = match kind {
-            TransitionKind::Resolved => at - started,
-            _ => at - rs.pending_since_ms.unwrap_or(started),
-        };
+        // From when the condition first held (`for` included): how long it was above the
+        // threshold, down, growing.
+        let held_ms = at - rs.pending_since_ms.unwrap_or(started);
         let latest = window
             .iter()
             .filter(|s| s.ts_ms <= at)

@@ -449,7 +449,8 @@ pub struct TrendEvidence {
 pub struct Evidence {
     /// One line: `one-api: goroutines 5234 > 5000 (urgent) for 1m; growing +1200/h (R² 0.97)`.
     pub summary: String,
-    /// How long the condition has held (firing, repeat), or how long the alert fired (resolved).
+    /// How long the condition has held, from its first sample (so `for` included); for a
+    /// resolved alert, until it ended.
     pub held_ms: i64,
     /// The latest readings at the transition.
     pub goroutines: Option<u64>,

@@ -476,6 +476,12 @@ fn a_down_target_fires_with_the_reason_and_resolves_when_back() {
     let resolved = d.of("target_down", TransitionKind::Resolved);
     assert_eq!(resolved.len(), 1);
     assert!(resolved[0].notify);
+    assert_eq!(
+        resolved[0].evidence.held_ms,
+        3 * M,
+        "down from the first down sample"
+    );
+    assert_eq!(resolved[0].evidence.summary, "one-api is up again after 3m");
     assert_eq!(d.out.len(), 2, "{:#?}", d.out);
 }
 
