@@ -1224,6 +1224,72 @@ async fn smtp_real_peer_receives_the_mail() {
     assert_clean(&err, &["smtp-pass-0123456789"]);
 }
 
+/// aiosmtpd's Controller with a login check and STARTTLS required before AUTH (what port 587
+/// relays do); the CLI has no authentication options.
+const SMTP_AUTH_SERVER: &str = r#"
+import ssl, sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+port, maildir, cert, key, user, password = sys.argv[1:7]
+tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+tls.load_cert_chain(cert, key)
+def check(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login == user.encode() and data.password == password.encode()
+    return AuthResult(success=ok, handled=False)
+c = Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port), authenticator=check,
+               auth_require_tls=True, tls_context=tls, require_starttls=True)
+c.start()
+threading.Event().wait()
+"#;
+
+/// Real SMTP server (Debian `python3-aiosmtpd`) that requires STARTTLS and a login: the right
+/// password delivers, a wrong one is a permanent error that does not show the password.
+#[tokio::test]
+#[ignore = "needs the real peer: run scripts/test"]
+async fn smtp_real_peer_with_login() {
+    let python = python_with_aiosmtpd();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let port = free_port();
+    let child = std::process::Command::new(&python)
+        .args(["-c", SMTP_AUTH_SERVER])
+        .arg(port.to_string())
+        .arg(dir.path().join("maildir"))
+        .arg(&cert)
+        .arg(&key)
+        .args(["alerts@example.com", "right-pass-0123456789"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Child(child);
+    wait_for_port(port, "aiosmtpd (login)").await;
+    let config = |password: &str| {
+        format!(
+            "name = \"mail\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"starttls\"\naccept_invalid_certs = true\nusername = \"alerts@example.com\"\npassword = \"{password}\"\nfrom = \"alerts@example.com\"\nto = [\"ops@example.com\"]"
+        )
+    };
+    let n = notifier(&config("right-pass-0123456789"));
+    assert_eq!(n.send(&critical()).await.unwrap().status, 250);
+    let n = notifier(&config("wrong-pass-0123456789"));
+    let err = n.send(&critical()).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent, "{err}");
+    assert!(
+        err.to_string().contains("check `username`/`password`"),
+        "{err}"
+    );
+    assert_clean(&err, &["wrong-pass-0123456789", "right-pass-0123456789"]);
+    let mut mails = received(dir.path());
+    for _ in 0..50 {
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        mails = received(dir.path());
+    }
+    assert_eq!(mails.len(), 1, "only the logged-in send arrives");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The README's examples.
 

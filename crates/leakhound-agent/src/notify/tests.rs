@@ -245,3 +245,21 @@ fn signatures_match_the_vendors_examples() {
         "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
     );
 }
+
+#[test]
+fn robot_keys_from_the_url_or_the_setting() {
+    // The whole webhook URL as copied from WeCom works, and so does the key alone.
+    let full = parse("name = \"wx\"\ntype = \"wecom\"\nurl = \"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=copied-key-0001\"").unwrap();
+    assert!(Notifier::from_config(&full).is_ok());
+    let ChannelConfig::WeCom(c) = &full.channel else {
+        panic!()
+    };
+    let w = wecom::WeCom::new(c, Ctx::new(&full).unwrap()).unwrap();
+    assert!(format!("{w:?}").contains("https://qyapi.weixin.qq.com/…"));
+    assert!(!format!("{w:?}").contains("copied-key-0001"));
+    // `key` replaces a key in the URL instead of sending two.
+    let both = parse("name = \"wx\"\ntype = \"wecom\"\nurl = \"http://127.0.0.1:1/send?key=old-key-0001\"\nkey = \"new-key-0001\"").unwrap();
+    assert!(Notifier::from_config(&both).is_ok());
+    let dd = parse("name = \"dd\"\ntype = \"dingtalk\"\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=tok-0001\"").unwrap();
+    assert!(Notifier::from_config(&dd).is_ok());
+}
