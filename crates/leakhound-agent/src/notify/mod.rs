@@ -378,6 +378,16 @@ impl Notifier {
         }
     }
 
+    /// Send a message queued as JSON (an [`AlertMessage`] serialized with serde_json, as the
+    /// outbox stores it). A payload that does not parse is a permanent error.
+    pub async fn send_json(&self, payload: &str) -> Result<Delivery, NotifyError> {
+        let msg: AlertMessage = serde_json::from_str(payload).map_err(|e| NotifyError::Config {
+            name: self.name.clone(),
+            message: format!("the queued message is not an alert message ({e}); it was written by another leakhound version or edited by hand"),
+        })?;
+        self.send(&msg).await
+    }
+
     /// Title and body as this channel would send them, without sending.
     pub fn render(&self, msg: &AlertMessage) -> Result<Rendered, NotifyError> {
         let ctx = match &self.channel {

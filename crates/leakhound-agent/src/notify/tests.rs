@@ -263,3 +263,37 @@ fn robot_keys_from_the_url_or_the_setting() {
     let dd = parse("name = \"dd\"\ntype = \"dingtalk\"\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=tok-0001\"").unwrap();
     assert!(Notifier::from_config(&dd).is_ok());
 }
+
+#[test]
+fn notifiers_are_shareable_and_send_futures_are_send() {
+    fn shareable<T: Send + Sync + 'static>(_: &T) {}
+    fn send<F: std::future::Future + Send>(_: F) {}
+    let msg = AlertMessage::test_message(0);
+    for c in all_configs() {
+        let n = Notifier::from_config(&c).unwrap();
+        shareable(&n);
+        send(n.send(&msg));
+    }
+}
+
+#[test]
+fn config_error_messages() {
+    for (text, want) in [
+        ("name = \"x\"", "missing field `type`"),
+        ("type = \"slack\"\nurl = \"http://h\"", "missing field `name`"),
+        ("name = \"x\"\ntype = \"slack\"", "missing field `url`"),
+        ("name = \"x\"\ntype = \"email\"\nhost = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\ntls = \"ssl\"", "unknown variant `ssl`"),
+        ("name = \"x\"\ntype = \"telegram\"\nbot_token = \"1:a\"\nchat_id = 1\ntimeout = 5", "invalid type: integer `5`, expected a string"),
+    ] {
+        let err = parse(text).unwrap_err().to_string();
+        assert!(err.contains(want), "{text}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn queued_payloads_that_do_not_parse_are_permanent() {
+    let n = Notifier::from_config(&all_configs()[4]).unwrap();
+    let err = n.send_json("{\"status\":\"firing\"}").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Permanent);
+    assert!(err.to_string().contains("not an alert message"), "{err}");
+}
