@@ -15,7 +15,6 @@ use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
 use crate::store::{Store, StoreError};
 use leakhound_core::config::{Config, TargetConfig};
-use leakhound_core::rules::default_rules;
 use leakhound_core::{Metrics, Sample};
 use rand::Rng;
 use std::collections::HashMap;
@@ -274,7 +273,7 @@ pub async fn run(
     let store = Store::open(&config.agent.database)?;
     let mut alerting = Alerting::open(
         &config.agent.database,
-        default_rules(&config.levels),
+        config.alerts.active_rules(),
         Wakers::default(),
     )?;
     let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;

@@ -5,9 +5,11 @@
 //! ([`Config::for_urls`]). [`EXAMPLE`] is the commented file `leakhound init` writes.
 
 mod alerts;
+mod notifiers;
 mod walk;
 
 pub use alerts::AlertsConfig;
+pub use notifiers::NotifierEntry;
 pub use walk::expand_env;
 
 use crate::ladder::{AlertLevels, GoroutineLadder, LogThresholds, MemoryLadder};
@@ -273,6 +275,8 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// Alert rules (`[alerts]`); the built-in set, with `levels`' thresholds, when absent.
     pub alerts: AlertsConfig,
+    /// Notification channels (`[[notifiers]]`), typed by the agent.
+    pub notifiers: Vec<NotifierEntry>,
 }
 
 mod human_duration {
@@ -463,6 +467,7 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
         t.finish(ctx);
     }
     config.alerts = alerts::read_alerts(ctx, &mut root, &config.levels);
+    config.notifiers = notifiers::read_notifiers(ctx, &mut root);
 
     if let Some(items) = root.array(ctx, "targets") {
         for (i, item) in items.iter().enumerate() {

@@ -168,3 +168,47 @@ fn urls_on_the_command_line() {
         .unwrap_err()
         .contains("'ftp'"));
 }
+
+#[test]
+fn notifiers_are_read_with_secrets_expanded() {
+    let env = |k: &str| (k == "DING_SECRET").then(|| "SEC123".to_string());
+    let text = "[[notifiers]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"http://127.0.0.1:1/robot/send?access_token=t\"\nsecret = \"${DING_SECRET}\"\nmentions = [\"138\"]\n\n[[notifiers]]\nname = \"mail\"\ntype = \"email\"\nport = 587\n";
+    let config = Config::parse(text, &env).unwrap();
+    assert_eq!(config.notifiers.len(), 2);
+    let ding = &config.notifiers[0];
+    assert_eq!(
+        (ding.name.as_str(), ding.kind.as_str(), ding.line),
+        ("ding", "dingtalk", 1)
+    );
+    assert_eq!(ding.settings["secret"].as_str(), Some("SEC123"));
+    assert_eq!(config.notifiers[1].settings["port"].as_integer(), Some(587));
+    assert_eq!(config.notifiers[1].line, 8);
+    assert!(!format!("{config:?}").contains("SEC123"));
+    assert!(!toml::to_string(&config)
+        .unwrap_or_default()
+        .contains("SEC123"));
+    assert!(!format!("{:?}", config.notifiers[0]).contains("SEC123"));
+}
+
+#[test]
+fn notifier_mistakes_are_all_reported() {
+    let text = "[[notifiers]]\ntype = \"slack\"\n\n[[notifiers]]\nname = \"a\"\ntype = \"wecom\"\nkey = \"${MISSING}\"\n\n[[notifiers]]\nname = \"b\"\ntype = \"slack\"\n[[notifiers]]\nname = \"b\"\ntype = \"slack\"\n";
+    let errs = parse(text).unwrap_err().0;
+    assert!(
+        errs.iter()
+            .any(|e| e.path == "notifiers[0]" && e.message.contains("needs a 'name' and a 'type'")),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.path == "notifiers[1].key"
+            && e.message.contains("'MISSING' is not set")
+            && e.line == 7),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter().any(|e| e
+            .message
+            .contains("'b' is already the name of another notifier")),
+        "{errs:#?}"
+    );
+}
