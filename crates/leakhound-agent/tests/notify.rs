@@ -543,7 +543,8 @@ async fn feishu_text_and_errors() {
         reply(200, r#"{"StatusCode":0,"StatusMessage":"success","code":0,"data":{},"msg":"success"}"#),
         reply(200, r#"{"code":19021,"data":{},"msg":"sign match fail or timestamp is not within one hour from current time"}"#),
         reply(200, r#"{"code":19024,"data":{},"msg":"Key Words Not Found"}"#),
-        reply(200, r#"{"code":11232,"data":{},"msg":"frequency limited psm[lark.oapi.app_platform_runtime]appID[1]"}"#),
+        // Feishu sends its rate-limit code with HTTP 400.
+        reply(400, r#"{"code":11232,"data":{},"msg":"frequency limited psm[lark.oapi.app_platform_runtime]appID[1]"}"#),
     ])
     .await;
     let n = feishu(&fake, "msg_type = \"text\"");

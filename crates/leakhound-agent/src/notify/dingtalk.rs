@@ -153,13 +153,13 @@ impl DingTalk {
         let answer = ctx
             .post(&url, "application/json", to_json(ctx, &payload)?, &[])
             .await?;
-        ctx.check_status(&answer)?;
-        let reply = ctx.json(&answer)?;
-        let code = reply
-            .get("errcode")
-            .and_then(|c| c.as_i64())
-            .unwrap_or(-999);
-        let errmsg = reply.get("errmsg").and_then(|c| c.as_str()).unwrap_or("");
+        let (code, errmsg) = ctx.vendor_reply(
+            &answer,
+            &["errcode"],
+            &["errmsg"],
+            "DingTalk's robot address",
+        )?;
+        let errmsg = errmsg.as_str();
         match code {
             0 => Ok(ctx.delivered(&answer, truncated)),
             130101 | 410100 => Err(ctx.rate_limited(
@@ -186,20 +186,7 @@ impl DingTalk {
                 "the access_token is wrong or the robot/group was removed: copy the webhook URL again (not retried)",
                 false,
             )),
-            -999 => Err(ctx.rejected(
-                &answer,
-                code,
-                &answer.text_snippet(),
-                "the answer has no errcode: is `url` DingTalk's robot address? (not retried)",
-                false,
-            )),
-            _ => Err(ctx.rejected(
-                &answer,
-                code,
-                errmsg,
-                "DingTalk refused the message: check the body template and `msgtype` (not retried)",
-                false,
-            )),
+            _ => Err(ctx.unknown_code(&answer, code, errmsg, "DingTalk refused the message: check the body template and `msgtype` (not retried)")),
         }
     }
 }

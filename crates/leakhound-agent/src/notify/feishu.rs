@@ -135,47 +135,29 @@ impl Feishu {
                 &[],
             )
             .await?;
-        ctx.check_status(&answer)?;
-        let reply = ctx.json(&answer)?;
-        let code = reply
-            .get("code")
-            .or_else(|| reply.get("StatusCode"))
-            .and_then(|c| c.as_i64())
-            .unwrap_or(-999);
-        let text = reply
-            .get("msg")
-            .or_else(|| reply.get("StatusMessage"))
-            .and_then(|c| c.as_str())
-            .unwrap_or("");
+        let (code, errmsg) = ctx.vendor_reply(
+            &answer,
+            &["code", "StatusCode"],
+            &["msg", "StatusMessage"],
+            "a Feishu/Lark bot hook",
+        )?;
+        let errmsg = errmsg.as_str();
         match code {
             0 => Ok(ctx.delivered(&answer, truncated)),
-            11232 => Err(ctx.rate_limited(
-                format!("Feishu code {code} '{text}': the bot's message rate is exceeded"),
+            11232 | 230020 => Err(ctx.rate_limited(
+                format!("Feishu code {code} '{errmsg}': the bot's message rate is exceeded"),
                 Duration::from_secs(60),
             )),
             19021 => Err(ctx.rejected(
                 &answer,
                 code,
-                text,
+                errmsg,
                 "the signature does not match or the timestamp is off: check `secret` (签名校验) and this host's clock (not retried)",
                 false,
             )),
-            19022 => Err(ctx.rejected(&answer, code, text, "this host's IP is not in the bot's allowlist (not retried)", false)),
-            19024 => Err(ctx.rejected(&answer, code, text, "the bot requires a keyword: put it in title_template/body_template (not retried)", false)),
-            -999 => Err(ctx.rejected(
-                &answer,
-                code,
-                &answer.text_snippet(),
-                "the answer has no code: is `url` a Feishu/Lark bot hook? (not retried)",
-                false,
-            )),
-            _ => Err(ctx.rejected(
-                &answer,
-                code,
-                text,
-                "Feishu refused the message: check `url`, `secret` and the templates (not retried)",
-                false,
-            )),
+            19022 => Err(ctx.rejected(&answer, code, errmsg, "this host's IP is not in the bot's allowlist (not retried)", false)),
+            19024 => Err(ctx.rejected(&answer, code, errmsg, "the bot requires a keyword: put it in title_template/body_template (not retried)", false)),
+            _ => Err(ctx.unknown_code(&answer, code, errmsg, "Feishu refused the message: check `url`, `secret` and the templates (not retried)")),
         }
     }
 }

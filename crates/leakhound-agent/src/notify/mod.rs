@@ -657,17 +657,57 @@ impl Ctx {
         }
     }
 
-    /// The answer's JSON, or an error saying the peer sent something else.
-    pub(crate) fn json(&self, answer: &Answer) -> Result<serde_json::Value, NotifyError> {
-        serde_json::from_slice(&answer.body).map_err(|_| NotifyError::Http {
-            name: self.name.clone(),
-            peer: answer.peer.clone(),
-            status: answer.status,
-            detail: format!(
-                "the answer is not JSON: '{}' (is the URL the peer's webhook address?)",
-                self.scrubbed(&answer.text_snippet())
-            ),
-        })
+    /// A chat robot's answer: its error code and message from the JSON body (`code_keys`,
+    /// `msg_keys`, first found), whatever the HTTP status — vendors send rate-limit codes with
+    /// HTTP 400. Without a code, the HTTP status decides; a 2xx without one is refused as not
+    /// the vendor's (`what` names the expected peer).
+    pub(crate) fn vendor_reply(
+        &self,
+        answer: &Answer,
+        code_keys: &[&str],
+        msg_keys: &[&str],
+        what: &str,
+    ) -> Result<(i64, String), NotifyError> {
+        let reply: Option<serde_json::Value> = serde_json::from_slice(&answer.body).ok();
+        let code = reply
+            .as_ref()
+            .and_then(|r| code_keys.iter().find_map(|k| r.get(*k)?.as_i64()));
+        let Some(code) = code else {
+            self.check_status(answer)?;
+            return Err(self.rejected(
+                answer,
+                i64::from(answer.status),
+                &answer.text_snippet(),
+                &format!("the answer has no error code: is `url` {what}? (not retried)"),
+                false,
+            ));
+        };
+        if code == 0 {
+            self.check_status(answer)?;
+        }
+        let msg = reply
+            .as_ref()
+            .and_then(|r| msg_keys.iter().find_map(|k| r.get(*k)?.as_str()))
+            .unwrap_or("")
+            .to_string();
+        Ok((code, msg))
+    }
+
+    /// A vendor code leakhound has no rule for: the HTTP status decides if it says retry
+    /// (429, 5xx), else it is permanent with `hint`.
+    pub(crate) fn unknown_code(
+        &self,
+        answer: &Answer,
+        code: i64,
+        msg: &str,
+        hint: &str,
+    ) -> NotifyError {
+        if retryable_status(answer.status) {
+            if let Err(e) = self.check_status(answer) {
+                return e;
+            }
+        }
+        self.rejected(answer, code, msg, hint, false)
     }
 
     /// Take a slot of a robot's send limit, or fail with the wait.

@@ -137,13 +137,13 @@ impl WeCom {
                 &[],
             )
             .await?;
-        ctx.check_status(&answer)?;
-        let reply = ctx.json(&answer)?;
-        let code = reply
-            .get("errcode")
-            .and_then(|c| c.as_i64())
-            .unwrap_or(-999);
-        let errmsg = reply.get("errmsg").and_then(|c| c.as_str()).unwrap_or("");
+        let (code, errmsg) = ctx.vendor_reply(
+            &answer,
+            &["errcode"],
+            &["errmsg"],
+            "WeCom's webhook address",
+        )?;
+        let errmsg = errmsg.as_str();
         match code {
             0 => Ok(ctx.delivered(&answer, truncated)),
             45009 => Err(ctx.rate_limited(
@@ -158,20 +158,7 @@ impl WeCom {
                 "the robot key is invalid or the robot was removed: copy the key from the group's robot settings (not retried)",
                 false,
             )),
-            -999 => Err(ctx.rejected(
-                &answer,
-                code,
-                &answer.text_snippet(),
-                "the answer has no errcode: is `url` WeCom's webhook address? (not retried)",
-                false,
-            )),
-            _ => Err(ctx.rejected(
-                &answer,
-                code,
-                errmsg,
-                "WeCom refused the message: check the body template and `msgtype` (not retried)",
-                false,
-            )),
+            _ => Err(ctx.unknown_code(&answer, code, errmsg, "WeCom refused the message: check the body template and `msgtype` (not retried)")),
         }
     }
 }
