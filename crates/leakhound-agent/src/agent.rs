@@ -7,14 +7,14 @@
 //!                               └──▶ broadcast (live views)
 //! ```
 
-use crate::alerting::Alerting;
+use crate::alerting::{notifiers_from_config, Alerting, Channels};
 use crate::guide_log::GuideLog;
 use crate::http::HttpError;
-use crate::outbox::Wakers;
+use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
 use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
 use crate::store::{Store, StoreError};
-use leakhound_core::config::{Config, TargetConfig};
+use leakhound_core::config::{Config, ConfigErrors, TargetConfig};
 use leakhound_core::{Metrics, Sample};
 use rand::Rng;
 use std::collections::HashMap;
@@ -34,6 +34,8 @@ pub enum AgentError {
     ContinuousLog { path: String, detail: String },
     #[error("no targets to watch: add a [[targets]] block to the config (see `leakhound init`)")]
     NoTargets,
+    #[error("{0}")]
+    Config(ConfigErrors),
 }
 
 /// Milliseconds since the Unix epoch, from the system clock.
@@ -271,10 +273,15 @@ pub async fn run(
         tracing::warn!("cannot raise the open-files limit: {e}");
     }
     let store = Store::open(&config.agent.database)?;
-    let mut alerting = Alerting::open(
+    let channels = Arc::new(Channels::new(
+        notifiers_from_config(config).map_err(AgentError::Config)?,
+    ));
+    let wakers = Wakers::new(&channels.names());
+    let mut alerting = Alerting::open_with_resend(
         &config.agent.database,
         config.alerts.active_rules(),
-        Wakers::default(),
+        wakers.clone(),
+        channels.resend(),
     )?;
     let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
 
@@ -282,7 +289,15 @@ pub async fn run(
     let (probe_tx, mut probe_rx) = mpsc::channel::<Probed>(capacity);
     let (store_tx, store_rx) = mpsc::channel::<Probed>(capacity);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut probers = spawn_probers(&config.targets, probe_tx, stop_rx)?;
+    let mut probers = spawn_probers(&config.targets, probe_tx, stop_rx.clone())?;
+    // Messages left pending by an earlier run (a crash, a kill -9) go out now too.
+    let mut delivery = spawn_delivery(
+        &config.agent.database,
+        &wakers,
+        channels,
+        RetryPolicy::default(),
+        stop_rx,
+    )?;
     let writer = tokio::spawn(write_batches(
         store,
         store_rx,
@@ -325,6 +340,8 @@ pub async fn run(
             ingest.await;
         }
     }
+    let _ = stop_tx.send(true);
+    while delivery.join_next().await.is_some() {}
     let (stored, store_errors, latency) = match writer.await {
         Ok(result) => result?,
         Err(e) => {

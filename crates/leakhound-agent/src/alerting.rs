@@ -3,14 +3,21 @@
 //! transaction, then the delivery tasks are woken. The engine's state and the silences live in
 //! the database, so a restart neither re-fires what is firing nor forgets a silence.
 
-use crate::outbox::{Outbox, Wakers};
+use crate::notify::{AlertLevel, AlertMessage, AlertStatus, Notifier, NotifierConfig};
+use crate::outbox::{Deliver, DeliverError, Outbox, Wakers};
 use crate::store::StoreError;
-use leakhound_core::rules::{EngineSnapshot, Rule, RuleEngine, Silences, Transition};
+use leakhound_core::config::{Config, ConfigErrors};
+use leakhound_core::rules::{
+    EngineSnapshot, Metric, Rule, RuleEngine, Severity, Silences, Transition, TransitionKind,
+};
+use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
+use std::time::Duration;
 
 const STATE_KEY: &str = "rule_engine";
+const FIRING_KEY: &str = "firing_messages";
 /// Silences added from the CLI while the agent runs are picked up this often.
 const SILENCE_RELOAD_MS: i64 = 5_000;
 /// The engine's state is saved this often (and at shutdown).
@@ -26,12 +33,31 @@ pub struct Alerting {
     wakers: Wakers,
     last_saved_ms: i64,
     last_silences_ms: i64,
+    /// The last message of every alert that is firing and was announced, by fingerprint.
+    firing: BTreeMap<String, AlertMessage>,
+    /// Channels that must hear firing alerts again and again (Alertmanager resolves an alert
+    /// it is not told about within its resolve timeout): name, interval, last time.
+    resend: Vec<(String, i64, i64)>,
 }
 
 impl Alerting {
     /// Open the alert tables of the database at `db`, restoring the engine's saved state.
     pub fn open(db: &Path, rules: Vec<Rule>, wakers: Wakers) -> Result<Alerting, StoreError> {
+        Self::open_with_resend(db, rules, wakers, Vec::new())
+    }
+
+    /// Like [`open`](Self::open), with channels to re-send firing alerts to every `interval`.
+    pub fn open_with_resend(
+        db: &Path,
+        rules: Vec<Rule>,
+        wakers: Wakers,
+        resend: Vec<(String, Duration)>,
+    ) -> Result<Alerting, StoreError> {
         let mut outbox = Outbox::open(db)?;
+        let firing = match outbox.load_state(FIRING_KEY)? {
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => BTreeMap::new(),
+        };
         let mut engine = RuleEngine::new(rules);
         if let Some(json) = outbox.load_state(STATE_KEY)? {
             match serde_json::from_str::<EngineSnapshot>(&json) {
@@ -51,6 +77,17 @@ impl Alerting {
             wakers,
             last_saved_ms: 0,
             last_silences_ms: 0,
+            firing,
+            resend: resend
+                .into_iter()
+                .map(|(name, every)| {
+                    (
+                        name,
+                        i64::try_from(every.as_millis()).unwrap_or(i64::MAX),
+                        0,
+                    )
+                })
+                .collect(),
         })
     }
 
@@ -110,22 +147,71 @@ impl Alerting {
                 _ => tracing::warn!(rule = %t.rule, "alert {}: {text}", t.kind.name()),
             }
         }
-        if !transitions.is_empty() {
-            let batch = transitions.clone();
+        let mut batch = Vec::with_capacity(transitions.len());
+        for t in &transitions {
+            let message = message_for(t);
+            match (t.kind, t.notify) {
+                (TransitionKind::Resolved, _) => {
+                    self.firing.remove(&t.fingerprint);
+                }
+                (_, true) => {
+                    self.firing.insert(t.fingerprint.clone(), message.clone());
+                }
+                (_, false) => {}
+            }
+            let payload = serde_json::to_string(&message).unwrap_or_default();
+            batch.push((t.clone(), payload));
+        }
+        let mut queued = 0;
+        if !batch.is_empty() {
             let channels = self.wakers.channels();
-            if self
+            queued += self
                 .with_outbox(move |o| o.record_alerts(&batch, &channels, now))
                 .await
-                .is_some_and(|queued| queued > 0)
-            {
-                self.wakers.wake_all();
-            }
+                .unwrap_or(0);
+        }
+        queued += self.resend_due(now).await;
+        if queued > 0 {
+            self.wakers.wake_all();
         }
         if now - self.last_saved_ms >= SNAPSHOT_MS {
             self.last_saved_ms = now;
             self.save().await;
         }
         transitions
+    }
+
+    /// Queue every announced firing alert again on the channels whose re-send time has come.
+    async fn resend_due(&mut self, now: i64) -> usize {
+        let mut items = Vec::new();
+        for (channel, every, last) in &mut self.resend {
+            if now - *last < *every {
+                continue;
+            }
+            *last = now;
+            for message in self.firing.values() {
+                let mut m = message.clone();
+                m.idempotency_key = format!("{}-resend-{now}", m.idempotency_key);
+                let key = m.idempotency_key.clone();
+                items.push((
+                    channel.clone(),
+                    key,
+                    serde_json::to_string(&m).unwrap_or_default(),
+                ));
+            }
+        }
+        if items.is_empty() {
+            return 0;
+        }
+        self.with_outbox(move |o| {
+            let mut n = 0;
+            for (channel, key, payload) in &items {
+                n += usize::from(o.enqueue(channel, key, payload, now)?);
+            }
+            Ok(n)
+        })
+        .await
+        .unwrap_or(0)
     }
 
     /// Save the engine's state (call at shutdown).
@@ -137,12 +223,149 @@ impl Alerting {
                 return;
             }
         };
-        self.with_outbox(move |o| o.save_state(STATE_KEY, &json))
-            .await;
+        let firing = serde_json::to_string(&self.firing).unwrap_or_default();
+        self.with_outbox(move |o| {
+            o.save_state(STATE_KEY, &json)?;
+            o.save_state(FIRING_KEY, &firing)
+        })
+        .await;
     }
 
     pub fn engine(&self) -> &RuleEngine {
         &self.engine
+    }
+}
+
+/// The message every notifier sends for a transition.
+pub fn message_for(t: &Transition) -> AlertMessage {
+    let (value_text, threshold_text) = match (t.rule_kind.as_str(), t.metric) {
+        ("trend", Some(m)) => (m.format_rate(t.value), m.format_rate(t.threshold)),
+        ("down", _) => (
+            format!(
+                "down {}",
+                human_duration(Duration::from_secs_f64(t.value.max(0.0)))
+            ),
+            format!(
+                "for {}",
+                human_duration(Duration::from_secs_f64(t.threshold.max(0.0)))
+            ),
+        ),
+        (_, Some(m)) => (m.format(t.value), m.format(t.threshold)),
+        (_, None) => (format!("{}", t.value), format!("{}", t.threshold)),
+    };
+    let trend = t.evidence.trend.as_ref().map(|tr| {
+        format!(
+            "{} over {} (R² {:.2}, {} points)",
+            tr.metric.format_rate(tr.slope_per_hour),
+            human_duration(Duration::from_secs_f64(tr.span_seconds.max(0.0))),
+            tr.r_squared,
+            tr.points
+        )
+    });
+    let mut evidence = vec![t.evidence.summary.clone()];
+    evidence.extend(t.evidence.reason.iter().map(|r| format!("reason: {r}")));
+    if let (Some(b), Some(m)) = (&t.evidence.baseline, t.metric) {
+        if let Some(v) = b.value(m) {
+            evidence.push(format!(
+                "baseline {} taken {}",
+                m.format(v as f64),
+                crate::guide_log::local_time(b.ts_ms)
+            ));
+        }
+    }
+    let mut labels = BTreeMap::new();
+    labels.insert("rule_kind".to_string(), t.rule_kind.clone());
+    labels.insert("transition".to_string(), t.kind.name().to_string());
+    AlertMessage {
+        status: if t.kind == TransitionKind::Resolved {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Firing
+        },
+        rule: t.rule.clone(),
+        rule_kind: t.rule_kind.clone(),
+        level: match t.severity {
+            Severity::Warning => AlertLevel::Warning,
+            Severity::Urgent => AlertLevel::Urgent,
+            Severity::Critical => AlertLevel::Critical,
+        },
+        target: t.target.clone(),
+        metric: t.metric.map_or("availability", Metric::name).to_string(),
+        value: t.value,
+        threshold: t.threshold,
+        value_text: Some(value_text),
+        threshold_text: Some(threshold_text),
+        started_at_ms: t.started_at_ms,
+        ended_at_ms: t.ended_at_ms,
+        held_ms: t.evidence.held_ms,
+        trend,
+        evidence,
+        suspects: t.evidence.top_growing.clone(),
+        labels,
+        idempotency_key: t.idempotency_key(),
+        generator_url: None,
+    }
+}
+
+/// Build every `[[notifiers]]` block; all mistakes at once, at the block's line.
+pub fn notifiers_from_config(config: &Config) -> Result<Vec<Notifier>, ConfigErrors> {
+    let mut notifiers = Vec::new();
+    let mut errors = Vec::new();
+    for (i, entry) in config.notifiers.iter().enumerate() {
+        match NotifierConfig::from_toml(&entry.settings).and_then(|c| Notifier::from_config(&c)) {
+            Ok(n) => notifiers.push(n),
+            Err(e) => errors.push(entry.error(i, e.to_string())),
+        }
+    }
+    if errors.is_empty() {
+        Ok(notifiers)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// The configured notifiers as the outbox's delivery channels.
+#[derive(Debug)]
+pub struct Channels(HashMap<String, Notifier>);
+
+impl Channels {
+    pub fn new(notifiers: Vec<Notifier>) -> Channels {
+        Channels(
+            notifiers
+                .into_iter()
+                .map(|n| (n.name().to_string(), n))
+                .collect(),
+        )
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.0.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Channels that want firing alerts re-sent, with how often.
+    pub fn resend(&self) -> Vec<(String, Duration)> {
+        let mut out: Vec<(String, Duration)> = self
+            .0
+            .values()
+            .filter_map(|n| n.resend_interval().map(|d| (n.name().to_string(), d)))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+impl Deliver for Channels {
+    async fn deliver(&self, channel: &str, payload: &str) -> Result<(), DeliverError> {
+        match self.0.get(channel) {
+            Some(n) => n.send_json(payload).await.map(|_| ()).map_err(Into::into),
+            None => Err(DeliverError {
+                retryable: false,
+                message: format!("no notifier named '{channel}' in the config any more"),
+                retry_after: None,
+            }),
+        }
     }
 }
 

@@ -168,22 +168,22 @@ impl Outbox {
     }
 
     /// Record alert transitions in the alert history and, for those to notify, queue one
-    /// message per channel — in one transaction, so a crash leaves both or neither.
-    /// The payload is the transition as JSON; its idempotency key keys the message.
+    /// message (`payload`, the notifiers' JSON) per channel — in one transaction, so a crash
+    /// leaves both or neither. The transition's idempotency key keys the message.
     pub fn record_alerts(
         &mut self,
-        transitions: &[Transition],
+        events: &[(Transition, String)],
         channels: &[String],
         now_ms: i64,
     ) -> Result<usize, StoreError> {
         let mut queued = 0;
-        let bodies: Vec<String> = transitions
+        let bodies: Vec<String> = events
             .iter()
-            .map(|t| serde_json::to_string(t).unwrap_or_default())
+            .map(|(t, _)| serde_json::to_string(t).unwrap_or_default())
             .collect();
         self.run(|c| {
             let tx = c.transaction()?;
-            for (t, body) in transitions.iter().zip(&bodies) {
+            for ((t, payload), body) in events.iter().zip(&bodies) {
                 tx.execute(
                     "INSERT INTO alert_events(at_ms, target, rule, kind, severity, fingerprint, notified, body) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -196,7 +196,7 @@ impl Outbox {
                     queued += tx.execute(
                         "INSERT OR IGNORE INTO outbox(channel, idempotency_key, payload, created_ms, next_attempt_ms) \
                          VALUES (?1, ?2, ?3, ?4, ?4)",
-                        params![channel, t.idempotency_key(), body, now_ms],
+                        params![channel, t.idempotency_key(), payload, now_ms],
                     )?;
                 }
             }

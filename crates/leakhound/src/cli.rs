@@ -74,6 +74,24 @@ pub enum Command {
     /// Stop notifications for a target and/or rule for a while (the agent keeps evaluating).
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Notification channels.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through one `[[notifiers]]` channel now and report what happened.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// The notifier's `name` in the config file.
+    pub name: String,
+    /// The config file.
+    #[arg(long, short, default_value = "leakhound.toml", value_name = "FILE")]
+    pub config: PathBuf,
 }
 
 /// Which database: `--db`, else the config file's `[agent] database`.

@@ -11,7 +11,7 @@ mod view;
 mod watch;
 
 use clap::Parser;
-use cli::{Cli, Command, ConfigCommand, SilenceCommand};
+use cli::{Cli, Command, ConfigCommand, NotifyCommand, SilenceCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -42,6 +42,7 @@ fn main() -> ExitCode {
             Command::Silence(SilenceCommand::Add(args)) => silence::add(args),
             Command::Silence(SilenceCommand::List(args)) => silence::list(args),
             Command::Silence(SilenceCommand::Rm(args)) => silence::rm(args),
+            Command::Notify(NotifyCommand::Test(args)) => run::notify_test(args).await,
         }
     });
     match result {

@@ -1,7 +1,9 @@
 //! `leakhound run`, `init` and `config check`: the agent and its config file.
 
-use crate::cli::{ConfigCheckArgs, InitArgs, RunArgs, TargetArgs};
+use crate::cli::{ConfigCheckArgs, InitArgs, NotifyTestArgs, RunArgs, TargetArgs};
 use anyhow::{bail, Context};
+use leakhound_agent::alerting::notifiers_from_config;
+use leakhound_agent::notify::AlertMessage;
 use leakhound_core::config::{Config, EXAMPLE};
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +17,11 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
             path.display()
         )
     })?;
-    Config::parse(&text, &|name| std::env::var(name).ok()).map_err(|errors| {
+    let parsed = Config::parse(&text, &|name| std::env::var(name).ok()).and_then(|config| {
+        // Notifier blocks are typed by the agent; their mistakes are listed with the rest.
+        notifiers_from_config(&config).map(|_| config)
+    });
+    parsed.map_err(|errors| {
         let listed: Vec<String> = errors
             .0
             .iter()
@@ -150,5 +156,78 @@ pub fn config_check(args: ConfigCheckArgs) -> anyhow::Result<ExitCode> {
             leakhound_core::units::human_duration(t.timeout)
         );
     }
+    let notifiers = notifiers_from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !notifiers.is_empty() {
+        println!(
+            "  notifiers: {}",
+            notifiers
+                .iter()
+                .map(|n| format!("{} ({})", n.name(), n.kind()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!(
+        "  alerts: {} rule{}{}",
+        config.alerts.active_rules().len(),
+        if config.alerts.active_rules().len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        if config.alerts.enabled {
+            ""
+        } else {
+            " (alerts are disabled)"
+        }
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn notify_test(args: NotifyTestArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(&args.config)?;
+    let notifiers = notifiers_from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let names: Vec<&str> = notifiers.iter().map(|n| n.name()).collect();
+    let Some(notifier) = notifiers.iter().find(|n| n.name() == args.name) else {
+        bail!(
+            "no notifier named '{}' in '{}'; the names there are: {}",
+            args.name,
+            args.config.display(),
+            if names.is_empty() {
+                "(none — add a [[notifiers]] block)".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    let message = AlertMessage::test_message(leakhound_agent::agent::now_ms());
+    match notifier.send(&message).await {
+        Ok(delivery) => {
+            println!(
+                "sent a test message through '{}' ({}): peer answered {}{}",
+                notifier.name(),
+                notifier.kind(),
+                delivery.status,
+                if delivery.truncated {
+                    " (message truncated to the channel's limit)"
+                } else {
+                    ""
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!(
+                "the test message through '{}' ({}) failed ({}): {e}",
+                notifier.name(),
+                notifier.kind(),
+                if e.retryable() {
+                    "temporary; the agent would retry"
+                } else {
+                    "permanent; fix the config"
+                }
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
 }
