@@ -754,18 +754,7 @@ impl Answer {
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
+use crate::http::error_chain;
 
 /// JSON bytes of a value (serializing our own types cannot fail; if it did, say so).
 pub(crate) fn to_json(ctx: &Ctx, value: &serde_json::Value) -> Result<Vec<u8>, NotifyError> {
