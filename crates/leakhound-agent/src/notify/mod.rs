@@ -44,6 +44,7 @@ pub use message::{AlertLevel, AlertMessage, AlertStatus};
 pub use secret::{Secret, SecretUrl};
 pub use template::{Format, TemplateError, Templates};
 
+use crate::http::error_chain;
 use leakhound_core::units::human_duration;
 use secret::Scrubber;
 use serde::{Deserialize, Deserializer};
@@ -753,8 +754,6 @@ impl Answer {
         template::truncate_chars(&one_line, 300)
     }
 }
-
-use crate::http::error_chain;
 
 /// JSON bytes of a value (serializing our own types cannot fail; if it did, say so).
 pub(crate) fn to_json(ctx: &Ctx, value: &serde_json::Value) -> Result<Vec<u8>, NotifyError> {
