@@ -7,10 +7,12 @@
 mod alerts;
 mod notifiers;
 mod walk;
+mod web;
 
 pub use alerts::AlertsConfig;
 pub use notifiers::NotifierEntry;
 pub use walk::expand_env;
+pub use web::{IpNet, WebConfig, DEFAULT_LISTEN};
 
 use crate::ladder::{AlertLevels, GoroutineLadder, LogThresholds, MemoryLadder};
 use serde::Serialize;
@@ -277,6 +279,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Notification channels (`[[notifiers]]`), typed by the agent.
     pub notifiers: Vec<NotifierEntry>,
+    /// The agent's HTTP server (`[web]`).
+    pub web: WebConfig,
 }
 
 mod human_duration {
@@ -468,6 +472,7 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     }
     config.alerts = alerts::read_alerts(ctx, &mut root, &config.levels);
     config.notifiers = notifiers::read_notifiers(ctx, &mut root);
+    config.web = web::read_web(ctx, &mut root);
 
     if let Some(items) = root.array(ctx, "targets") {
         for (i, item) in items.iter().enumerate() {
