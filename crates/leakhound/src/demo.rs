@@ -8,16 +8,45 @@ use crate::run::shutdown_signal;
 use crate::view::{plain_line, sparkline, LiveView};
 use crate::watch::redraw;
 use anyhow::Context;
+use clap::Parser;
 use leakhound_agent::agent::{self, Latest};
 use leakhound_agent::guide_log::local_time;
+use leakhound_agent::outbox::Outbox;
 use leakhound_agent::sim::{SimConfig, Simulator};
 use leakhound_agent::store::Store;
 use leakhound_core::config::{Config, TargetConfig};
+use leakhound_core::rules::{Rule, RuleKind};
 use leakhound_core::trend::Trend;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 use tokio::sync::broadcast;
+
+/// The demo lasts seconds, not hours: rules hold for 3 s instead of minutes, and the growth rule
+/// fits the last 30 s. (Everything else is the real rule engine with the guide's thresholds.)
+fn compress_clock(rules: &mut [Rule]) {
+    for rule in rules {
+        rule.hold = rule.hold.min(Duration::from_secs(3));
+        if let RuleKind::Trend {
+            window,
+            short_window,
+            min_points,
+            ..
+        } = &mut rule.kind
+        {
+            *window = Duration::from_secs(30);
+            *short_window = Duration::from_secs(15);
+            *min_points = 9;
+        }
+    }
+}
+
+/// `analyze`'s arguments, parsed as if typed, so the demo shows exactly what the command prints.
+#[derive(clap::Parser)]
+struct AnalyzeCommand {
+    #[command(flatten)]
+    args: crate::analyze::AnalyzeArgs,
+}
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let leaky = Simulator::start(SimConfig {
@@ -39,6 +68,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut config = Config::default();
     config.agent.database = dir.path().join("demo.db");
     config.agent.log_interval = Duration::from_secs(10);
+    compress_clock(&mut config.alerts.rules);
     for (name, sim) in [
         ("one-api (simulated)", &leaky),
         ("healthy (simulated)", &healthy),
@@ -130,6 +160,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             sparkline(&counts)
         );
     }
+    let alerts = Outbox::open(&config.agent.database)?.alert_events(None, 20)?;
+    if !alerts.is_empty() {
+        println!("\nAlerts the rules raised (oldest first; add [[notifiers]] to send them):");
+        for t in alerts.iter().rev() {
+            println!("  {:<8} {}", t.kind.name(), t.evidence.summary);
+        }
+    }
+
+    println!(
+        "\nWhere is it leaking? `leakhound analyze {} --format debug=1` reads its goroutine profile:\n",
+        leaky.url()
+    );
+    // The simulator serves the aggregated text profile (debug=1).
+    let analyze = AnalyzeCommand::try_parse_from([
+        "analyze",
+        &leaky.url(),
+        "--format",
+        "debug=1",
+        "--top",
+        "3",
+    ])?;
+    crate::analyze::run_analyze(analyze.args).await?;
+
     println!(
         "\nNext: `leakhound check URL` for a one-shot check, `leakhound watch URL` for a live view,\n\
          `leakhound init` then `leakhound run` for the agent. See README.md."

@@ -236,6 +236,13 @@ fn demo_runs_the_whole_pipeline() {
         "{stdout}"
     );
     assert!(stdout.contains("What the history says"), "{stdout}");
+    // It ends by naming the leaking call site and its pprof label.
+    assert!(stdout.contains("Where is it leaking?"), "{stdout}");
+    assert!(
+        stdout.contains("relay.(*UpstreamClient).readResponse")
+            && stdout.contains("channel=openai"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
