@@ -1,0 +1,349 @@
+//! The JSON routes: the guide's health endpoint for every target, targets, samples, alerts.
+
+use crate::{AppError, AppState};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use leakhound_agent::store::Store;
+use leakhound_core::rules::Transition;
+use leakhound_core::Sample;
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// A range asking for more points than this must set `step`.
+pub const MAX_POINTS: usize = 10_000;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/monitor/health", get(health))
+        .route("/api/targets", get(targets))
+        .route("/api/targets/{name}/samples", get(samples))
+        .route("/api/alerts", get(alerts))
+}
+
+fn mb(bytes: Option<u64>) -> Option<u64> {
+    bytes.map(|b| b / 1024 / 1024)
+}
+
+fn unknown_target(state: &AppState, name: &str) -> AppError {
+    AppError::NotFound(format!(
+        "no target named '{name}'; this agent watches: {}",
+        state.target_names().join(", ")
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct HealthQuery {
+    target: Option<String>,
+}
+
+/// GUIDE §1's shape, `{"status":"ok","goroutines":1234,"memory":{"alloc_mb":…,"total_alloc_mb":…,
+/// "sys_mb":…,"num_gc":…}}`, for a target's latest sample; a down target answers 503 with
+/// `"status":"down"` so uptime checkers see it down.
+async fn health(
+    State(state): State<AppState>,
+    Query(q): Query<HealthQuery>,
+) -> Result<Response, AppError> {
+    let Some(name) = q.target else {
+        return Ok(Json(agent_health(&state)).into_response());
+    };
+    let Some(sample) = state.latest(&name) else {
+        if state.target_names().contains(&name) {
+            return Err(AppError::Unavailable(format!(
+                "'{name}' has not been probed yet; try again after its first interval"
+            )));
+        }
+        return Err(unknown_target(&state, &name));
+    };
+    let m = &sample.metrics;
+    let body = json!({
+        "status": if sample.up { "ok" } else { "down" },
+        "goroutines": m.goroutines,
+        "memory": {
+            "alloc_mb": mb(m.alloc_bytes),
+            "total_alloc_mb": mb(m.total_alloc_bytes),
+            "sys_mb": mb(m.sys_bytes.or(m.memory_used_bytes())),
+            "num_gc": m.num_gc,
+        }
+    });
+    let status = if sample.up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// The agent itself in the guide's shape: its live tasks stand for goroutines, its resident
+/// memory for the memory fields; `targets` / `targets_down` say how the watch goes.
+fn agent_health(state: &AppState) -> serde_json::Value {
+    let tasks = tokio::runtime::Handle::try_current()
+        .map(|h| h.metrics().num_alive_tasks())
+        .unwrap_or(0);
+    let rss_mb = own_rss_bytes().map(|b| b / 1024 / 1024);
+    let names = state.target_names();
+    let down = state.all_latest().iter().filter(|s| !s.up).count();
+    json!({
+        "status": "ok",
+        "goroutines": tasks,
+        "memory": {
+            "alloc_mb": rss_mb,
+            "total_alloc_mb": rss_mb,
+            "sys_mb": rss_mb,
+            "num_gc": 0,
+        },
+        "targets": names.len(),
+        "targets_down": down,
+    })
+}
+
+fn own_rss_bytes() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        procfs::process::Process::myself()
+            .ok()
+            .and_then(|p| p.stat().ok())
+            .map(|s| s.rss.saturating_mul(procfs::page_size()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// One target in `/api/targets`.
+#[derive(Debug, Serialize)]
+struct TargetView {
+    name: String,
+    /// `null` before the first probe.
+    up: Option<bool>,
+    ts_ms: Option<i64>,
+    goroutines: Option<u64>,
+    memory_bytes: Option<u64>,
+    /// The guide's goroutine table: excellent, good, notice, warning, alert, danger.
+    state: Option<&'static str>,
+    /// The alert level: none, warning, urgent, critical.
+    level: Option<leakhound_core::ladder::AlertLevel>,
+    latency_ms: Option<f64>,
+    source: Option<String>,
+    error: Option<String>,
+}
+
+async fn targets(State(state): State<AppState>) -> Json<Vec<TargetView>> {
+    let levels = &state.0.levels;
+    let views = state
+        .target_names()
+        .into_iter()
+        .map(|name| {
+            let s = state.latest(&name);
+            let goroutines = s.as_ref().and_then(|s| s.metrics.goroutines);
+            TargetView {
+                up: s.as_ref().map(|s| s.up),
+                ts_ms: s.as_ref().map(|s| s.ts_ms),
+                goroutines,
+                memory_bytes: s.as_ref().and_then(|s| s.metrics.memory_used_bytes()),
+                state: goroutines.map(|n| levels.goroutines.state(n).word()),
+                level: goroutines.map(|n| levels.alert.level(n)),
+                latency_ms: s.as_ref().map(|s| s.latency_ms),
+                source: s.as_ref().map(|s| s.source.clone()),
+                error: s.and_then(|s| s.error),
+                name,
+            }
+        })
+        .collect();
+    Json(views)
+}
+
+#[derive(Debug, Deserialize)]
+struct RangeQuery {
+    since: Option<String>,
+    until: Option<String>,
+    step: Option<String>,
+}
+
+/// `1700000000000` (Unix ms) or a duration back from now: `90m`, `1h`.
+fn parse_time(key: &str, text: &str, now_ms: i64) -> Result<i64, AppError> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    leakhound_core::units::parse_duration(text)
+        .map(|d| now_ms - i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2))
+        .map_err(|_| {
+            AppError::BadRequest(format!(
+                "{key}='{text}' is neither Unix milliseconds nor a duration back from now; write e.g. {key}=1h or {key}=1700000000000"
+            ))
+        })
+}
+
+#[derive(Debug, Serialize)]
+struct SamplesView {
+    target: String,
+    since_ms: i64,
+    until_ms: i64,
+    step_ms: Option<i64>,
+    samples: Vec<Sample>,
+}
+
+async fn samples(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<SamplesView>, AppError> {
+    let now = leakhound_agent::agent::now_ms();
+    let since = match &q.since {
+        Some(t) => parse_time("since", t, now)?,
+        None => now - 3_600_000,
+    };
+    let until = match &q.until {
+        Some(t) => parse_time("until", t, now)?,
+        None => now + 1,
+    };
+    if since >= until {
+        return Err(AppError::BadRequest(format!(
+            "since ({since}) is not before until ({until}); swap them"
+        )));
+    }
+    let step = match &q.step {
+        Some(text) => match leakhound_core::units::parse_duration(text) {
+            Ok(d) if !d.is_zero() => Some(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            _ => {
+                return Err(AppError::BadRequest(format!(
+                    "step='{text}' is not a duration above zero; write e.g. step=1m"
+                )))
+            }
+        },
+        None => None,
+    };
+    if !state.target_names().contains(&name) {
+        return Err(unknown_target(&state, &name));
+    }
+    let db = database(&state)?;
+    let target = name.clone();
+    let rows = blocking(move || {
+        Store::open_read_only(&db)
+            .and_then(|s| s.samples(&target, since, until))
+            .map_err(|e| e.to_string())
+    })
+    .await?;
+    let rows = match step {
+        Some(step) => downsample(rows, step),
+        None => rows,
+    };
+    if rows.len() > MAX_POINTS {
+        return Err(AppError::BadRequest(format!(
+            "{} samples in that range, more than {MAX_POINTS}: ask for a shorter range or add a step, e.g. step=1m",
+            rows.len()
+        )));
+    }
+    Ok(Json(SamplesView {
+        target: name,
+        since_ms: since,
+        until_ms: until,
+        step_ms: step,
+        samples: rows,
+    }))
+}
+
+/// One sample per `step_ms` bucket: the one with the most goroutines (a leak shows in the
+/// peaks), the latest of equals; down samples win over up ones so outages stay visible.
+fn downsample(rows: Vec<Sample>, step_ms: i64) -> Vec<Sample> {
+    let mut out: Vec<Sample> = Vec::new();
+    for s in rows {
+        let bucket = s.ts_ms.div_euclid(step_ms);
+        match out.last_mut() {
+            Some(last) if last.ts_ms.div_euclid(step_ms) == bucket => {
+                let key = |x: &Sample| (!x.up, x.metrics.goroutines.unwrap_or(0));
+                if key(&s) >= key(last) {
+                    *last = s;
+                }
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertsQuery {
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct AlertsView {
+    /// The latest transition of every alert that has not resolved.
+    active: Vec<Transition>,
+    /// The alert history, newest first.
+    recent: Vec<Transition>,
+}
+
+async fn alerts(
+    State(state): State<AppState>,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Json<AlertsView>, AppError> {
+    let db = database(&state)?;
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let active = active_alerts(db.clone()).await?;
+    let recent = blocking(move || {
+        query_bodies(
+            &db,
+            "SELECT body FROM alert_events ORDER BY id DESC LIMIT ?1",
+            limit,
+        )
+    })
+    .await?;
+    Ok(Json(AlertsView { active, recent }))
+}
+
+fn database(state: &AppState) -> Result<PathBuf, AppError> {
+    state.0.database.clone().ok_or_else(|| {
+        AppError::Unavailable("this server has no history; run `leakhound run` for it".into())
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, AppError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(detail)) => Err(AppError::Internal(detail)),
+        Err(e) => Err(AppError::Internal(format!("database task failed: {e}"))),
+    }
+}
+
+/// Every alert whose latest transition is not `resolved`.
+pub(crate) async fn active_alerts(db: PathBuf) -> Result<Vec<Transition>, AppError> {
+    blocking(move || {
+        query_bodies(
+            &db,
+            "SELECT body FROM alert_events WHERE id IN \
+             (SELECT max(id) FROM alert_events GROUP BY target, rule) \
+             AND kind != 'resolved' AND ?1 > 0 ORDER BY target, rule",
+            1,
+        )
+    })
+    .await
+}
+
+fn query_bodies(db: &std::path::Path, sql: &str, n: usize) -> Result<Vec<Transition>, String> {
+    let fail = |e: rusqlite::Error| format!("database '{}': {e}", db.display());
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    let mut stmt = conn.prepare(sql).map_err(fail)?;
+    let bodies = stmt
+        .query_map([i64::try_from(n).unwrap_or(i64::MAX)], |r| {
+            r.get::<_, String>(0)
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(fail)?;
+    Ok(bodies
+        .iter()
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect())
+}

@@ -1,0 +1,67 @@
+//! The HTTP error type: each variant is a status code and a JSON body `{"error": "…"}` that
+//! tells the client the fix. Internal details are logged, never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("this agent needs a token: send 'Authorization: Bearer TOKEN' with the [web] token")]
+    Unauthorized,
+    #[error("your address is not in the agent's [web] allow list")]
+    Forbidden,
+    #[error("{0}")]
+    Unavailable(String),
+    /// The detail goes to the agent's log only.
+    #[error("internal error; the agent's log has the details")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let AppError::Internal(detail) = &self {
+            tracing::error!("web API: {detail}");
+        }
+        let status = self.status();
+        let mut response = (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"leakhound\""),
+            );
+        }
+        response
+    }
+}
+
+/// Why the HTTP server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot listen on {addr}: {detail}. Set [web] listen to a free address (e.g. \"127.0.0.1:9467\"), or enabled = false")]
+    Bind { addr: String, detail: String },
+    #[error("[web] listen = \"{addr}\" is reachable from other machines, but there is no [web] token: set token = \"${{LEAKHOUND_WEB_TOKEN}}\", listen on 127.0.0.1, or pass --insecure-public to serve it without one")]
+    PublicWithoutToken { addr: String },
+}
