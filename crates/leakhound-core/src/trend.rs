@@ -57,12 +57,15 @@ impl Trend {
         if slopes.is_empty() {
             return None;
         }
-        slopes.sort_by(f64::total_cmp);
+        // The median by selection (linear) rather than a full sort: this runs on every sample.
         let mid = slopes.len() / 2;
-        let slope = if slopes.len() % 2 == 0 {
-            (slopes[mid - 1] + slopes[mid]) / 2.0
+        let even = slopes.len() % 2 == 0;
+        let (below, &mut upper, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
+        let slope = if even {
+            let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lower + upper) / 2.0
         } else {
-            slopes[mid]
+            upper
         };
 
         let n = points.len() as f64;
