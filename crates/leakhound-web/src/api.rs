@@ -11,7 +11,6 @@ use leakhound_core::rules::Transition;
 use leakhound_core::Sample;
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::path::PathBuf;
 
 /// A range asking for more points than this must set `step`.
@@ -34,6 +33,27 @@ fn unknown_target(state: &AppState, name: &str) -> AppError {
         "no target named '{name}'; this agent watches: {}",
         state.target_names().join(", ")
     ))
+}
+
+/// The guide's health JSON, its keys in the guide's order.
+#[derive(Debug, Serialize)]
+struct GuideHealth {
+    status: &'static str,
+    goroutines: Option<u64>,
+    memory: GuideMemory,
+    /// Only for the agent itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    targets: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    targets_down: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct GuideMemory {
+    alloc_mb: Option<u64>,
+    total_alloc_mb: Option<u64>,
+    sys_mb: Option<u64>,
+    num_gc: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,16 +80,18 @@ async fn health(
         return Err(unknown_target(&state, &name));
     };
     let m = &sample.metrics;
-    let body = json!({
-        "status": if sample.up { "ok" } else { "down" },
-        "goroutines": m.goroutines,
-        "memory": {
-            "alloc_mb": mb(m.alloc_bytes),
-            "total_alloc_mb": mb(m.total_alloc_bytes),
-            "sys_mb": mb(m.sys_bytes.or(m.memory_used_bytes())),
-            "num_gc": m.num_gc,
-        }
-    });
+    let body = GuideHealth {
+        status: if sample.up { "ok" } else { "down" },
+        goroutines: m.goroutines,
+        memory: GuideMemory {
+            alloc_mb: mb(m.alloc_bytes),
+            total_alloc_mb: mb(m.total_alloc_bytes),
+            sys_mb: mb(m.sys_bytes.or(m.memory_used_bytes())),
+            num_gc: m.num_gc,
+        },
+        targets: None,
+        targets_down: None,
+    };
     let status = if sample.up {
         StatusCode::OK
     } else {
@@ -80,25 +102,25 @@ async fn health(
 
 /// The agent itself in the guide's shape: its live tasks stand for goroutines, its resident
 /// memory for the memory fields; `targets` / `targets_down` say how the watch goes.
-fn agent_health(state: &AppState) -> serde_json::Value {
+fn agent_health(state: &AppState) -> GuideHealth {
     let tasks = tokio::runtime::Handle::try_current()
         .map(|h| h.metrics().num_alive_tasks())
         .unwrap_or(0);
     let rss_mb = own_rss_bytes().map(|b| b / 1024 / 1024);
     let names = state.target_names();
     let down = state.all_latest().iter().filter(|s| !s.up).count();
-    json!({
-        "status": "ok",
-        "goroutines": tasks,
-        "memory": {
-            "alloc_mb": rss_mb,
-            "total_alloc_mb": rss_mb,
-            "sys_mb": rss_mb,
-            "num_gc": 0,
+    GuideHealth {
+        status: "ok",
+        goroutines: Some(tasks as u64),
+        memory: GuideMemory {
+            alloc_mb: rss_mb,
+            total_alloc_mb: rss_mb,
+            sys_mb: rss_mb,
+            num_gc: Some(0),
         },
-        "targets": names.len(),
-        "targets_down": down,
-    })
+        targets: Some(names.len()),
+        targets_down: Some(down),
+    }
 }
 
 fn own_rss_bytes() -> Option<u64> {

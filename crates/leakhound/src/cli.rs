@@ -212,6 +212,9 @@ pub struct RunArgs {
     /// Stop by itself after this long (default: until SIGINT/SIGTERM).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub duration: Option<Duration>,
+    /// Serve the HTTP API on a non-loopback [web] listen address without a [web] token.
+    #[arg(long)]
+    pub insecure_public: bool,
 }
 
 #[derive(Debug, Args)]

@@ -88,7 +88,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let latest = leakhound_agent::agent::Latest::default();
-    leakhound_agent::agent::run(&config, shutdown, None, latest).await?;
+    // The HTTP API ([web]) serves the agent's latest samples and stops when the agent has.
+    let web = leakhound_web::start(&config, args.insecure_public, latest.clone()).await?;
+    let result = leakhound_agent::agent::run(&config, shutdown, None, latest).await;
+    if let Some(web) = web {
+        web.stop().await;
+    }
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
