@@ -8,7 +8,8 @@
 //! | `GET /api/targets/{name}/samples?since=&until=&step=` | stored samples of one target, downsampled on request |
 //! | `GET /api/alerts` | alerts firing now and the recent alert history |
 //!
-//! Requests pass the `[web]` allowlist (403) and token (401) checks first.
+//! Requests pass the `[web]` allowlist (403) and token (401) checks first. [`export`] makes the
+//! Prometheus rules and the Grafana dashboard `leakhound export` writes.
 //!
 //! ```
 //! # async fn demo() {
@@ -25,6 +26,7 @@
 mod api;
 mod auth;
 mod error;
+pub mod export;
 mod metrics;
 mod server;
 

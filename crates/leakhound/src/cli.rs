@@ -77,6 +77,9 @@ pub enum Command {
     /// Notification channels.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Write a Grafana dashboard or Prometheus rules made from the config.
+    #[command(subcommand)]
+    Export(crate::export::ExportCommand),
 }
 
 #[derive(Debug, Subcommand)]

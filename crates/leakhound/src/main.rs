@@ -4,6 +4,7 @@ mod analyze;
 mod check;
 mod cli;
 mod demo;
+mod export;
 mod logging;
 mod run;
 mod silence;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             Command::Silence(SilenceCommand::List(args)) => silence::list(args),
             Command::Silence(SilenceCommand::Rm(args)) => silence::rm(args),
             Command::Notify(NotifyCommand::Test(args)) => run::notify_test(args).await,
+            Command::Export(command) => export::run(command),
         }
     });
     match result {

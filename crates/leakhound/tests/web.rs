@@ -293,3 +293,203 @@ fn web_can_be_turned_off() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("HTTP API"), "{}", stderr(&out));
 }
+
+/// Debian's `prometheus` package's promtool; a test that needs it fails with the fix without it.
+fn promtool() -> &'static str {
+    let found = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "promtool is missing: run scripts/test, which installs it (Debian package 'prometheus'), \
+         or `apt-get install prometheus`"
+    );
+    "promtool"
+}
+
+fn export(args: &[&str]) -> String {
+    let mut all = vec!["export"];
+    all.extend_from_slice(args);
+    let out = leakhound(&all);
+    assert!(out.status.success(), "{}", stderr(&out));
+    support::stdout(&out)
+}
+
+/// `promtool check rules FILE`: its stdout, after asserting success.
+fn check_rules(path: &Path) -> String {
+    let out = Command::new(promtool())
+        .args(["check", "rules", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool check rules failed:\n{text}");
+    text
+}
+
+const CUSTOM_ALERTS: &str = "[levels]\nwarning = 1500\nurgent = 4000\ncritical = 8000\n\n\
+    [alerts.rules.memory_growth]\nenabled = false\n\n\
+    [alerts.rules.goroutines_urgent]\nfor = \"2m\"\n\n\
+    [alerts.rules.goroutines_3k]\nkind = \"level\"\nabove = 3000\nfor = \"10m\"\nseverity = \"warning\"\n";
+
+#[test]
+#[ignore = "needs promtool: run scripts/test"]
+fn exported_rules_pass_promtool_check_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let default_rules = dir.path().join("default.yml");
+    std::fs::write(&default_rules, export(&["prometheus-rules"])).unwrap();
+    // 5 recording rules + the 10 built-in alert rules.
+    assert!(
+        check_rules(&default_rules).contains("SUCCESS: 15 rules found"),
+        "{}",
+        check_rules(&default_rules)
+    );
+
+    // A config's own levels, `for`s, extra and disabled rules are what gets exported.
+    let cfg = dir.path().join("custom.toml");
+    std::fs::write(&cfg, CUSTOM_ALERTS).unwrap();
+    let out = dir.path().join("custom.yml");
+    let printed = export(&[
+        "prometheus-rules",
+        "-c",
+        cfg.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(printed, "");
+    assert!(check_rules(&out).contains("SUCCESS: 15 rules found"));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains(
+        "      - alert: LeakhoundGoroutinesUrgent\n        expr: \"leakhound_goroutines > 4000\"\n        for: 2m\n"
+    ));
+    assert!(text.contains(
+        "      - alert: LeakhoundGoroutines3k\n        expr: \"leakhound_goroutines > 3000\"\n        for: 10m\n"
+    ));
+    assert!(!text.contains("LeakhoundMemoryGrowth"));
+
+    // Alerts off: only the recording rules.
+    std::fs::write(&cfg, "[alerts]\nenabled = false\n").unwrap();
+    std::fs::write(
+        &out,
+        export(&["prometheus-rules", "-c", cfg.to_str().unwrap()]),
+    )
+    .unwrap();
+    assert!(check_rules(&out).contains("SUCCESS: 5 rules found"));
+}
+
+#[test]
+#[ignore = "needs promtool: run scripts/test"]
+fn promtool_sees_the_urgent_alert_fire_above_5000() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), export(&["prometheus-rules"])).unwrap();
+    // 5000 for 3 minutes (not above 5000), then 5234 (the guide's "High goroutine count
+    // detected: 5234"): pending at 3m30s, firing once it held the rule's `for` of 1m.
+    let test = r#"rule_files:
+  - rules.yml
+evaluation_interval: 30s
+tests:
+  - interval: 30s
+    input_series:
+      - series: 'leakhound_goroutines{target="one-api"}'
+        values: '5000x6 5234x6'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: LeakhoundGoroutinesUrgent
+        exp_alerts: []
+      - eval_time: 4m
+        alertname: LeakhoundGoroutinesUrgent
+        exp_alerts: []
+      - eval_time: 4m30s
+        alertname: LeakhoundGoroutinesUrgent
+        exp_alerts:
+          - exp_labels:
+              severity: urgent
+              leakhound_rule: goroutines_urgent
+              target: one-api
+            exp_annotations:
+              summary: "one-api: goroutines 5234 > 5000 (urgent) for 1m"
+              description: "leakhound rule 'goroutines_urgent' (level), exported from its [alerts] config"
+      - eval_time: 4m30s
+        alertname: LeakhoundGoroutinesCritical
+        exp_alerts: []
+"#;
+    let test_file = dir.path().join("urgent_test.yml");
+    std::fs::write(&test_file, test).unwrap();
+    let out = Command::new(promtool())
+        .args(["test", "rules", test_file.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool test rules failed:\n{text}");
+    assert!(text.contains("SUCCESS"), "{text}");
+}
+
+#[test]
+#[ignore = "needs promtool: run scripts/test"]
+fn grafana_dashboard_has_the_guides_bands_and_valid_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = export(&["grafana"]);
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(dashboard["uid"], "leakhound");
+    let vars = dashboard["templating"]["list"].as_array().unwrap();
+    assert_eq!(vars[0]["type"], "datasource");
+    assert_eq!(vars[0]["query"], "prometheus");
+    let panels = dashboard["panels"].as_array().unwrap();
+    for p in panels {
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+    }
+    let goroutines = panels
+        .iter()
+        .find(|p| p["title"] == "Goroutine Count")
+        .unwrap();
+    let bands: Vec<u64> = goroutines["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["value"].as_u64())
+        .collect();
+    assert_eq!(bands, [2000, 5000, 10000]);
+    let titles: Vec<&str> = panels
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"Memory used") && titles.contains(&"Up"),
+        "{titles:?}"
+    );
+
+    // Every query of the dashboard parses as PromQL: promtool checks them as recording rules.
+    let queries = leakhound_web::export::dashboard_queries(&dashboard);
+    assert!(queries.len() >= 6, "{queries:?}");
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, q) in queries.iter().enumerate() {
+        let q = q.replace("$target", ".*");
+        rules.push_str(&format!(
+            "      - record: dashboard:query_{i}\n        expr: {}\n",
+            serde_json::to_string(&q).unwrap()
+        ));
+    }
+    let file = dir.path().join("dashboard_queries.yml");
+    std::fs::write(&file, rules).unwrap();
+    check_rules(&file);
+
+    // A config's levels move the bands.
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, CUSTOM_ALERTS).unwrap();
+    let custom: serde_json::Value =
+        serde_json::from_str(&export(&["grafana", "-c", cfg.to_str().unwrap()])).unwrap();
+    let steps = &custom["panels"][0]["fieldConfig"]["defaults"]["thresholds"]["steps"];
+    assert_eq!(steps[1]["value"], 1500);
+    assert_eq!(steps[3]["value"], 8000);
+}
