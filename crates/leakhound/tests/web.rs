@@ -493,3 +493,135 @@ fn grafana_dashboard_has_the_guides_bands_and_valid_queries() {
     assert_eq!(steps[1]["value"], 1500);
     assert_eq!(steps[3]["value"], 8000);
 }
+
+/// A real Prometheus (Debian's 2.42) on a free loopback port, killed on drop.
+struct Prometheus {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Prometheus {
+    fn start(dir: &Path, config: &str) -> Prometheus {
+        let found = Command::new("prometheus")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            found,
+            "prometheus is missing: run scripts/test, which installs it (Debian package \
+             'prometheus'), or `apt-get install prometheus`"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let log = dir.join("prometheus.log");
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let prometheus = Prometheus {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let http = client();
+        poll(Duration::from_secs(30), "Prometheus to be ready", || {
+            let resp = http
+                .get(format!("{}/-/ready", prometheus.url))
+                .send()
+                .ok()?;
+            resp.status().is_success().then_some(())
+        });
+        prometheus
+    }
+
+    /// An instant query's samples as (labels, value).
+    fn query(&self, promql: &str) -> Vec<(serde_json::Value, f64)> {
+        let v: serde_json::Value = client()
+            .get(format!("{}/api/v1/query", self.url))
+            .query(&[("query", promql)])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(v["status"], "success", "{promql}: {v}");
+        v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let value = r["value"][1].as_str().unwrap().parse().unwrap();
+                (r["metric"].clone(), value)
+            })
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs the Go fixture and Prometheus: run scripts/test"]
+fn prometheus_scrapes_the_agent_and_sees_the_fixtures_goroutines() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "listen = \"127.0.0.1:0\"", &fixture_target(&fx));
+    let agent = Agent::start(&cfg, &[]);
+    std::fs::write(dir.path().join("rules.yml"), export(&["prometheus-rules"])).unwrap();
+    let prometheus = Prometheus::start(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: leakhound\n    static_configs:\n      - targets: ['{}']\n",
+            dir.path().join("rules.yml").display(),
+            agent.addr
+        ),
+    );
+    fx.leak("chan", 400, "openai");
+    let want = fx.goroutines();
+    let got = poll(
+        Duration::from_secs(30),
+        "leakhound_goroutines in Prometheus matching the fixture",
+        || {
+            let r = prometheus.query("leakhound_goroutines{target=\"leaky\"}");
+            let (labels, value) = r.first()?;
+            near(*value as u64, want, 10).then(|| (labels.clone(), *value))
+        },
+    );
+    assert_eq!(got.0["job"], "leakhound", "{}", prometheus.log());
+    assert_eq!(got.0["instance"], agent.addr.as_str());
+    let up = prometheus.query("up{job=\"leakhound\"}");
+    assert_eq!(up.len(), 1);
+    assert_eq!(up[0].1, 1.0);
+    assert_eq!(prometheus.query("leakhound_up{target=\"leaky\"}")[0].1, 1.0);
+    // The exported recording rules run on the real series.
+    poll(Duration::from_secs(15), "the memory recording rule", || {
+        let r = prometheus.query("leakhound:memory_used_bytes{target=\"leaky\"}");
+        (r.first()?.1 > 0.0).then_some(())
+    });
+    drop(prometheus);
+    assert!(agent.stop().success());
+}
