@@ -29,9 +29,22 @@ fn mb(bytes: Option<u64>) -> Option<u64> {
 }
 
 fn unknown_target(state: &AppState, name: &str) -> AppError {
+    const SHOWN: usize = 10;
+    let names = state.target_names();
+    let mut known = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        known.push_str(&format!(
+            " and {} more (GET /api/targets lists them)",
+            names.len() - SHOWN
+        ));
+    }
     AppError::NotFound(format!(
-        "no target named '{name}'; this agent watches: {}",
-        state.target_names().join(", ")
+        "no target named '{name}'; this agent watches: {known}"
     ))
 }
 

@@ -342,3 +342,22 @@ async fn the_allowlist_refuses_other_addresses() {
     let (status, _, _) = get(state(), "/api/targets").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn an_unknown_target_among_many_names_ten_of_them() {
+    let mut text = String::new();
+    for i in 0..25 {
+        text.push_str(&format!(
+            "[[targets]]\nname = \"svc-{i:02}\"\nurl = \"http://127.0.0.1:{}\"\n",
+            3000 + i
+        ));
+    }
+    let config = Config::parse(&text, &|_| None).unwrap();
+    let state = AppState::without_database(&config, Latest::default());
+    let (status, _, body) = get(state, "/api/monitor/health?target=nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        r#"{"error":"no target named 'nope'; this agent watches: svc-00, svc-01, svc-02, svc-03, svc-04, svc-05, svc-06, svc-07, svc-08, svc-09 and 15 more (GET /api/targets lists them)"}"#
+    );
+}
