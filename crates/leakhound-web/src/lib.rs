@@ -39,6 +39,15 @@ use leakhound_core::config::{Config, Levels, WebConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Every route [`app`] serves; the README documents each (a test keeps them in sync).
+pub const ROUTES: [&str; 5] = [
+    "/metrics",
+    "/api/monitor/health",
+    "/api/targets",
+    "/api/targets/{name}/samples",
+    "/api/alerts",
+];
+
 /// What the handlers read: the agent's latest samples, the config, and the database path.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);

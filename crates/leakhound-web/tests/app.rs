@@ -361,3 +361,38 @@ async fn an_unknown_target_among_many_names_ten_of_them() {
         r#"{"error":"no target named 'nope'; this agent watches: svc-00, svc-01, svc-02, svc-03, svc-04, svc-05, svc-06, svc-07, svc-08, svc-09 and 15 more (GET /api/targets lists them)"}"#
     );
 }
+
+/// `ROUTES` is what the router serves (every `.route(` in the sources is listed, every listed
+/// one answers) and what the README documents.
+#[tokio::test]
+async fn every_route_is_served_and_documented() {
+    let sources = [
+        include_str!("../src/api.rs"),
+        include_str!("../src/metrics.rs"),
+    ];
+    let mut served: Vec<&str> = sources
+        .iter()
+        .flat_map(|s| s.split(".route(\"").skip(1))
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    served.sort_unstable();
+    let mut listed = leakhound_web::ROUTES.to_vec();
+    listed.sort_unstable();
+    assert_eq!(served, listed);
+
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("## Prometheus, Grafana and the health endpoint")
+        .nth(1)
+        .expect("the README section");
+    for route in leakhound_web::ROUTES {
+        let documented = route.replace("{name}", "NAME");
+        assert!(
+            section.contains(&documented),
+            "{documented} is not in the README"
+        );
+        let uri = route.replace("{name}", "one-api");
+        let (status, _, body) = get(no_db(""), &uri).await;
+        assert_ne!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
+    }
+}

@@ -286,6 +286,34 @@ fn a_busy_configured_address_is_an_error_with_the_fix() {
 }
 
 #[test]
+fn an_address_outside_the_allowlist_gets_403() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "listen = \"127.0.0.1:0\"\nallow = [\"10.0.0.0/8\"]",
+        DEAD_TARGET,
+    );
+    let agent = Agent::start(&cfg, &[]);
+    let resp = client().get(agent.url("/metrics")).send().unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        resp.text().unwrap(),
+        r#"{"error":"your address is not in the agent's [web] allow list"}"#
+    );
+    drop(agent);
+
+    let cfg = write_config(
+        dir.path(),
+        "listen = \"127.0.0.1:0\"\nallow = [\"10.0.0.0/8\", \"127.0.0.1\"]",
+        DEAD_TARGET,
+    );
+    let agent = Agent::start(&cfg, &[]);
+    let resp = client().get(agent.url("/metrics")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(agent.stop().success());
+}
+
+#[test]
 fn web_can_be_turned_off() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "enabled = false", DEAD_TARGET);
@@ -622,6 +650,14 @@ fn prometheus_scrapes_the_agent_and_sees_the_fixtures_goroutines() {
         let r = prometheus.query("leakhound:memory_used_bytes{target=\"leaky\"}");
         (r.first()?.1 > 0.0).then_some(())
     });
+    // The agent stops promptly while Prometheus still holds its scrape connection open.
+    let started = std::time::Instant::now();
+    let status = agent.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopping took {:?}",
+        started.elapsed()
+    );
     drop(prometheus);
-    assert!(agent.stop().success());
 }
