@@ -17,6 +17,8 @@ use std::path::Path;
 use std::time::Duration;
 
 const STATE_KEY: &str = "rule_engine";
+/// One target's engine state, saved with its transitions (newer than the whole snapshot).
+const TARGET_STATE_PREFIX: &str = "rule_engine/";
 const FIRING_KEY: &str = "firing_messages";
 /// Silences added from the CLI while the agent runs are picked up this often.
 const SILENCE_RELOAD_MS: i64 = 5_000;
@@ -59,13 +61,26 @@ impl Alerting {
             None => BTreeMap::new(),
         };
         let mut engine = RuleEngine::new(rules);
-        if let Some(json) = outbox.load_state(STATE_KEY)? {
+        let mut restored: Option<EngineSnapshot> = None;
+        let whole = outbox
+            .load_state(STATE_KEY)?
+            .map(|json| (STATE_KEY.to_string(), json));
+        for (key, json) in whole
+            .into_iter()
+            .chain(outbox.load_states(TARGET_STATE_PREFIX)?)
+        {
             match serde_json::from_str::<EngineSnapshot>(&json) {
-                Ok(snapshot) => engine.restore(snapshot),
+                Ok(snapshot) => match &mut restored {
+                    Some(r) => r.merge(snapshot),
+                    None => restored = Some(snapshot),
+                },
                 Err(e) => tracing::warn!(
-                    "ignoring the saved alert state (it does not parse: {e}); alerts start afresh"
+                    "ignoring the saved alert state '{key}' (it does not parse: {e}); those alerts start afresh"
                 ),
             }
+        }
+        if let Some(snapshot) = restored {
+            engine.restore(snapshot);
         }
         engine.set_silences(Silences::new(outbox.silences()?));
         let keep_ms = i64::try_from(engine.window_needed().as_millis()).unwrap_or(i64::MAX);
@@ -165,8 +180,17 @@ impl Alerting {
         let mut queued = 0;
         if !batch.is_empty() {
             let channels = self.wakers.channels();
+            // This target's state goes with its transitions: after a crash they are neither
+            // lost nor announced again.
+            let state = match serde_json::to_string(&self.engine.snapshot_target(&sample.target)) {
+                Ok(json) => vec![(format!("{TARGET_STATE_PREFIX}{}", sample.target), json)],
+                Err(e) => {
+                    tracing::error!("cannot serialize the alert state: {e}");
+                    Vec::new()
+                }
+            };
             queued += self
-                .with_outbox(move |o| o.record_alerts(&batch, &channels, now))
+                .with_outbox(move |o| o.record_alerts(&batch, &channels, now, &state))
                 .await
                 .unwrap_or(0);
         }
@@ -225,7 +249,7 @@ impl Alerting {
         };
         let firing = serde_json::to_string(&self.firing).unwrap_or_default();
         self.with_outbox(move |o| {
-            o.save_state(STATE_KEY, &json)?;
+            o.save_state_superseding(STATE_KEY, &json, TARGET_STATE_PREFIX)?;
             o.save_state(FIRING_KEY, &firing)
         })
         .await;
@@ -423,6 +447,33 @@ mod tests {
         assert_eq!(resolved.len(), 1);
         assert_eq!(resolved[0].kind, TransitionKind::Resolved);
         assert_eq!(outbox.counts().unwrap().pending, 2);
+    }
+
+    /// Regression (found by `tests/alerts.rs`, kill -9 with 100 pending): the engine's state
+    /// was only saved every 30 s, so alerts that fired just before a crash fired again, with
+    /// new idempotency keys, after the restart.
+    #[tokio::test]
+    async fn a_crash_right_after_firing_does_not_fire_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let rules = || default_rules(&Levels::default());
+        let wakers = Wakers::new(&["ops".to_string()]);
+        let mut a = Alerting::open(&db, rules(), wakers.clone()).unwrap();
+        // The first sample saves the whole state; the alert fires after it.
+        feed(&mut a, 0, 30, 100).await;
+        let fired = feed(&mut a, 30, 300, 6000).await;
+        assert_eq!(fired.len(), 1, "{fired:#?}");
+        drop(a); // no save(): as after kill -9
+
+        let mut a = Alerting::open(&db, rules(), wakers).unwrap();
+        assert!(feed(&mut a, 300, 600, 6000).await.is_empty());
+        assert_eq!(Outbox::open(&db).unwrap().counts().unwrap().pending, 1);
+        // A whole snapshot supersedes the per-target states.
+        a.save().await;
+        let mut outbox = Outbox::open(&db).unwrap();
+        assert!(outbox.load_states(TARGET_STATE_PREFIX).unwrap().is_empty());
+        let resolved = feed(&mut a, 600, 900, 100).await;
+        assert_eq!(resolved.len(), 1);
     }
 
     #[tokio::test]

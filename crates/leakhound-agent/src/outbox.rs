@@ -169,12 +169,15 @@ impl Outbox {
 
     /// Record alert transitions in the alert history and, for those to notify, queue one
     /// message (`payload`, the notifiers' JSON) per channel — in one transaction, so a crash
-    /// leaves both or neither. The transition's idempotency key keys the message.
+    /// leaves both or neither. The transition's idempotency key keys the message. `state`
+    /// (key, value) pairs are saved in the same transaction: the rule engine's state after
+    /// these transitions, so that after a `kill -9` a restart does not announce them again.
     pub fn record_alerts(
         &mut self,
         events: &[(Transition, String)],
         channels: &[String],
         now_ms: i64,
+        state: &[(String, String)],
     ) -> Result<usize, StoreError> {
         let mut queued = 0;
         let bodies: Vec<String> = events
@@ -199,6 +202,12 @@ impl Outbox {
                         params![channel, t.idempotency_key(), payload, now_ms],
                     )?;
                 }
+            }
+            for (key, value) in state {
+                tx.execute(
+                    "INSERT OR REPLACE INTO agent_state(key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )?;
             }
             tx.commit()?;
             Ok(queued)
@@ -263,6 +272,39 @@ impl Outbox {
                 r.get(0)
             })
             .optional()
+        })
+    }
+
+    /// Every saved value whose key starts with `prefix`, as (key, value).
+    pub fn load_states(&mut self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, value FROM agent_state WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            )?;
+            let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Save `key` and, in the same transaction, drop the values whose key starts with
+    /// `superseded` (e.g. per-target states a whole snapshot now includes).
+    pub fn save_state_superseding(
+        &mut self,
+        key: &str,
+        value: &str,
+        superseded: &str,
+    ) -> Result<(), StoreError> {
+        self.run(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM agent_state WHERE substr(key, 1, length(?1)) = ?1",
+                [superseded],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO agent_state(key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+            tx.commit()
         })
     }
 

@@ -71,6 +71,14 @@ pub struct EngineSnapshot {
     targets: BTreeMap<String, TargetState>,
 }
 
+impl EngineSnapshot {
+    /// Take the targets of a newer snapshot (e.g. one of [`RuleEngine::snapshot_target`]) over
+    /// this one's.
+    pub fn merge(&mut self, newer: EngineSnapshot) {
+        self.targets.extend(newer.targets);
+    }
+}
+
 /// A firing alert, for views.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActiveAlert {
@@ -187,6 +195,20 @@ impl RuleEngine {
         EngineSnapshot {
             version: SNAPSHOT_VERSION,
             targets: self.targets.clone(),
+        }
+    }
+
+    /// The state of `target` alone (empty if unknown): the agent saves it together with the
+    /// target's transitions, so a crash right after an alert fired does not fire it again.
+    pub fn snapshot_target(&self, target: &str) -> EngineSnapshot {
+        EngineSnapshot {
+            version: SNAPSHOT_VERSION,
+            targets: self
+                .targets
+                .get(target)
+                .map(|state| (target.to_string(), state.clone()))
+                .into_iter()
+                .collect(),
         }
     }
 
