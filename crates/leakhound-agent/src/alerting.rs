@@ -20,6 +20,8 @@ const STATE_KEY: &str = "rule_engine";
 /// One target's engine state, saved with its transitions (newer than the whole snapshot).
 const TARGET_STATE_PREFIX: &str = "rule_engine/";
 const FIRING_KEY: &str = "firing_messages";
+/// One target's announced firing messages, saved with its transitions.
+const TARGET_FIRING_PREFIX: &str = "firing_messages/";
 /// Silences added from the CLI while the agent runs are picked up this often.
 const SILENCE_RELOAD_MS: i64 = 5_000;
 /// The engine's state is saved this often (and at shutdown).
@@ -56,10 +58,18 @@ impl Alerting {
         resend: Vec<(String, Duration)>,
     ) -> Result<Alerting, StoreError> {
         let mut outbox = Outbox::open(db)?;
-        let firing = match outbox.load_state(FIRING_KEY)? {
+        let mut firing: BTreeMap<String, AlertMessage> = match outbox.load_state(FIRING_KEY)? {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => BTreeMap::new(),
         };
+        // Targets whose alerts changed after the whole map was saved: theirs are newer.
+        for (key, json) in outbox.load_states(TARGET_FIRING_PREFIX)? {
+            let target = &key[TARGET_FIRING_PREFIX.len()..];
+            firing.retain(|_, m| m.target != target);
+            let mine: BTreeMap<String, AlertMessage> =
+                serde_json::from_str(&json).unwrap_or_default();
+            firing.extend(mine);
+        }
         let mut engine = RuleEngine::new(rules);
         let mut restored: Option<EngineSnapshot> = None;
         let whole = outbox
@@ -182,13 +192,20 @@ impl Alerting {
             let channels = self.wakers.channels();
             // This target's state goes with its transitions: after a crash they are neither
             // lost nor announced again.
-            let state = match serde_json::to_string(&self.engine.snapshot_target(&sample.target)) {
-                Ok(json) => vec![(format!("{TARGET_STATE_PREFIX}{}", sample.target), json)],
-                Err(e) => {
-                    tracing::error!("cannot serialize the alert state: {e}");
-                    Vec::new()
-                }
-            };
+            let mut state = Vec::with_capacity(2);
+            match serde_json::to_string(&self.engine.snapshot_target(&sample.target)) {
+                Ok(json) => state.push((format!("{TARGET_STATE_PREFIX}{}", sample.target), json)),
+                Err(e) => tracing::error!("cannot serialize the alert state: {e}"),
+            }
+            let mine: BTreeMap<&String, &AlertMessage> = self
+                .firing
+                .iter()
+                .filter(|(_, m)| m.target == sample.target)
+                .collect();
+            state.push((
+                format!("{TARGET_FIRING_PREFIX}{}", sample.target),
+                serde_json::to_string(&mine).unwrap_or_default(),
+            ));
             queued += self
                 .with_outbox(move |o| o.record_alerts(&batch, &channels, now, &state))
                 .await
@@ -249,8 +266,10 @@ impl Alerting {
         };
         let firing = serde_json::to_string(&self.firing).unwrap_or_default();
         self.with_outbox(move |o| {
-            o.save_state_superseding(STATE_KEY, &json, TARGET_STATE_PREFIX)?;
-            o.save_state(FIRING_KEY, &firing)
+            o.save_states_superseding(
+                &[(STATE_KEY, &json), (FIRING_KEY, &firing)],
+                &[TARGET_STATE_PREFIX, TARGET_FIRING_PREFIX],
+            )
         })
         .await;
     }
@@ -474,6 +493,27 @@ mod tests {
         assert!(outbox.load_states(TARGET_STATE_PREFIX).unwrap().is_empty());
         let resolved = feed(&mut a, 600, 900, 100).await;
         assert_eq!(resolved.len(), 1);
+    }
+
+    /// Likewise for the alerts re-sent to Alertmanager: one that fired just before a crash is
+    /// still re-sent after the restart (else Alertmanager resolves it while it fires).
+    #[tokio::test]
+    async fn a_crash_right_after_firing_keeps_resending_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("a.db");
+        let rules = || default_rules(&Levels::default());
+        let wakers = Wakers::new(&["am".to_string()]);
+        let resend = || vec![("am".to_string(), Duration::from_secs(60))];
+        let mut a = Alerting::open_with_resend(&db, rules(), wakers.clone(), resend()).unwrap();
+        feed(&mut a, 0, 30, 100).await;
+        assert_eq!(feed(&mut a, 30, 120, 6000).await.len(), 1);
+        drop(a); // no save(): as after kill -9
+        let pending = || Outbox::open(&db).unwrap().counts().unwrap().pending;
+        let before = pending();
+
+        let mut a = Alerting::open_with_resend(&db, rules(), wakers, resend()).unwrap();
+        assert!(feed(&mut a, 120, 150, 6000).await.is_empty());
+        assert_eq!(pending(), before + 1, "the firing alert is re-sent");
     }
 
     #[tokio::test]

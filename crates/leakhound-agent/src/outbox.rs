@@ -286,24 +286,27 @@ impl Outbox {
         })
     }
 
-    /// Save `key` and, in the same transaction, drop the values whose key starts with
-    /// `superseded` (e.g. per-target states a whole snapshot now includes).
-    pub fn save_state_superseding(
+    /// Save `values` (key, value) and, in the same transaction, drop the values whose key
+    /// starts with one of `superseded` (e.g. per-target states a whole snapshot now includes).
+    pub fn save_states_superseding(
         &mut self,
-        key: &str,
-        value: &str,
-        superseded: &str,
+        values: &[(&str, &str)],
+        superseded: &[&str],
     ) -> Result<(), StoreError> {
         self.run(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "DELETE FROM agent_state WHERE substr(key, 1, length(?1)) = ?1",
-                [superseded],
-            )?;
-            tx.execute(
-                "INSERT OR REPLACE INTO agent_state(key, value) VALUES (?1, ?2)",
-                params![key, value],
-            )?;
+            for prefix in superseded {
+                tx.execute(
+                    "DELETE FROM agent_state WHERE substr(key, 1, length(?1)) = ?1",
+                    [prefix],
+                )?;
+            }
+            for (key, value) in values {
+                tx.execute(
+                    "INSERT OR REPLACE INTO agent_state(key, value) VALUES (?1, ?2)",
+                    params![key, value],
+                )?;
+            }
             tx.commit()
         })
     }
