@@ -123,6 +123,9 @@ impl fmt::Debug for Scrubber {
     }
 }
 
+/// Path segments shorter than this are words of the path, not keys.
+const MIN_PATH_SECRET: usize = 12;
+
 impl Scrubber {
     /// Add a secret; short ones (under 4 characters) are ignored, they would blank out words.
     pub fn add(&mut self, secret: &str) {
@@ -141,13 +144,20 @@ impl Scrubber {
         self.0.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    /// Every path segment and query value of a secret URL counts as a secret.
+    /// Every query value of a secret URL counts as a secret, and so does every path segment long
+    /// enough to be a key (a Slack or Feishu hook id, a Telegram `bot<TOKEN>`): words of a path
+    /// such as `send` or `webhook` stay readable in errors.
     pub fn add_url(&mut self, url: &Url) {
         if let Some(segments) = url.path_segments() {
             for s in segments {
-                self.add(s);
-                if let Some(token) = s.strip_prefix("bot") {
-                    self.add(token);
+                // A Telegram token `<id>:<key>` follows `bot`, whatever its length.
+                match s.strip_prefix("bot").filter(|t| t.contains(':')) {
+                    Some(token) => {
+                        self.add(s);
+                        self.add(token);
+                    }
+                    None if s.len() >= MIN_PATH_SECRET => self.add(s),
+                    None => {}
                 }
             }
         }
@@ -192,6 +202,28 @@ mod tests {
         assert!(!err.contains("SECRETKEY"), "{err}");
         let err = SecretUrl::parse("ftp://host/x?key=SECRETKEY").unwrap_err();
         assert!(!err.contains("SECRETKEY"), "{err}");
+    }
+
+    #[test]
+    fn path_words_stay_readable_keys_do_not() {
+        let mut s = Scrubber::default();
+        s.add_url(
+            &Url::parse("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx")
+                .unwrap(),
+        );
+        s.add_url(
+            &Url::parse(
+                "https://open.feishu.cn/open-apis/bot/v2/hook/2f1e4c5a-0000-4c1d-9a11-0123456789ab",
+            )
+            .unwrap(),
+        );
+        s.add_url(&Url::parse("http://127.0.0.1:1/bot123456:ABCdefGHIjkl/sendMessage").unwrap());
+        let text = "error sending request to /cgi-bin/webhook/send?key=693a91f6-7xxx, \
+                    /open-apis/bot/v2/hook/2f1e4c5a-0000-4c1d-9a11-0123456789ab, 123456:ABCdefGHIjkl";
+        assert_eq!(
+            s.scrub(text),
+            "error sending request to /cgi-bin/webhook/send?key=***, /open-apis/bot/v2/hook/***, ***"
+        );
     }
 
     #[test]
