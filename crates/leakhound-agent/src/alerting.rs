@@ -27,11 +27,64 @@ const SILENCE_RELOAD_MS: i64 = 5_000;
 /// The engine's state is saved this often (and at shutdown).
 const SNAPSHOT_MS: i64 = 30_000;
 
+/// Samples newer than this stay at full resolution (the longest `for` plus a few gaps fits).
+const FULL_RESOLUTION_MS: i64 = 10 * 60_000;
+/// Older samples are thinned to this many per rule window: the trend fits use at most 80
+/// points, so keeping every 5 s sample of 30 minutes only costs memory and time.
+const THINNED_POINTS: i64 = 80;
+/// Thinning runs at most this often per target.
+const COMPACT_EVERY_MS: i64 = 60_000;
+
+/// One target's recent samples, as the rules need them: without the strings the store keeps
+/// (target name, source), full resolution for the last minutes, thinned before that.
+#[derive(Debug, Default)]
+struct Window {
+    samples: VecDeque<Sample>,
+    last_compact_ms: i64,
+}
+
+impl Window {
+    fn push(&mut self, sample: &Sample, now: i64, keep_ms: i64) {
+        self.samples.push_back(Sample {
+            target: String::new(),
+            ts_ms: sample.ts_ms,
+            up: sample.up,
+            error: sample.error.clone(),
+            latency_ms: sample.latency_ms,
+            source: String::new(),
+            metrics: sample.metrics.clone(),
+        });
+        while self
+            .samples
+            .front()
+            .is_some_and(|s| now - s.ts_ms > keep_ms)
+        {
+            self.samples.pop_front();
+        }
+        if now - self.last_compact_ms >= COMPACT_EVERY_MS {
+            self.last_compact_ms = now;
+            let boundary = now - FULL_RESOLUTION_MS;
+            let step = keep_ms / THINNED_POINTS;
+            let mut last_kept: Option<i64> = None;
+            self.samples.retain(|s| {
+                if s.ts_ms >= boundary {
+                    return true;
+                }
+                let keep = last_kept.is_none_or(|t| s.ts_ms - t >= step);
+                if keep {
+                    last_kept = Some(s.ts_ms);
+                }
+                keep
+            });
+        }
+    }
+}
+
 /// Rules, recent samples per target, and the way to the outbox.
 #[derive(Debug)]
 pub struct Alerting {
     engine: RuleEngine,
-    windows: HashMap<String, VecDeque<Sample>>,
+    windows: HashMap<String, Window>,
     keep_ms: i64,
     outbox: Option<Outbox>,
     wakers: Wakers,
@@ -154,14 +207,17 @@ impl Alerting {
                 self.engine.set_silences(Silences::new(list));
             }
         }
-        let window = self.windows.entry(sample.target.clone()).or_default();
-        window.push_back(sample.clone());
-        while window.front().is_some_and(|s| now - s.ts_ms > self.keep_ms) {
-            window.pop_front();
+        if !self.windows.contains_key(&sample.target) {
+            self.windows
+                .insert(sample.target.clone(), Window::default());
         }
-        let transitions = self
-            .engine
-            .evaluate(now, &sample.target, window.make_contiguous());
+        let Some(window) = self.windows.get_mut(&sample.target) else {
+            return Vec::new();
+        };
+        window.push(sample, now, self.keep_ms);
+        let transitions =
+            self.engine
+                .evaluate(now, &sample.target, window.samples.make_contiguous());
         for t in &transitions {
             let text = &t.evidence.summary;
             match (t.kind.name(), t.notify) {
@@ -514,6 +570,39 @@ mod tests {
         let mut a = Alerting::open_with_resend(&db, rules(), wakers, resend()).unwrap();
         assert!(feed(&mut a, 120, 150, 6000).await.is_empty());
         assert_eq!(pending(), before + 1, "the firing alert is re-sent");
+    }
+
+    #[test]
+    fn windows_thin_old_samples_and_keep_recent_ones() {
+        let keep_ms = 30 * 60_000;
+        let mut w = Window::default();
+        for i in 0..=360 {
+            let now = i * 5_000;
+            w.push(&sample(now, 1000), now, keep_ms);
+        }
+        let now = 360 * 5_000;
+        let recent = w
+            .samples
+            .iter()
+            .filter(|s| s.ts_ms >= now - FULL_RESOLUTION_MS)
+            .count();
+        assert_eq!(recent, 121, "the last 10 minutes stay at 5 s");
+        let old: Vec<i64> = w
+            .samples
+            .iter()
+            .filter(|s| s.ts_ms < now - FULL_RESOLUTION_MS)
+            .map(|s| s.ts_ms)
+            .collect();
+        assert!(
+            old.windows(2)
+                .all(|p| p[1] - p[0] >= keep_ms / THINNED_POINTS),
+            "{old:?}"
+        );
+        assert!(old.len() >= 40 && old.len() <= 60, "{}", old.len());
+        assert!(w
+            .samples
+            .iter()
+            .all(|s| s.target.is_empty() && s.source.is_empty()));
     }
 
     #[tokio::test]
