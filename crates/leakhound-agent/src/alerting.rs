@@ -27,8 +27,10 @@ const SILENCE_RELOAD_MS: i64 = 5_000;
 /// The engine's state is saved this often (and at shutdown).
 const SNAPSHOT_MS: i64 = 30_000;
 
-/// Samples newer than this stay at full resolution (the longest `for` plus a few gaps fits).
-const FULL_RESOLUTION_MS: i64 = 10 * 60_000;
+/// Samples newer than this stay at full resolution. Level, baseline and down rules advance
+/// sample by sample and keep their own state, so only the median gap between samples and the
+/// trend fits look back; the recent minutes at full resolution serve the gap.
+const FULL_RESOLUTION_MS: i64 = 3 * 60_000;
 /// Older samples are thinned to this many per rule window: the trend fits use at most 80
 /// points, so keeping every 5 s sample of 30 minutes only costs memory and time.
 const THINNED_POINTS: i64 = 80;
@@ -586,7 +588,7 @@ mod tests {
             .iter()
             .filter(|s| s.ts_ms >= now - FULL_RESOLUTION_MS)
             .count();
-        assert_eq!(recent, 121, "the last 10 minutes stay at 5 s");
+        assert_eq!(recent, 37, "the last 3 minutes stay at 5 s");
         let old: Vec<i64> = w
             .samples
             .iter()
@@ -598,7 +600,7 @@ mod tests {
                 .all(|p| p[1] - p[0] >= keep_ms / THINNED_POINTS),
             "{old:?}"
         );
-        assert!(old.len() >= 40 && old.len() <= 60, "{}", old.len());
+        assert!(old.len() >= 60 && old.len() <= 80, "{}", old.len());
         assert!(w
             .samples
             .iter()
