@@ -470,23 +470,9 @@ fn duration_or_zero(
 
 /// The candidate nearest to `name` by edit distance, if it is close.
 fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
-    let distance = |a: &str, b: &str| {
-        let b: Vec<char> = b.chars().collect();
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut cur = vec![i + 1; b.len() + 1];
-            for (j, cb) in b.iter().enumerate() {
-                cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1);
-            }
-            prev = cur;
-        }
-        prev[b.len()]
-    };
     candidates
         .iter()
-        .map(|c| (distance(name, c), c))
+        .map(|c| (super::walk::edit_distance(name, c), c))
         .filter(|(d, _)| *d <= 3)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.as_str())
