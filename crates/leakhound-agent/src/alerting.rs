@@ -8,11 +8,11 @@ use crate::outbox::{Deliver, DeliverError, Outbox, Wakers};
 use crate::store::StoreError;
 use leakhound_core::config::{Config, ConfigErrors};
 use leakhound_core::rules::{
-    EngineSnapshot, Metric, Rule, RuleEngine, Severity, Silences, Transition, TransitionKind,
+    EngineSnapshot, Metric, Point, Rule, RuleEngine, Severity, Silences, Transition, TransitionKind,
 };
 use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -37,47 +37,40 @@ const THINNED_POINTS: i64 = 80;
 /// Thinning runs at most this often per target.
 const COMPACT_EVERY_MS: i64 = 60_000;
 
-/// One target's recent samples, as the rules need them: without the strings the store keeps
-/// (target name, source), full resolution for the last minutes, thinned before that.
+/// One target's recent samples, as the rules need them: compact [`Point`]s (what the rules read,
+/// no strings), full resolution for the last minutes, thinned before that.
 #[derive(Debug, Default)]
 struct Window {
-    samples: VecDeque<Sample>,
+    points: Vec<Point>,
     last_compact_ms: i64,
 }
 
 impl Window {
     fn push(&mut self, sample: &Sample, now: i64, keep_ms: i64) {
-        self.samples.push_back(Sample {
-            target: String::new(),
-            ts_ms: sample.ts_ms,
-            up: sample.up,
-            error: sample.error.clone(),
-            latency_ms: sample.latency_ms,
-            source: String::new(),
-            metrics: sample.metrics.clone(),
-        });
-        while self
-            .samples
-            .front()
-            .is_some_and(|s| now - s.ts_ms > keep_ms)
-        {
-            self.samples.pop_front();
-        }
+        self.points.push(Point::from(sample));
         if now - self.last_compact_ms >= COMPACT_EVERY_MS {
+            // Expiry and thinning together, once a minute: between them the vector only grows
+            // at its end, and the rules get a contiguous slice without any copying.
             self.last_compact_ms = now;
             let boundary = now - FULL_RESOLUTION_MS;
             let step = keep_ms / THINNED_POINTS;
             let mut last_kept: Option<i64> = None;
-            self.samples.retain(|s| {
-                if s.ts_ms >= boundary {
+            self.points.retain(|p| {
+                if now - p.ts_ms > keep_ms {
+                    return false;
+                }
+                if p.ts_ms >= boundary {
                     return true;
                 }
-                let keep = last_kept.is_none_or(|t| s.ts_ms - t >= step);
+                let keep = last_kept.is_none_or(|t| p.ts_ms - t >= step);
                 if keep {
-                    last_kept = Some(s.ts_ms);
+                    last_kept = Some(p.ts_ms);
                 }
                 keep
             });
+            if self.points.capacity() > 2 * self.points.len() + 16 {
+                self.points.shrink_to(self.points.len() + 16);
+            }
         }
     }
 }
@@ -217,9 +210,7 @@ impl Alerting {
             return Vec::new();
         };
         window.push(sample, now, self.keep_ms);
-        let transitions =
-            self.engine
-                .evaluate(now, &sample.target, window.samples.make_contiguous());
+        let transitions = self.engine.evaluate(now, &sample.target, &window.points);
         for t in &transitions {
             let text = &t.evidence.summary;
             match (t.kind.name(), t.notify) {
@@ -584,13 +575,13 @@ mod tests {
         }
         let now = 360 * 5_000;
         let recent = w
-            .samples
+            .points
             .iter()
             .filter(|s| s.ts_ms >= now - FULL_RESOLUTION_MS)
             .count();
         assert_eq!(recent, 37, "the last 3 minutes stay at 5 s");
         let old: Vec<i64> = w
-            .samples
+            .points
             .iter()
             .filter(|s| s.ts_ms < now - FULL_RESOLUTION_MS)
             .map(|s| s.ts_ms)
@@ -601,10 +592,13 @@ mod tests {
             "{old:?}"
         );
         assert!(old.len() >= 60 && old.len() <= 80, "{}", old.len());
-        assert!(w
-            .samples
-            .iter()
-            .all(|s| s.target.is_empty() && s.source.is_empty()));
+        assert!(w.points.iter().all(|p| p.error.is_none()));
+        assert!(
+            w.points.capacity() <= 2 * w.points.len() + 16,
+            "capacity {} for {} points",
+            w.points.capacity(),
+            w.points.len()
+        );
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Cost of one `RuleEngine::evaluate` call with the default rules and a full window — what the
-//! agent pays per sample. `cargo bench -p leakhound-core --bench rules`
+//! agent pays per sample (trend rules are fitted once per tenth of the short trend window, 30 s by
+//! default, so at 5 s most calls skip the fits). `cargo bench -p leakhound-core --bench rules`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, Criterion};

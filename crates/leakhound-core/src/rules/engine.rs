@@ -1,15 +1,15 @@
 //! The state machine: per (target, rule) pending → firing → resolved, with `for`, hysteresis,
 //! supersession of lower levels, repeats and silences. See the [module docs](super).
 
+use super::point::Observation;
 use super::{
     fingerprint, Baseline, Evidence, Metric, Rule, RuleKind, Severity, Silences, Transition,
     TransitionKind, TrendEvidence,
 };
-use crate::sample::Sample;
 use crate::trend::Trend;
 use crate::units::human_duration;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// The gap between samples assumed until a target has sent two (the guide's 30 s).
@@ -115,7 +115,15 @@ pub struct RuleEngine {
     order: Vec<usize>,
     targets: BTreeMap<String, TargetState>,
     silences: Silences,
+    /// When each target's trend rules were last fitted (not persisted: after a restart the
+    /// first evaluation fits at once).
+    trend_fitted_ms: HashMap<String, i64>,
 }
+
+/// Trend rules are fitted at most this often per target, as a fraction of the shortest trend
+/// window (5 min → every 30 s). A fit over minutes of history barely moves from one 5 s sample
+/// to the next, and fitting on every sample was most of the agent's CPU with 1000 targets.
+const TREND_FITS_PER_SHORT_WINDOW: u32 = 10;
 
 impl RuleEngine {
     /// An engine for `rules`. Ids should be unique; of duplicates the first is kept.
@@ -136,7 +144,23 @@ impl RuleEngine {
             order,
             targets: BTreeMap::new(),
             silences: Silences::default(),
+            trend_fitted_ms: HashMap::new(),
         }
+    }
+
+    /// How often trend rules are fitted: a tenth of the shortest trend window.
+    fn trend_every_ms(&self) -> Option<i64> {
+        self.rules
+            .iter()
+            .filter_map(|r| match r.kind {
+                RuleKind::Trend {
+                    window,
+                    short_window,
+                    ..
+                } => Some(ms(window.min(short_window)) / i64::from(TREND_FITS_PER_SHORT_WINDOW)),
+                _ => None,
+            })
+            .min()
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -174,6 +198,7 @@ impl RuleEngine {
     /// Forget a target (removed from the config). Its alerts end without messages.
     pub fn forget(&mut self, target: &str) {
         self.targets.remove(target);
+        self.trend_fitted_ms.remove(target);
     }
 
     /// How much history `evaluate` should be given: the longest trend window (at least the
@@ -251,20 +276,34 @@ impl RuleEngine {
 
     /// Advance `target`'s alerts to `now_ms` with its recent samples (oldest first; samples
     /// already seen are skipped, so overlapping windows are fine). Returns what changed.
-    pub fn evaluate(&mut self, now_ms: i64, target: &str, window: &[Sample]) -> Vec<Transition> {
+    pub fn evaluate<O: Observation>(
+        &mut self,
+        now_ms: i64,
+        target: &str,
+        window: &[O],
+    ) -> Vec<Transition> {
         let mut st = self.targets.remove(target).unwrap_or_default();
         st.first_seen_ms.get_or_insert(now_ms);
-        let out = self.advance(&mut st, now_ms, target, window);
+        let fit_trends = match (self.trend_every_ms(), self.trend_fitted_ms.get(target)) {
+            (Some(every), Some(&last)) => now_ms - last >= every || now_ms < last,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if fit_trends {
+            self.trend_fitted_ms.insert(target.to_string(), now_ms);
+        }
+        let out = self.advance(&mut st, now_ms, target, window, fit_trends);
         self.targets.insert(target.to_string(), st);
         out
     }
 
-    fn advance(
+    fn advance<O: Observation>(
         &self,
         st: &mut TargetState,
         now_ms: i64,
         target: &str,
-        window: &[Sample],
+        window: &[O],
+        fit_trends: bool,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
         if let Some(gap) = median_gap(window) {
@@ -285,33 +324,34 @@ impl RuleEngine {
             .unwrap_or_else(|| now_ms.saturating_sub(lookback).saturating_sub(1));
 
         // 1. Sample-driven rules, every unseen sample once, in time order.
-        let mut seen: Vec<&Sample> = window
+        let mut seen: Vec<&O> = window
             .iter()
-            .filter(|s| s.ts_ms > after && s.ts_ms <= now_ms)
+            .filter(|s| s.ts_ms() > after && s.ts_ms() <= now_ms)
             .collect();
-        seen.sort_by_key(|s| s.ts_ms);
+        seen.sort_by_key(|s| s.ts_ms());
         for s in seen {
-            if s.ts_ms <= after {
+            let ts = s.ts_ms();
+            if ts <= after {
                 continue; // a duplicate timestamp
             }
-            after = s.ts_ms;
-            st.last_ts_ms = Some(s.ts_ms);
-            if s.up {
+            after = ts;
+            st.last_ts_ms = Some(ts);
+            if s.up() {
                 st.down_since_ms = None;
                 st.down_reason = None;
             } else {
-                st.down_since_ms.get_or_insert(s.ts_ms);
+                st.down_since_ms.get_or_insert(ts);
                 st.down_reason = Some(
-                    s.error
-                        .clone()
-                        .unwrap_or_else(|| "the probe got no usable answer".into()),
+                    s.error()
+                        .unwrap_or("the probe got no usable answer")
+                        .to_string(),
                 );
             }
             for &ri in &self.order {
                 let rule = &self.rules[ri];
                 let obs = match &rule.kind {
                     RuleKind::Level { metric, above } => {
-                        let Some(v) = metric.read(&s.metrics) else {
+                        let Some(v) = s.value(*metric) else {
                             continue;
                         };
                         let (v, above) = (v as f64, *above as f64);
@@ -329,7 +369,7 @@ impl RuleEngine {
                         growth_percent,
                         after: age,
                     } => {
-                        let Some(v) = metric.read(&s.metrics) else {
+                        let Some(v) = s.value(*metric) else {
                             continue;
                         };
                         match st
@@ -341,7 +381,7 @@ impl RuleEngine {
                                 let v = v as f64;
                                 let limit = base as f64 * (1.0 + growth_percent / 100.0);
                                 Obs {
-                                    cond: s.ts_ms - base_ts >= ms(*age) && v > limit,
+                                    cond: ts - base_ts >= ms(*age) && v > limit,
                                     since: None,
                                     clear: v < rule.clear_below(limit),
                                     value: v,
@@ -354,7 +394,7 @@ impl RuleEngine {
                     }
                     _ => continue,
                 };
-                self.apply(st, ri, target, s.ts_ms, now_ms, obs, window, &mut out);
+                self.apply(st, ri, target, ts, now_ms, obs, window, &mut out);
             }
         }
 
@@ -362,6 +402,7 @@ impl RuleEngine {
         for ri in 0..self.rules.len() {
             let rule = &self.rules[ri];
             let obs = match &rule.kind {
+                RuleKind::Trend { .. } if !fit_trends => continue,
                 RuleKind::Trend {
                     min_growth_per_hour,
                     ..
@@ -464,7 +505,7 @@ impl RuleEngine {
 
     /// Feed one observation to one rule's state machine.
     #[allow(clippy::too_many_arguments)] // one call site per rule family; a struct would only rename them
-    fn apply(
+    fn apply<O: Observation>(
         &self,
         st: &mut TargetState,
         ri: usize,
@@ -472,7 +513,7 @@ impl RuleEngine {
         at: i64,
         now_ms: i64,
         obs: Obs,
-        window: &[Sample],
+        window: &[O],
         out: &mut Vec<Transition>,
     ) {
         let rule = &self.rules[ri];
@@ -550,7 +591,7 @@ impl RuleEngine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn transition(
+    fn transition<O: Observation>(
         &self,
         st: &TargetState,
         rule: &Rule,
@@ -560,7 +601,7 @@ impl RuleEngine {
         at: i64,
         silenced: bool,
         notify: bool,
-        window: &[Sample],
+        window: &[O],
     ) -> Transition {
         let started = rs.firing_since_ms.unwrap_or(at);
         // From when the condition first held (`for` included): how long it was above the
@@ -568,8 +609,8 @@ impl RuleEngine {
         let held_ms = at - rs.pending_since_ms.unwrap_or(started);
         let latest = window
             .iter()
-            .filter(|s| s.ts_ms <= at)
-            .max_by_key(|s| s.ts_ms);
+            .filter(|s| s.ts_ms() <= at)
+            .max_by_key(|s| s.ts_ms());
         let trend_metric = rule.kind.metric().unwrap_or(Metric::Goroutines);
         let trend = match rule.kind {
             RuleKind::Trend { .. } => judge_trend(&rule.kind, window, at).map(|j| j.chosen),
@@ -620,8 +661,8 @@ impl RuleEngine {
             evidence: Evidence {
                 summary,
                 held_ms,
-                goroutines: latest.and_then(|s| s.metrics.goroutines),
-                memory_bytes: latest.and_then(|s| s.metrics.memory_used_bytes()),
+                goroutines: latest.and_then(|s| s.value(Metric::Goroutines)),
+                memory_bytes: latest.and_then(|s| s.value(Metric::Memory)),
                 trend,
                 baseline,
                 reason,
@@ -646,11 +687,11 @@ impl Obs {
 }
 
 /// Median gap between consecutive samples of the window, if it has two.
-fn median_gap(window: &[Sample]) -> Option<i64> {
+fn median_gap<O: Observation>(window: &[O]) -> Option<i64> {
     let tail = &window[window.len().saturating_sub(21)..];
     let mut gaps: Vec<i64> = tail
         .windows(2)
-        .map(|w| w[1].ts_ms - w[0].ts_ms)
+        .map(|w| w[1].ts_ms() - w[0].ts_ms())
         .filter(|&g| g > 0)
         .collect();
     if gaps.is_empty() {
@@ -671,7 +712,7 @@ struct Judged {
 
 /// Fit a trend rule's windows at `end`. A fit counts when it has `min_points` samples spanning
 /// at least 80 % of its window; `None` when neither does (too little history: no verdict).
-fn judge_trend(kind: &RuleKind, window: &[Sample], end: i64) -> Option<Judged> {
+fn judge_trend<O: Observation>(kind: &RuleKind, window: &[O], end: i64) -> Option<Judged> {
     let RuleKind::Trend {
         metric,
         window: long,
@@ -707,15 +748,14 @@ fn judge_trend(kind: &RuleKind, window: &[Sample], end: i64) -> Option<Judged> {
 const MAX_FIT_POINTS: usize = 80;
 
 /// Theil–Sen fit of `metric` over the samples in `(end - span, end]`.
-fn fit(window: &[Sample], metric: Metric, end: i64, span: i64) -> Option<Trend> {
+fn fit<O: Observation>(window: &[O], metric: Metric, end: i64, span: i64) -> Option<Trend> {
     let start = end.saturating_sub(span);
     let points: Vec<(f64, f64)> = window
         .iter()
-        .filter(|s| s.ts_ms > start && s.ts_ms <= end)
+        .filter(|s| s.ts_ms() > start && s.ts_ms() <= end)
         .filter_map(|s| {
-            metric
-                .read(&s.metrics)
-                .map(|v| ((s.ts_ms - start) as f64 / 1000.0, v as f64))
+            s.value(metric)
+                .map(|v| ((s.ts_ms() - start) as f64 / 1000.0, v as f64))
         })
         .collect();
     let step = points.len().div_ceil(MAX_FIT_POINTS).max(1);

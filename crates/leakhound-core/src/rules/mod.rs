@@ -59,11 +59,13 @@
 //! `evaluate` is called rarely); trend rules, repeats and silences are judged at `now`.
 
 mod engine;
+mod point;
 mod silence;
 #[cfg(test)]
 mod tests;
 
 pub use engine::{ActiveAlert, EngineSnapshot, RuleEngine};
+pub use point::{Observation, Point};
 pub use silence::{glob_match, Silence, Silences};
 
 use crate::config::Levels;

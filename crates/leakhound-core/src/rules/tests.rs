@@ -517,7 +517,7 @@ fn no_samples_at_all_is_no_data_and_ends_with_the_next_sample() {
     let mut e = RuleEngine::new(default_rules(&Levels::default()));
     let mut out = Vec::new();
     for i in 0..20 {
-        out.extend(e.evaluate(i * 10 * S, "ghost", &[]));
+        out.extend(e.evaluate::<Sample>(i * 10 * S, "ghost", &[]));
     }
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].rule, "target_down");
