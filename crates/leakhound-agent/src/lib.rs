@@ -16,6 +16,7 @@
 
 pub mod agent;
 pub mod alerting;
+pub mod docker;
 pub mod guide_log;
 pub mod http;
 pub mod notify;
