@@ -298,6 +298,19 @@ pub async fn run(
         RetryPolicy::default(),
         stop_rx,
     )?;
+    // [remote_write]: a bounded queue fed below without blocking; flushed on shutdown.
+    let remote = match &config.remote_write {
+        Some(rw) => Some(
+            crate::remote_write::spawn(rw, config.levels.alert).map_err(|source| {
+                AgentError::Client {
+                    target: "remote_write".into(),
+                    source,
+                }
+            })?,
+        ),
+        None => None,
+    };
+    let remote_queue = remote.as_ref().map(|r| r.queue());
     let writer = tokio::spawn(write_batches(
         store,
         store_rx,
@@ -316,6 +329,9 @@ pub async fn run(
             alerting.observe(&probed.sample).await;
             if let Ok(mut map) = latest.lock() {
                 map.insert(probed.sample.target.clone(), probed.sample.clone());
+            }
+            if let Some(queue) = &remote_queue {
+                queue.push(&probed.sample); // never blocks: a full queue drops its oldest
             }
             if let Some(live) = &live {
                 // No live viewer is fine.
@@ -342,6 +358,9 @@ pub async fn run(
     }
     let _ = stop_tx.send(true);
     while delivery.join_next().await.is_some() {}
+    if let Some(remote) = remote {
+        remote.shutdown(Duration::from_secs(5)).await;
+    }
     let (stored, store_errors, latency) = match writer.await {
         Ok(result) => result?,
         Err(e) => {

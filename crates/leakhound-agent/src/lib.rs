@@ -22,5 +22,6 @@ pub mod http;
 pub mod notify;
 pub mod outbox;
 pub mod probe;
+pub mod remote_write;
 pub mod sim;
 pub mod store;

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod config;
+pub mod exposition;
 pub mod ladder;
 pub mod rules;
 pub mod sample;

@@ -7,7 +7,6 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use leakhound_core::ladder::AlertLevel;
 use leakhound_core::Sample;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -45,15 +44,8 @@ struct AlertLabels {
 type IntGauges<L> = Family<L, Gauge>;
 type FloatGauges<L> = Family<L, Gauge<f64, AtomicU64>>;
 
-/// A level as a number: 0 none, 1 warning, 2 urgent, 3 critical (GUIDE §9).
-pub(crate) fn level_number(level: AlertLevel) -> i64 {
-    match level {
-        AlertLevel::None => 0,
-        AlertLevel::Warning => 1,
-        AlertLevel::Urgent => 2,
-        AlertLevel::Critical => 3,
-    }
-}
+use leakhound_core::exposition as names;
+use leakhound_core::exposition::level_number;
 
 fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -88,37 +80,37 @@ fn render(
     let last = FloatGauges::<TargetLabels>::default();
     let alerts = IntGauges::<AlertLabels>::default();
     registry.register(
-        "leakhound_goroutines",
+        names::GOROUTINES,
         "Goroutines of the target at its latest sample (runtime.NumGoroutine)",
         goroutines.clone(),
     );
     registry.register(
-        "leakhound_memory_bytes",
+        names::MEMORY_BYTES,
         "Memory of the target by kind: alloc, total_alloc, sys, heap (Go runtime), rss, cgroup, cgroup_limit (process/container), used (what the guide's memory table rates)",
         memory.clone(),
     );
     registry.register(
-        "leakhound_up",
+        names::UP,
         "1 when the latest probe of the target answered, 0 when it failed",
         up.clone(),
     );
     registry.register(
-        "leakhound_level",
+        names::LEVEL,
         "The guide's alert level of the latest goroutine count: 0 none, 1 warning (>2000), 2 urgent (>5000), 3 critical (>10000)",
         level.clone(),
     );
     registry.register(
-        "leakhound_scrape_duration_seconds",
+        names::SCRAPE_DURATION_SECONDS,
         "How long the latest probe of the target took",
         duration.clone(),
     );
     registry.register(
-        "leakhound_last_sample_timestamp_seconds",
+        names::LAST_SAMPLE_TIMESTAMP_SECONDS,
         "Unix time of the target's latest sample",
         last.clone(),
     );
     registry.register(
-        "leakhound_alert_firing",
+        names::ALERT_FIRING,
         "1 for every alert firing now, by target, rule and severity",
         alerts.clone(),
     );
@@ -160,16 +152,7 @@ fn render(
                 mb.get_or_create(&t).set(bytes as f64 / 1048576.0);
             }
         }
-        for (kind, value) in [
-            ("alloc", m.alloc_bytes),
-            ("total_alloc", m.total_alloc_bytes),
-            ("sys", m.sys_bytes),
-            ("heap", m.heap_bytes),
-            ("rss", m.rss_bytes),
-            ("cgroup", m.cgroup_memory_bytes),
-            ("cgroup_limit", m.cgroup_memory_limit_bytes),
-            ("used", m.memory_used_bytes()),
-        ] {
+        for (kind, value) in names::memory_by_kind(m) {
             if let Some(v) = value {
                 memory
                     .get_or_create(&MemoryLabels {
@@ -190,9 +173,46 @@ fn render(
             .set(1);
     }
     register_process(&mut registry, state.0.started_ms);
+    register_remote_write(&mut registry);
     let mut text = String::new();
     encode(&mut text, &registry)?;
     Ok(text)
+}
+
+/// The remote writer's counters, when `[remote_write]` runs in this process.
+fn register_remote_write(registry: &mut Registry) {
+    let Some(stats) = leakhound_agent::remote_write::process_stats() else {
+        return;
+    };
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, value) in [
+        (
+            names::REMOTE_WRITE_SENT_SAMPLES,
+            "Samples the remote write endpoint accepted",
+            load(&stats.sent),
+        ),
+        (
+            names::REMOTE_WRITE_DROPPED_SAMPLES,
+            "Samples dropped because the remote write queue was full (oldest first)",
+            load(&stats.dropped),
+        ),
+        (
+            names::REMOTE_WRITE_REJECTED_SAMPLES,
+            "Samples the remote write endpoint refused with a 4xx (not retried)",
+            load(&stats.rejected),
+        ),
+    ] {
+        let c: Counter = Counter::default();
+        c.inc_by(value);
+        registry.register(name, help, c);
+    }
+    let pending: Gauge = Gauge::default();
+    pending.set(int(load(&stats.pending)));
+    registry.register(
+        names::REMOTE_WRITE_PENDING_SAMPLES,
+        "Samples waiting in the remote write queue",
+        pending,
+    );
 }
 
 /// The agent's own process, under the names every exporter uses.

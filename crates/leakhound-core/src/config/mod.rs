@@ -6,11 +6,13 @@
 
 mod alerts;
 mod notifiers;
+mod remote_write;
 mod walk;
 mod web;
 
 pub use alerts::AlertsConfig;
 pub use notifiers::NotifierEntry;
+pub use remote_write::{is_label_name, RemoteWriteConfig};
 pub use walk::expand_env;
 pub use web::{IpNet, WebConfig, DEFAULT_LISTEN};
 
@@ -281,6 +283,8 @@ pub struct Config {
     pub notifiers: Vec<NotifierEntry>,
     /// The agent's HTTP server (`[web]`).
     pub web: WebConfig,
+    /// Where samples are shipped with Prometheus remote write (`[remote_write]`), if anywhere.
+    pub remote_write: Option<RemoteWriteConfig>,
 }
 
 mod human_duration {
@@ -473,6 +477,7 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     config.alerts = alerts::read_alerts(ctx, &mut root, &config.levels);
     config.notifiers = notifiers::read_notifiers(ctx, &mut root);
     config.web = web::read_web(ctx, &mut root);
+    config.remote_write = remote_write::read_remote_write(ctx, &mut root);
 
     if let Some(items) = root.array(ctx, "targets") {
         for (i, item) in items.iter().enumerate() {

@@ -1,0 +1,774 @@
+//! Prometheus remote write 1.0: every sample the agent takes, shipped as protobuf + snappy to
+//! any compatible endpoint (Prometheus with `--web.enable-remote-write-receiver`, Mimir, Thanos
+//! Receive, VictoriaMetrics, Cortex).
+//!
+//! ```text
+//! ingest ──push (never blocks)──▶ bounded queue ──▶ sender: batches of batch_size or every
+//!                                 (drop oldest)      flush_interval, one request at a time,
+//!                                                    retried with backoff on 5xx/429/network
+//! ```
+//!
+//! The series are the ones `/metrics` serves (names from [`leakhound_core::exposition`]), each
+//! with `target`, `job` and `instance` labels (plus `kind` for memory and the configured extra
+//! labels), sorted by name; a series' samples go out in timestamp order, and one request is in
+//! flight at a time, so a receiver never sees them out of order. While the endpoint is away the
+//! queue holds up to `queue_capacity` samples (about 24 bytes each); past that the oldest are
+//! dropped, counted in `leakhound_remote_write_dropped_samples_total` and logged. A 4xx other
+//! than 429 drops the batch and logs the endpoint's answer, as Prometheus does. On shutdown the
+//! sender flushes what it can within a deadline.
+//!
+//! The protobuf messages are written out here from Prometheus' `prompb/remote.proto` and
+//! `prompb/types.proto` (only the fields remote write 1.0 sends), so no protoc runs at build time.
+//!
+//! ```
+//! use leakhound_agent::remote_write::{decode, Queue, Stats};
+//! use leakhound_core::{Metrics, Sample};
+//! use std::sync::Arc;
+//!
+//! let queue = Queue::new(1000, vec![("job".into(), "leakhound".into())], Default::default(), Arc::new(Stats::default()));
+//! queue.push(&Sample {
+//!     target: "api".into(), ts_ms: 1_700_000_000_000, up: true, error: None,
+//!     latency_ms: 3.0, source: "health".into(),
+//!     metrics: Metrics { goroutines: Some(42), ..Metrics::default() },
+//! });
+//! let (request, n) = queue.take(500).unwrap();
+//! assert_eq!(n, 4); // up, scrape duration, goroutines, level
+//! let body = leakhound_agent::remote_write::encode(&request);
+//! assert_eq!(decode(&body).unwrap(), request);
+//! ```
+
+use crate::http::{shared_client, HttpError};
+use leakhound_core::config::{Auth, RemoteWriteConfig};
+use leakhound_core::exposition::{self as names, level_number, memory_by_kind};
+use leakhound_core::ladder::AlertLevels;
+use leakhound_core::Sample;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// The remote write 1.0 messages (`prometheus.WriteRequest` and what it holds).
+pub mod proto {
+    /// `prometheus.WriteRequest`: field 2 is reserved, field 3 (metadata) is not sent.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct WriteRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub timeseries: Vec<TimeSeries>,
+    }
+
+    /// `prometheus.TimeSeries`: labels sorted by name, samples in timestamp order.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TimeSeries {
+        #[prost(message, repeated, tag = "1")]
+        pub labels: Vec<Label>,
+        #[prost(message, repeated, tag = "2")]
+        pub samples: Vec<Sample>,
+    }
+
+    /// `prometheus.Label`.
+    #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Message)]
+    pub struct Label {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    /// `prometheus.Sample`: a value at a Unix time in milliseconds.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Sample {
+        #[prost(double, tag = "1")]
+        pub value: f64,
+        #[prost(int64, tag = "2")]
+        pub timestamp: i64,
+    }
+}
+
+use proto::{Label, TimeSeries, WriteRequest};
+
+/// The version header remote write 1.0 senders set.
+pub const VERSION_HEADER: (&str, &str) = ("X-Prometheus-Remote-Write-Version", "0.1.0");
+
+/// What the sender has done, for `/metrics` and logs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Samples the endpoint accepted.
+    pub sent: AtomicU64,
+    /// Samples dropped because the queue was full (the oldest go first).
+    pub dropped: AtomicU64,
+    /// Samples the endpoint refused with a 4xx other than 429 (not retried).
+    pub rejected: AtomicU64,
+    /// Samples left unsent when the shutdown deadline passed.
+    pub unsent_at_shutdown: AtomicU64,
+    /// Requests that failed and were tried again.
+    pub retries: AtomicU64,
+    /// Samples waiting now.
+    pub pending: AtomicU64,
+}
+
+static PROCESS_STATS: OnceLock<Arc<Stats>> = OnceLock::new();
+
+/// The counters of this process's remote writer, once [`spawn`] has started one.
+pub fn process_stats() -> Option<Arc<Stats>> {
+    PROCESS_STATS.get().cloned()
+}
+
+/// One waiting value of one series.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    series: u32,
+    ts_ms: i64,
+    value: f64,
+}
+
+struct Inner {
+    points: VecDeque<Point>,
+    /// Every series' sorted labels, by id.
+    series: Vec<Arc<[Label]>>,
+    /// target → (metric name, kind) → series id.
+    index: HashMap<String, HashMap<(&'static str, &'static str), u32>>,
+    /// Whether the queue is dropping now (logged once per episode).
+    dropping: bool,
+}
+
+/// The bounded queue between the agent's ingest path and the sender. [`Queue::push`] never
+/// blocks for longer than a short lock; when the queue is full the oldest samples go.
+pub struct Queue {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    labels: Vec<(String, String)>,
+    levels: AlertLevels,
+    stats: Arc<Stats>,
+    wake: Notify,
+    wake_at: usize,
+}
+
+impl Queue {
+    /// A queue of at most `capacity` samples; `labels` go on every series.
+    pub fn new(
+        capacity: usize,
+        labels: Vec<(String, String)>,
+        levels: AlertLevels,
+        stats: Arc<Stats>,
+    ) -> Queue {
+        Queue {
+            inner: Mutex::new(Inner {
+                points: VecDeque::with_capacity(capacity.min(4096)),
+                series: Vec::new(),
+                index: HashMap::new(),
+                dropping: false,
+            }),
+            capacity: capacity.max(1),
+            labels,
+            levels,
+            stats,
+            wake: Notify::new(),
+            wake_at: usize::MAX,
+        }
+    }
+
+    /// Samples waiting now.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |i| i.points.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queue the series values of one probe result.
+    pub fn push(&self, sample: &Sample) {
+        let m = &sample.metrics;
+        let mut values: [(&'static str, &'static str, f64); 13] = [("", "", 0.0); 13];
+        let mut n = 0;
+        let mut add = |name: &'static str, kind: &'static str, v: f64| {
+            if n < values.len() {
+                values[n] = (name, kind, v);
+                n += 1;
+            }
+        };
+        add(names::UP, "", f64::from(u8::from(sample.up)));
+        add(
+            names::SCRAPE_DURATION_SECONDS,
+            "",
+            sample.latency_ms / 1000.0,
+        );
+        if let Some(g) = m.goroutines {
+            add(names::GOROUTINES, "", g as f64);
+            add(names::LEVEL, "", level_number(self.levels.level(g)) as f64);
+        }
+        for (kind, value) in memory_by_kind(m) {
+            if let Some(v) = value {
+                add(names::MEMORY_BYTES, kind, v as f64);
+            }
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let mut dropped = 0u64;
+        for &(name, kind, value) in &values[..n] {
+            let series = inner.intern(&sample.target, name, kind, &self.labels);
+            if inner.points.len() >= self.capacity {
+                inner.points.pop_front();
+                dropped += 1;
+            }
+            inner.points.push_back(Point {
+                series,
+                ts_ms: sample.ts_ms,
+                value,
+            });
+        }
+        let len = inner.points.len();
+        let started_dropping = dropped > 0 && !inner.dropping;
+        inner.dropping = dropped > 0;
+        drop(inner);
+        if dropped > 0 {
+            self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if started_dropping {
+            tracing::warn!(
+                capacity = self.capacity,
+                "remote write queue is full: dropping the oldest samples (counted in \
+                 leakhound_remote_write_dropped_samples_total); the endpoint is down or too slow, \
+                 or raise [remote_write] queue_capacity"
+            );
+        }
+        self.stats.pending.store(len as u64, Ordering::Relaxed);
+        if len >= self.wake_at {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Take up to `max` of the oldest samples as one request (series labels sorted, samples in
+    /// timestamp order per series), with the number of samples in it.
+    pub fn take(&self, max: usize) -> Option<(WriteRequest, usize)> {
+        let (points, labels) = {
+            let mut inner = self.inner.lock().ok()?;
+            let n = inner.points.len().min(max);
+            if n == 0 {
+                return None;
+            }
+            let points: Vec<Point> = inner.points.drain(..n).collect();
+            if inner.points.len() < self.capacity {
+                inner.dropping = false;
+            }
+            self.stats
+                .pending
+                .store(inner.points.len() as u64, Ordering::Relaxed);
+            let mut labels: HashMap<u32, Arc<[Label]>> = HashMap::new();
+            for p in &points {
+                if let Some(l) = inner.series.get(p.series as usize) {
+                    labels.entry(p.series).or_insert_with(|| l.clone());
+                }
+            }
+            (points, labels)
+        };
+        let count = points.len();
+        let mut by_series: HashMap<u32, usize> = HashMap::new();
+        let mut timeseries: Vec<TimeSeries> = Vec::new();
+        for p in points {
+            let i = *by_series.entry(p.series).or_insert_with(|| {
+                timeseries.push(TimeSeries {
+                    labels: labels
+                        .get(&p.series)
+                        .map(|l| l.to_vec())
+                        .unwrap_or_default(),
+                    samples: Vec::new(),
+                });
+                timeseries.len() - 1
+            });
+            timeseries[i].samples.push(proto::Sample {
+                value: p.value,
+                timestamp: p.ts_ms,
+            });
+        }
+        for ts in &mut timeseries {
+            // Arrival order is timestamp order per target; a stable sort keeps it so anyway.
+            ts.samples.sort_by_key(|s| s.timestamp);
+        }
+        Some((WriteRequest { timeseries }, count))
+    }
+}
+
+impl Inner {
+    fn intern(
+        &mut self,
+        target: &str,
+        name: &'static str,
+        kind: &'static str,
+        extra: &[(String, String)],
+    ) -> u32 {
+        if let Some(id) = self.index.get(target).and_then(|m| m.get(&(name, kind))) {
+            return *id;
+        }
+        let id = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
+        let mut labels = vec![
+            Label {
+                name: "__name__".into(),
+                value: name.into(),
+            },
+            Label {
+                name: "target".into(),
+                value: target.into(),
+            },
+        ];
+        if !kind.is_empty() {
+            labels.push(Label {
+                name: "kind".into(),
+                value: kind.into(),
+            });
+        }
+        labels.extend(extra.iter().map(|(n, v)| Label {
+            name: n.clone(),
+            value: v.clone(),
+        }));
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        self.series.push(labels.into());
+        self.index
+            .entry(target.to_string())
+            .or_default()
+            .insert((name, kind), id);
+        id
+    }
+}
+
+/// A request's body: protobuf, snappy block format (not the framed stream format).
+pub fn encode(request: &WriteRequest) -> Vec<u8> {
+    let raw = prost::Message::encode_to_vec(request);
+    snap::raw::Encoder::new()
+        .compress_vec(&raw)
+        .unwrap_or_default()
+}
+
+/// The inverse of [`encode`], for tests and for checking a payload by hand.
+pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| format!("not snappy block data: {e}"))?;
+    <WriteRequest as prost::Message>::decode(raw.as_slice())
+        .map_err(|e| format!("not a remote write request: {e}"))
+}
+
+/// The labels every series carries beyond `__name__`, `target` and `kind`: the configured
+/// ones, plus `job="leakhound"` and `instance="<host name>"` unless configured.
+pub fn series_labels(config: &RemoteWriteConfig, hostname: &str) -> Vec<(String, String)> {
+    let mut labels = config.labels.clone();
+    if !labels.iter().any(|(n, _)| n == "job") {
+        labels.push(("job".into(), "leakhound".into()));
+    }
+    if !labels.iter().any(|(n, _)| n == "instance") {
+        labels.push(("instance".into(), hostname.to_string()));
+    }
+    labels.sort();
+    labels
+}
+
+/// This machine's host name (for the `instance` label), or `leakhound` when unknown.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "leakhound".into())
+}
+
+/// A running remote writer: [`RemoteWriter::offer`] from the ingest path, then
+/// [`RemoteWriter::shutdown`].
+pub struct RemoteWriter {
+    queue: Arc<Queue>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RemoteWriter {
+    /// Queue one sample's series; never blocks, never fails (a full queue drops the oldest).
+    pub fn offer(&self, sample: &Sample) {
+        self.queue.push(sample);
+    }
+
+    /// The queue [`RemoteWriter::offer`] pushes to, for a producer that outlives a borrow.
+    pub fn queue(&self) -> Arc<Queue> {
+        self.queue.clone()
+    }
+
+    /// Flush what is queued within `deadline`, then stop. Samples still unsent are counted and
+    /// logged.
+    pub async fn shutdown(self, deadline: Duration) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(deadline, &mut task).await.is_err() {
+            task.abort();
+            let left = self.queue.len();
+            tracing::warn!(
+                unsent = left,
+                "remote write: shutdown deadline passed; {left} queued samples were not sent \
+                 (they are in the local store)"
+            );
+        }
+    }
+}
+
+/// Why a request failed, and whether it is worth trying again.
+#[derive(Debug)]
+enum SendError {
+    /// 5xx, 429, or no answer: retry with backoff.
+    Retry(String),
+    /// Any other 4xx: the endpoint will never take this batch.
+    Reject(String),
+}
+
+/// Start the sender for `config`. Samples the agent offers go to `config.url`.
+pub fn spawn(config: &RemoteWriteConfig, levels: AlertLevels) -> Result<RemoteWriter, HttpError> {
+    let stats = PROCESS_STATS
+        .get_or_init(|| Arc::new(Stats::default()))
+        .clone();
+    spawn_with(config, levels, stats, &hostname())
+}
+
+/// [`spawn`] with its own counters and host name (tests run several in one process).
+pub fn spawn_with(
+    config: &RemoteWriteConfig,
+    levels: AlertLevels,
+    stats: Arc<Stats>,
+    hostname: &str,
+) -> Result<RemoteWriter, HttpError> {
+    let client = shared_client()?;
+    let mut queue = Queue::new(
+        config.queue_capacity,
+        series_labels(config, hostname),
+        levels,
+        stats.clone(),
+    );
+    queue.wake_at = config.batch_size;
+    let queue = Arc::new(queue);
+    let (stop, stop_rx) = watch::channel(false);
+    let sender = Sender {
+        client,
+        config: config.clone(),
+        queue: queue.clone(),
+        stats,
+        url: config.redacted_url(),
+    };
+    tracing::info!(
+        url = %sender.url,
+        batch_size = config.batch_size,
+        queue_capacity = config.queue_capacity,
+        "remote write enabled"
+    );
+    let task = tokio::spawn(sender.run(stop_rx));
+    Ok(RemoteWriter { queue, stop, task })
+}
+
+struct Sender {
+    client: reqwest::Client,
+    config: RemoteWriteConfig,
+    queue: Arc<Queue>,
+    stats: Arc<Stats>,
+    /// The URL without credentials, for logs.
+    url: String,
+}
+
+impl Sender {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut stopping = false;
+        loop {
+            if !stopping && self.queue.len() < self.config.batch_size {
+                let wait = tokio::time::sleep(self.config.flush_interval);
+                tokio::select! {
+                    _ = wait => {}
+                    _ = self.queue.wake.notified() => {}
+                    _ = stop.changed() => stopping = true,
+                }
+            }
+            stopping = stopping || *stop.borrow();
+            while let Some((request, n)) = self.queue.take(self.config.batch_size) {
+                self.deliver(&request, n, &mut stop, stopping).await;
+                stopping = stopping || *stop.borrow();
+                if !stopping && self.queue.len() < self.config.batch_size {
+                    break;
+                }
+            }
+            if stopping && self.queue.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Send one batch until it is accepted or refused; retries back off from 100 ms to
+    /// `max_backoff`. Never gives up on a retryable error: the caller's deadline bounds shutdown,
+    /// and the queue (not this batch) absorbs what arrives meanwhile.
+    async fn deliver(
+        &self,
+        request: &WriteRequest,
+        n: usize,
+        stop: &mut watch::Receiver<bool>,
+        stopping: bool,
+    ) {
+        let body = encode(request);
+        let mut backoff = Duration::from_millis(100);
+        let mut failures = 0u32;
+        loop {
+            match self.post(body.clone()).await {
+                Ok(()) => {
+                    self.stats.sent.fetch_add(n as u64, Ordering::Relaxed);
+                    if failures > 0 {
+                        tracing::info!(
+                            url = %self.url,
+                            after_failures = failures,
+                            "remote write endpoint is back; sending the queued samples"
+                        );
+                    }
+                    return;
+                }
+                Err(SendError::Reject(why)) => {
+                    self.stats.rejected.fetch_add(n as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        url = %self.url,
+                        samples = n,
+                        "remote write: the endpoint refused a batch; dropping it (not retried): {why}"
+                    );
+                    return;
+                }
+                Err(SendError::Retry(why)) => {
+                    failures += 1;
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    // Log the first failure and then every tenth, not every retry.
+                    if failures == 1 || failures % 10 == 0 {
+                        tracing::warn!(
+                            url = %self.url,
+                            attempt = failures,
+                            queued = self.queue.len() + n,
+                            dropped = self.stats.dropped.load(Ordering::Relaxed),
+                            "remote write failed, retrying in {}: {why}",
+                            leakhound_core::units::human_duration(backoff)
+                        );
+                    }
+                    if stopping {
+                        tokio::time::sleep(backoff).await;
+                    } else {
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            // Shutdown starts: retry at once, the deadline is running.
+                            _ = stop.changed() => {}
+                        }
+                    }
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                }
+            }
+        }
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<(), SendError> {
+        let mut req = self
+            .client
+            .post(self.config.url.clone())
+            .timeout(self.config.timeout)
+            .header("Content-Encoding", "snappy")
+            .header("Content-Type", "application/x-protobuf")
+            .header(VERSION_HEADER.0, VERSION_HEADER.1)
+            .body(body);
+        req = match &self.config.auth {
+            Some(Auth::Basic { username, password }) => req.basic_auth(username, Some(password)),
+            Some(Auth::Bearer { token }) => req.bearer_auth(token),
+            None => req,
+        };
+        for (name, value) in &self.config.headers {
+            req = req.header(name.as_str(), value.as_str());
+        }
+        let resp = req.send().await.map_err(|e| {
+            let kind = if e.is_timeout() {
+                format!(
+                    "no answer within {}",
+                    leakhound_core::units::human_duration(self.config.timeout)
+                )
+            } else if e.is_connect() {
+                "cannot connect (is it running and listening there?)".to_string()
+            } else {
+                "the request failed".to_string()
+            };
+            // reqwest's text can carry the URL; say what happened without it.
+            SendError::Retry(kind)
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let text: String = text.trim().chars().take(300).collect();
+        let why = format!("HTTP {}: {text}", status.as_u16());
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(SendError::Retry(why))
+        } else {
+            Err(SendError::Reject(why))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakhound_core::Metrics;
+
+    fn sample(target: &str, ts_ms: i64, goroutines: u64) -> Sample {
+        Sample {
+            target: target.into(),
+            ts_ms,
+            up: true,
+            error: None,
+            latency_ms: 12.0,
+            source: "health".into(),
+            metrics: Metrics {
+                goroutines: Some(goroutines),
+                alloc_bytes: Some(1 << 20),
+                rss_bytes: Some(3 << 20),
+                ..Metrics::default()
+            },
+        }
+    }
+
+    fn labels(ts: &TimeSeries) -> Vec<(String, String)> {
+        ts.labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect()
+    }
+
+    fn value_of<'a>(ts: &'a TimeSeries, name: &str) -> Option<&'a str> {
+        ts.labels
+            .iter()
+            .find(|l| l.name == name)
+            .map(|l| l.value.as_str())
+    }
+
+    #[test]
+    fn our_payload_decodes_with_sorted_labels_and_ordered_samples() {
+        let stats = Arc::new(Stats::default());
+        let config = RemoteWriteConfig {
+            labels: vec![("env".into(), "prod".into())],
+            ..RemoteWriteConfig::new("http://127.0.0.1:9090/api/v1/write".parse().unwrap())
+        };
+        let queue = Queue::new(
+            10_000,
+            series_labels(&config, "box-1"),
+            AlertLevels::default(),
+            stats.clone(),
+        );
+        for i in 0..3 {
+            queue.push(&sample("api", 1_000 + i * 1_000, 100 + i as u64));
+            queue.push(&sample("worker", 1_500 + i * 1_000, 6_000));
+        }
+        queue.push(&Sample::down("api", 5_000, 2.0, "refused".into()));
+        let (request, n) = queue.take(500).unwrap();
+        assert!(queue.take(500).is_none());
+        // Per up sample: up, duration, goroutines, level, alloc, rss, used = 7; the down one: 2.
+        assert_eq!(n, 6 * 7 + 2);
+
+        let body = encode(&request);
+        // Snappy block format, not the framed stream (which starts with ff 06 00 00 "sNaPpY").
+        assert_ne!(body.first(), Some(&0xff));
+        let decoded = decode(&body).unwrap();
+        assert_eq!(decoded, request);
+        let count: usize = decoded.timeseries.iter().map(|t| t.samples.len()).sum();
+        assert_eq!(count, n);
+
+        for ts in &decoded.timeseries {
+            let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            assert_eq!(names, sorted, "labels sorted by name");
+            assert!(ts
+                .samples
+                .windows(2)
+                .all(|w| w[0].timestamp < w[1].timestamp));
+            assert_eq!(value_of(ts, "job"), Some("leakhound"));
+            assert_eq!(value_of(ts, "instance"), Some("box-1"));
+            assert_eq!(value_of(ts, "env"), Some("prod"));
+        }
+        let series = |name: &str, target: &str| {
+            decoded
+                .timeseries
+                .iter()
+                .find(|t| {
+                    value_of(t, "__name__") == Some(name)
+                        && value_of(t, "target") == Some(target)
+                        && value_of(t, "kind").is_none_or(|k| k == "rss")
+                })
+                .unwrap_or_else(|| panic!("no {name}{{target={target}}}"))
+        };
+        let g = series("leakhound_goroutines", "api");
+        assert_eq!(
+            labels(g),
+            [
+                ("__name__".to_string(), "leakhound_goroutines".to_string()),
+                ("env".into(), "prod".into()),
+                ("instance".into(), "box-1".into()),
+                ("job".into(), "leakhound".into()),
+                ("target".into(), "api".into()),
+            ]
+        );
+        let points: Vec<(i64, f64)> = g.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+        assert_eq!(points, [(1_000, 100.0), (2_000, 101.0), (3_000, 102.0)]);
+        let up: Vec<f64> = series("leakhound_up", "api")
+            .samples
+            .iter()
+            .map(|s| s.value)
+            .collect();
+        assert_eq!(up, [1.0, 1.0, 1.0, 0.0]);
+        // 6000 goroutines is the guide's "urgent" (2).
+        assert_eq!(series("leakhound_level", "worker").samples[0].value, 2.0);
+        let rss = series("leakhound_memory_bytes", "worker");
+        assert_eq!(value_of(rss, "kind"), Some("rss"));
+        assert_eq!(rss.samples[0].value, (3 << 20) as f64);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_counts_them() {
+        let stats = Arc::new(Stats::default());
+        let queue = Queue::new(10, Vec::new(), AlertLevels::default(), stats.clone());
+        let down = |ts| Sample::down("api", ts, 1.0, "refused".into()); // 2 values each
+        for ts in 0..8 {
+            queue.push(&down(ts));
+        }
+        assert_eq!(queue.len(), 10);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 6);
+        assert_eq!(stats.pending.load(Ordering::Relaxed), 10);
+        let (request, n) = queue.take(100).unwrap();
+        assert_eq!(n, 10);
+        // The newest five probes survive, in order.
+        for ts in &request.timeseries {
+            let stamps: Vec<i64> = ts.samples.iter().map(|s| s.timestamp).collect();
+            assert_eq!(stamps, [3, 4, 5, 6, 7]);
+        }
+        // Taking frees room: nothing more is dropped until it fills again.
+        queue.push(&down(8));
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 6);
+        assert_eq!(stats.pending.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn batches_are_bounded_and_keep_order_across_takes() {
+        let queue = Queue::new(
+            1000,
+            Vec::new(),
+            AlertLevels::default(),
+            Arc::new(Stats::default()),
+        );
+        for ts in 0..10 {
+            queue.push(&Sample::down("api", ts, 1.0, "x".into()));
+        }
+        let mut seen = Vec::new();
+        while let Some((req, n)) = queue.take(3) {
+            assert!(n <= 3);
+            for ts in req.timeseries {
+                if value_of(&ts, "__name__") == Some("leakhound_up") {
+                    seen.extend(ts.samples.iter().map(|s| s.timestamp));
+                }
+            }
+        }
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    }
+}
