@@ -122,6 +122,153 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+// --- Docker (scripts/docker-peer starts a private dockerd and imports the fixture image) ------
+
+/// `(LEAKHOUND_DOCKER_HOST, LEAKHOUND_FIXTURE_IMAGE)` when `scripts/docker-peer start` set them.
+pub fn docker_env() -> Option<(String, String)> {
+    let host = std::env::var("LEAKHOUND_DOCKER_HOST").ok()?;
+    let image = std::env::var("LEAKHOUND_FIXTURE_IMAGE").ok()?;
+    (!host.is_empty() && !image.is_empty()).then_some((host, image))
+}
+
+/// Like `docker_env`, but a test that needs the daemon fails with the fix when it is missing.
+pub fn require_docker_env() -> (String, String) {
+    docker_env().unwrap_or_else(|| {
+        panic!(
+            "LEAKHOUND_DOCKER_HOST / LEAKHOUND_FIXTURE_IMAGE are not set: run scripts/test, or \
+             `eval \"$(scripts/docker-peer start /tmp/lh-docker)\"` first (and `scripts/docker-peer stop /tmp/lh-docker` after)"
+        )
+    })
+}
+
+/// Run the docker CLI against `host` (`unix:///…/docker.sock`).
+pub fn docker_cli(host: &str, args: &[&str]) -> Output {
+    Command::new("docker")
+        .arg("-H")
+        .arg(host)
+        .args(args)
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .expect("run the docker CLI (apt-get install docker.io)")
+}
+
+/// A free 127.0.0.1 port (bound, then released; the kernel does not hand it out again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The Go fixture running in a container (`--network=host`, listening on a free 127.0.0.1
+/// port), removed (`docker rm -f`) on drop.
+pub struct DockerContainer {
+    pub host: String,
+    pub name: String,
+    pub id: String,
+    pub addr: String,
+    client: reqwest::blocking::Client,
+}
+
+impl DockerContainer {
+    /// `docker run -d --name lh-PREFIX-PID-N --network=host IMAGE -addr 127.0.0.1:PORT`, then
+    /// wait (up to 30 s) until the fixture answers its health endpoint.
+    pub fn run(host: &str, image: &str, prefix: &str) -> DockerContainer {
+        Self::run_with(host, image, prefix, &[], &[])
+    }
+
+    /// `docker_args` go before the image (e.g. `--memory=256m`, `--restart=always`),
+    /// `fixture_args` after it (the fixture's own flags).
+    pub fn run_with(
+        host: &str,
+        image: &str,
+        prefix: &str,
+        docker_args: &[&str],
+        fixture_args: &[&str],
+    ) -> DockerContainer {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("lh-{prefix}-{}-{n}", std::process::id());
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut args = vec!["run", "-d", "--name", &name, "--network=host"];
+        args.extend_from_slice(docker_args);
+        args.extend_from_slice(&[image, "-addr", &addr]);
+        args.extend_from_slice(fixture_args);
+        let out = docker_cli(host, &args);
+        assert!(out.status.success(), "docker run failed: {}", stderr(&out));
+        let container = DockerContainer {
+            host: host.to_string(),
+            name,
+            id: stdout(&out).trim().to_string(),
+            addr,
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        };
+        container.wait_ready();
+        container
+    }
+
+    /// Wait (up to 30 s) until the fixture in the container answers its health endpoint.
+    pub fn wait_ready(&self) {
+        let url = format!("{}/api/monitor/health", self.url());
+        poll(Duration::from_secs(30), "the containerised fixture", || {
+            let ok = self
+                .client
+                .get(&url)
+                .send()
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            ok.then_some(())
+        });
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `docker -H HOST ARGS…`; panics with stderr when it fails.
+    pub fn docker(&self, args: &[&str]) -> String {
+        let out = docker_cli(&self.host, args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}",
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// `docker inspect -f FORMAT NAME`, trimmed.
+    pub fn inspect(&self, format: &str) -> String {
+        self.docker(&["inspect", "-f", format, &self.name])
+            .trim()
+            .to_string()
+    }
+
+    /// POST a fixture control endpoint (path with query) and return its JSON.
+    pub fn control(&self, path_and_query: &str) -> serde_json::Value {
+        let resp = self
+            .client
+            .post(format!("{}{path_and_query}", self.url()))
+            .send()
+            .expect("control request");
+        assert!(
+            resp.status().is_success(),
+            "{path_and_query}: {}",
+            resp.status()
+        );
+        resp.json().expect("control JSON")
+    }
+}
+
+impl Drop for DockerContainer {
+    fn drop(&mut self) {
+        let _ = docker_cli(&self.host, &["rm", "-f", &self.name]);
+    }
+}
+
 /// Poll `f` every 50 ms until it returns `Some`, for at most `limit`.
 pub fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
