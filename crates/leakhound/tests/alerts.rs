@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{leakhound, poll, stderr, stdout, Fixture};
+use support::{leakhound, poll, stderr, stdout, Agent, Fixture};
 
 const SECRET: &str = "whsec-e2e-Zq9+x/y=";
 
@@ -173,65 +173,6 @@ fn check_contract(hit: &Hit) -> serde_json::Value {
         );
     }
     body
-}
-
-/// A running `leakhound run`; stdout+stderr go to `log`. Killed (SIGKILL) on drop.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(config: &Path, log: &Path) -> Agent {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-            .args(["--log-format", "json", "run", "-c"])
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start the agent");
-        Agent {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    /// SIGTERM and wait: the agent saves its state and stops cleanly.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let status = poll(Duration::from_secs(30), "the agent to stop", || {
-            self.child.try_wait().unwrap()
-        });
-        assert!(
-            status.success(),
-            "agent exit {status:?}: {}",
-            self.log_text()
-        );
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One number from the agent's database through the `sqlite3` CLI (WAL: safe while it runs).

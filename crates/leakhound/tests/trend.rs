@@ -12,9 +12,9 @@ mod support;
 use leakhound_agent::outbox::Outbox;
 use leakhound_core::rules::{Transition, TransitionKind};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{leakhound, poll, stderr, Fixture};
+use support::{leakhound, poll, stderr, Agent, Fixture};
 
 const RULE: &str = "goroutines_growth";
 /// Workers of the steady fixture's churn. Measured by hand (100 readings 30 ms apart): the
@@ -36,58 +36,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// A running `leakhound run`; stdout+stderr go to `log`. Killed (SIGKILL) on drop.
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(config: &Path, log: &Path) -> Agent {
-        let file = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-            .args(["--log-format", "json", "run", "-c"])
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start the agent");
-        Agent {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    /// SIGTERM and wait: the agent must stop cleanly (exit 0).
-    fn stop(mut self) {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(term.success(), "kill -TERM failed");
-        let status = poll(Duration::from_secs(30), "the agent to stop", || {
-            self.child.try_wait().unwrap()
-        });
-        assert!(
-            status.success(),
-            "agent exit {status:?} after SIGTERM:\n{}",
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One row of numbers from the agent's database through the `sqlite3` CLI (WAL: safe while it

@@ -283,3 +283,76 @@ pub fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A running `leakhound --log-format json run -c CONFIG`; stdout and stderr are appended to
+/// `log`. Killed (SIGKILL) on drop; `stop` is the clean way.
+pub struct Agent {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Agent {
+    pub fn start(config: &std::path::Path, log: &std::path::Path) -> Agent {
+        Self::start_with(config, log, &[])
+    }
+
+    /// Like `start`, with more arguments after `run -c CONFIG` (e.g. `--dry-run`).
+    pub fn start_with(config: &std::path::Path, log: &std::path::Path, extra: &[&str]) -> Agent {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+            .args(["--log-format", "json", "run", "-c"])
+            .arg(config)
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("start the agent");
+        Agent {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait: the agent must save its state and exit 0 within 30 s.
+    pub fn stop(mut self) {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success(), "kill -TERM failed");
+        let status = poll(Duration::from_secs(30), "the agent to stop", || {
+            self.child.try_wait().unwrap()
+        });
+        assert!(
+            status.success(),
+            "agent exit {status:?} after SIGTERM:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// SIGKILL: a crash, nothing saved at exit.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
