@@ -16,6 +16,7 @@
 pub mod config;
 pub mod exposition;
 pub mod ladder;
+pub mod remediation;
 pub mod rules;
 pub mod sample;
 pub mod trend;

@@ -4,12 +4,14 @@
 //! Every number has the guide's default, so a bare URL needs no file at all
 //! ([`Config::for_urls`]). [`EXAMPLE`] is the commented file `leakhound init` writes.
 
+mod actions;
 mod alerts;
 mod notifiers;
 mod remote_write;
 mod walk;
 mod web;
 
+pub use actions::{ActionConfig, ActionKind, ActionsConfig, EvidenceConfig, Trigger, SIGNALS};
 pub use alerts::AlertsConfig;
 pub use notifiers::NotifierEntry;
 pub use remote_write::{is_label_name, RemoteWriteConfig};
@@ -299,6 +301,8 @@ mod human_duration {
 /// A target named on the command line: a URL, `pid:1234` or `process:NAME`.
 pub fn parse_target_spec(spec: &str) -> Result<(Option<Url>, Option<ProcessSelector>), String> {
     if let Some(pid) = spec.strip_prefix("pid:") {
+    /// Evidence capture (`[evidence]`), remediation (`[[actions]]`) and its kill switch.
+    pub actions: ActionsConfig,
         return pid
             .parse::<u32>()
             .map(|p| (None, Some(ProcessSelector::Pid(p))))
@@ -480,8 +484,10 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     config.remote_write = remote_write::read_remote_write(ctx, &mut root);
 
     if let Some(items) = root.array(ctx, "targets") {
+    let mut actions_enabled = None;
         for (i, item) in items.iter().enumerate() {
             let path = format!("targets[{i}]");
+        actions_enabled = actions::boolean(ctx, &mut t, "actions_enabled");
             match item.get_ref().as_table() {
                 Some(table) => {
                     let mut t = Table::new(table, path);
@@ -570,6 +576,13 @@ fn read_levels(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, levels: &mut Levels) {
     }
     if let Some(items) = t.array(ctx, "memory") {
         let values: Vec<u64> = items
+    config.actions = actions::read_actions(
+        ctx,
+        &mut root,
+        &config.targets,
+        &config.alerts,
+        actions_enabled,
+    );
             .iter()
             .filter_map(|v| t.bytes_value(ctx, "memory", v))
             .collect();
