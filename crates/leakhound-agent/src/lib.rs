@@ -17,6 +17,7 @@
 pub mod agent;
 pub mod alerting;
 pub mod docker;
+pub mod evidence;
 pub mod guide_log;
 pub mod http;
 pub mod notify;

@@ -89,11 +89,48 @@ CREATE TABLE IF NOT EXISTS agent_state (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS evidence_bundles (
+    id                 INTEGER PRIMARY KEY,
+    target             TEXT NOT NULL,
+    incident           TEXT NOT NULL,
+    first_of_incident  INTEGER NOT NULL,
+    at_ms              INTEGER NOT NULL,
+    triggered_by       TEXT NOT NULL,
+    dir                TEXT NOT NULL,
+    bytes              INTEGER NOT NULL,
+    goroutines         INTEGER,
+    profile_format     TEXT,
+    suspects           TEXT NOT NULL,
+    error              TEXT
+);
+CREATE INDEX IF NOT EXISTS evidence_by_target ON evidence_bundles(target, at_ms);
+CREATE TABLE IF NOT EXISTS action_runs (
+    id                 INTEGER PRIMARY KEY,
+    target             TEXT NOT NULL,
+    action             TEXT NOT NULL,
+    kind               TEXT NOT NULL,
+    triggered_by       TEXT NOT NULL,
+    incident           TEXT,
+    started_ms         INTEGER NOT NULL,
+    duration_ms        INTEGER,
+    command            TEXT NOT NULL,
+    exit_code          INTEGER,
+    output_tail        TEXT,
+    error              TEXT,
+    dry_run            INTEGER NOT NULL,
+    bundle_id          INTEGER,
+    before_goroutines  INTEGER,
+    after_goroutines   INTEGER,
+    outcome            TEXT NOT NULL,
+    updated_ms         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS action_runs_by_target ON action_runs(target, started_ms);
 ";
 
 /// Tables (and indexes) this schema owns; anything else marks a foreign database.
 const OWN_OBJECTS: &str = "'targets','samples','samples_by_target_time','outbox','outbox_due',\
-    'alert_events','alert_events_by_target','silences','agent_state'";
+    'alert_events','alert_events_by_target','silences','agent_state',\
+    'evidence_bundles','evidence_by_target','action_runs','action_runs_by_target'";
 
 const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
@@ -160,6 +197,11 @@ impl Store {
     /// The underlying connection, for the other tables of this database (the outbox).
     pub(crate) fn connection(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+
+    /// The connection for reads of the other tables (evidence bundles, action runs).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     pub(crate) fn classify(&self, e: rusqlite::Error) -> StoreError {

@@ -285,6 +285,8 @@ pub struct Config {
     pub notifiers: Vec<NotifierEntry>,
     /// The agent's HTTP server (`[web]`).
     pub web: WebConfig,
+    /// Evidence capture (`[evidence]`), remediation (`[[actions]]`) and its kill switch.
+    pub actions: ActionsConfig,
     /// Where samples are shipped with Prometheus remote write (`[remote_write]`), if anywhere.
     pub remote_write: Option<RemoteWriteConfig>,
 }
@@ -301,8 +303,6 @@ mod human_duration {
 /// A target named on the command line: a URL, `pid:1234` or `process:NAME`.
 pub fn parse_target_spec(spec: &str) -> Result<(Option<Url>, Option<ProcessSelector>), String> {
     if let Some(pid) = spec.strip_prefix("pid:") {
-    /// Evidence capture (`[evidence]`), remediation (`[[actions]]`) and its kill switch.
-    pub actions: ActionsConfig,
         return pid
             .parse::<u32>()
             .map(|p| (None, Some(ProcessSelector::Pid(p))))
@@ -430,8 +430,10 @@ impl Config {
 fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     let mut root = Table::new(doc, "");
     let mut config = Config::default();
+    let mut actions_enabled = None;
 
     if let Some(mut t) = root.table(ctx, "agent") {
+        actions_enabled = actions::boolean(ctx, &mut t, "actions_enabled");
         let a = &mut config.agent;
         if let Some(v) = t.string(ctx, "database") {
             a.database = v.into();
@@ -484,10 +486,8 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     config.remote_write = remote_write::read_remote_write(ctx, &mut root);
 
     if let Some(items) = root.array(ctx, "targets") {
-    let mut actions_enabled = None;
         for (i, item) in items.iter().enumerate() {
             let path = format!("targets[{i}]");
-        actions_enabled = actions::boolean(ctx, &mut t, "actions_enabled");
             match item.get_ref().as_table() {
                 Some(table) => {
                     let mut t = Table::new(table, path);
@@ -513,6 +513,13 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
             }
         }
     }
+    config.actions = actions::read_actions(
+        ctx,
+        &mut root,
+        &config.targets,
+        &config.alerts,
+        actions_enabled,
+    );
     root.finish(ctx);
     config
 }
@@ -576,13 +583,6 @@ fn read_levels(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, levels: &mut Levels) {
     }
     if let Some(items) = t.array(ctx, "memory") {
         let values: Vec<u64> = items
-    config.actions = actions::read_actions(
-        ctx,
-        &mut root,
-        &config.targets,
-        &config.alerts,
-        actions_enabled,
-    );
             .iter()
             .filter_map(|v| t.bytes_value(ctx, "memory", v))
             .collect();

@@ -1,0 +1,806 @@
+//! Evidence bundles: what a leaking service looked like, saved before anyone restarts it.
+//!
+//! A bundle is one directory, `<[evidence] dir>/<target>/<UTC time>-<trigger>/`, holding
+//! - `goroutine.txt`: the goroutine profile, `debug=1` (aggregated by stack, with pprof labels;
+//!   never truncated, cheap even with 100k goroutines),
+//! - `goroutine-debug2.txt`: the full dump, only with `[evidence] debug2 = true` and while the
+//!   service has at most `debug2_max_goroutines` (it stops the world while it is written),
+//! - `heap.pb.gz`: the heap profile (`/debug/pprof/heap`, for `go tool pprof`),
+//! - `sample.json`: the latest sample, `samples.json`: the stored samples of the last `window`,
+//! - `manifest.json`: trigger, incident, time, files and sizes, errors, and the suspects.
+//!
+//! The suspects are computed from this bundle and the target's previous one (what grew between
+//! them, by call site), then filled up with the largest buckets of user code. Every bundle is
+//! recorded in the store (`evidence_bundles`), automatic captures are rate-limited per target,
+//! and the whole evidence directory is kept under `max_total_bytes` by pruning the oldest
+//! bundles first — never the first bundle of an incident.
+
+use crate::http::{HttpClient, HttpOptions};
+use crate::store::{Store, StoreError};
+use goroutine_dump::{bucketize, Bucket, GroupBy};
+use leakhound_core::config::{EvidenceConfig, TargetConfig};
+use leakhound_core::Sample;
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use url::Url;
+
+/// How many suspects a bundle keeps.
+pub const TOP_SUSPECTS: usize = 5;
+
+/// One leak suspect of a bundle: a call site and how many goroutines wait there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleSuspect {
+    /// Fully qualified function, e.g. `leaky/internal/leaks.(*Relay).waitReply`.
+    pub function: String,
+    /// `file.go:123`.
+    pub location: String,
+    /// Goroutines at this site in this bundle.
+    pub count: u64,
+    /// Growth since the previous bundle of the target (`None`: no previous bundle had it
+    /// measured, the suspect is only among the largest).
+    pub delta: Option<i64>,
+    /// `grew` (more than in the previous bundle) or `largest` (among the biggest user buckets).
+    pub basis: String,
+    /// What they block on (`chan receive`, `select`, …).
+    pub blocking: String,
+    /// pprof labels carried by most of them, `key=value`.
+    pub labels: Vec<String>,
+}
+
+impl BundleSuspect {
+    /// One line for messages: `leaky/internal/leaks.(*Relay).waitReply (relay.go:42): 3000 goroutines, +2990 since the previous bundle`.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{} ({}): {} goroutines",
+            self.function, self.location, self.count
+        );
+        if let Some(d) = self.delta {
+            s.push_str(&format!(", {d:+} since the previous bundle"));
+        }
+        if !self.blocking.is_empty() {
+            s.push_str(&format!(", {}", self.blocking));
+        }
+        s
+    }
+}
+
+/// A recorded evidence bundle (a row of `evidence_bundles`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub id: i64,
+    pub target: String,
+    /// The incident it belongs to: the alert's fingerprint, or `manual-<ms>`.
+    pub incident: String,
+    /// The first bundle of its incident (never pruned).
+    pub first_of_incident: bool,
+    pub at_ms: i64,
+    /// What asked for it: `alert:goroutines_critical`, `action:restart`, `manual`.
+    pub trigger: String,
+    /// The bundle's directory.
+    pub dir: PathBuf,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Goroutines in the profile.
+    pub goroutines: Option<u64>,
+    /// `debug=1` when the goroutine profile was saved; `None` when it could not be fetched.
+    pub profile_format: Option<String>,
+    /// Best first.
+    pub suspects: Vec<BundleSuspect>,
+    /// Why (part of) the capture failed.
+    pub error: Option<String>,
+}
+
+impl Bundle {
+    /// Whether the goroutine profile is in it (the evidence a restart would destroy).
+    pub fn has_profile(&self) -> bool {
+        self.profile_format.is_some()
+    }
+}
+
+fn is_missing_table(e: &rusqlite::Error) -> bool {
+    e.to_string().contains("no such table")
+}
+
+const BUNDLE_COLUMNS: &str = "id, target, incident, first_of_incident, at_ms, triggered_by, dir, \
+    bytes, goroutines, profile_format, suspects, error";
+
+fn bundle_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bundle> {
+    let suspects: String = r.get(10)?;
+    Ok(Bundle {
+        id: r.get(0)?,
+        target: r.get(1)?,
+        incident: r.get(2)?,
+        first_of_incident: r.get(3)?,
+        at_ms: r.get(4)?,
+        trigger: r.get(5)?,
+        dir: PathBuf::from(r.get::<_, String>(6)?),
+        bytes: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+        goroutines: r
+            .get::<_, Option<i64>>(8)?
+            .and_then(|g| u64::try_from(g).ok()),
+        profile_format: r.get(9)?,
+        suspects: serde_json::from_str(&suspects).unwrap_or_default(),
+        error: r.get(11)?,
+    })
+}
+
+/// Evidence bundles in the store. Reads work on databases without the table (older files):
+/// they return nothing.
+impl Store {
+    /// Record a bundle; its `id` is ignored and the new one returned. `first_of_incident` is
+    /// worked out here: true when no bundle of the same target and incident exists.
+    pub fn insert_bundle(&mut self, b: &Bundle) -> Result<(i64, bool), StoreError> {
+        let result = (|| -> rusqlite::Result<(i64, bool)> {
+            let tx = self.connection().transaction()?;
+            let earlier: i64 = tx.query_row(
+                "SELECT count(*) FROM evidence_bundles WHERE target = ?1 AND incident = ?2",
+                params![b.target, b.incident],
+                |r| r.get(0),
+            )?;
+            let first = earlier == 0;
+            tx.execute(
+                "INSERT INTO evidence_bundles(target, incident, first_of_incident, at_ms, triggered_by, \
+                 dir, bytes, goroutines, profile_format, suspects, error) \
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                params![
+                    b.target,
+                    b.incident,
+                    first,
+                    b.at_ms,
+                    b.trigger,
+                    b.dir.display().to_string(),
+                    i64::try_from(b.bytes).unwrap_or(i64::MAX),
+                    b.goroutines.map(|g| i64::try_from(g).unwrap_or(i64::MAX)),
+                    b.profile_format,
+                    serde_json::to_string(&b.suspects).unwrap_or_else(|_| "[]".into()),
+                    b.error,
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok((id, first))
+        })();
+        result.map_err(|e| self.classify(e))
+    }
+
+    /// Bundles, newest first: of one target (or all), at most `limit`.
+    pub fn bundles(&self, target: Option<&str>, limit: usize) -> Result<Vec<Bundle>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let result = (|| -> rusqlite::Result<Vec<Bundle>> {
+            let mut stmt = self.conn().prepare(&format!(
+                "SELECT {BUNDLE_COLUMNS} FROM evidence_bundles \
+                 WHERE (?1 IS NULL OR target = ?1) ORDER BY at_ms DESC, id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![target, limit], bundle_row)?;
+            rows.collect()
+        })();
+        match result {
+            Err(e) if is_missing_table(&e) => Ok(Vec::new()),
+            r => r.map_err(|e| self.classify(e)),
+        }
+    }
+
+    /// The newest bundle of a target, with its suspects.
+    pub fn latest_bundle(&self, target: &str) -> Result<Option<Bundle>, StoreError> {
+        Ok(self.bundles(Some(target), 1)?.into_iter().next())
+    }
+
+    /// One bundle by id.
+    pub fn bundle(&self, id: i64) -> Result<Option<Bundle>, StoreError> {
+        let result = self
+            .conn()
+            .query_row(
+                &format!("SELECT {BUNDLE_COLUMNS} FROM evidence_bundles WHERE id = ?1"),
+                [id],
+                bundle_row,
+            )
+            .optional();
+        match result {
+            Err(e) if is_missing_table(&e) => Ok(None),
+            r => r.map_err(|e| self.classify(e)),
+        }
+    }
+
+    /// Bytes of all recorded bundles.
+    pub fn evidence_bytes(&self) -> Result<u64, StoreError> {
+        let result = self.conn().query_row(
+            "SELECT coalesce(sum(bytes), 0) FROM evidence_bundles",
+            [],
+            |r| r.get::<_, i64>(0),
+        );
+        match result {
+            Err(e) if is_missing_table(&e) => Ok(0),
+            r => r
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(|e| self.classify(e)),
+        }
+    }
+
+    fn delete_bundle_row(&mut self, id: i64) -> Result<(), StoreError> {
+        let r = self
+            .connection()
+            .execute("DELETE FROM evidence_bundles WHERE id = ?1", [id]);
+        r.map(|_| ()).map_err(|e| self.classify(e))
+    }
+
+    /// Prune the oldest bundles (never an incident's first) until all bundles take at most
+    /// `budget` bytes: each pruned bundle's directory is removed, then its row. Returns the
+    /// pruned bundles.
+    pub fn prune_bundles(&mut self, budget: u64) -> Result<Vec<Bundle>, StoreError> {
+        let mut total = self.evidence_bytes()?;
+        let mut pruned = Vec::new();
+        if total <= budget {
+            return Ok(pruned);
+        }
+        let mut oldest = self.bundles(None, usize::MAX)?;
+        oldest.reverse();
+        for b in oldest {
+            if total <= budget {
+                break;
+            }
+            if b.first_of_incident {
+                continue;
+            }
+            match std::fs::remove_dir_all(&b.dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot prune the evidence bundle '{}': {e}; kept it and its record",
+                        b.dir.display()
+                    );
+                    continue;
+                }
+            }
+            self.delete_bundle_row(b.id)?;
+            total = total.saturating_sub(b.bytes);
+            pruned.push(b);
+        }
+        if total > budget {
+            tracing::warn!(
+                "the evidence directory holds {} in bundles that are the first of their incident (never pruned), over the [evidence] max_total_bytes of {}; raise it or remove old incidents by hand",
+                leakhound_core::units::human_bytes(total),
+                leakhound_core::units::human_bytes(budget)
+            );
+        }
+        Ok(pruned)
+    }
+}
+
+/// Why a capture did not happen or failed entirely.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("evidence for '{target}' was captured {ago} ago; automatic captures are limited to one per {every} ([evidence] min_interval)")]
+    RateLimited {
+        target: String,
+        ago: String,
+        every: String,
+    },
+    #[error("cannot write the evidence bundle '{path}': {detail}. Check that [evidence] dir is writable")]
+    Io { path: String, detail: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to capture, and why.
+#[derive(Debug, Clone)]
+pub struct CaptureRequest {
+    /// `alert:goroutines_critical`, `action:restart`, `manual`.
+    pub trigger: String,
+    /// The incident (alert fingerprint) the bundle belongs to.
+    pub incident: String,
+    /// The latest sample, saved as `sample.json`.
+    pub latest: Option<Sample>,
+    /// Automatic captures are rate-limited; captures before an action and on demand are not.
+    pub automatic: bool,
+    /// When (Unix ms).
+    pub now_ms: i64,
+}
+
+/// Captures bundles; one per agent (or per `leakhound capture`).
+#[derive(Debug)]
+pub struct Capturer {
+    config: EvidenceConfig,
+    store: Arc<Mutex<Store>>,
+    clients: HashMap<String, HttpClient>,
+    last_automatic: HashMap<String, i64>,
+}
+
+fn safe_name(text: &str) -> String {
+    let s: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_matches('.').to_string();
+    if s.is_empty() {
+        "_".into()
+    } else {
+        s
+    }
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> CaptureError {
+    CaptureError::Io {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// The pprof URL of a target: its URL's origin plus `path`.
+pub fn pprof_url(target: &TargetConfig, path: &str) -> Option<Url> {
+    let base = target.url.as_ref()?;
+    let mut u = base.clone();
+    u.set_query(None);
+    u.set_fragment(None);
+    u.set_path("/");
+    u.join(path.trim_start_matches('/')).ok()
+}
+
+impl Capturer {
+    /// A capturer writing under `config.dir`, recording in the store at `db`.
+    pub fn new(config: &EvidenceConfig, db: &Path) -> Result<Capturer, StoreError> {
+        Ok(Capturer {
+            config: config.clone(),
+            store: Arc::new(Mutex::new(Store::open(db)?)),
+            clients: HashMap::new(),
+            last_automatic: HashMap::new(),
+        })
+    }
+
+    pub fn config(&self) -> &EvidenceConfig {
+        &self.config
+    }
+
+    /// Seed the rate limit from the store (after an agent restart).
+    pub async fn load_rate_limits(&mut self) {
+        let store = self.store.clone();
+        let latest = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .ok()
+                .and_then(|s| s.bundles(None, 10_000).ok())
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default();
+        for b in latest {
+            let slot = self.last_automatic.entry(b.target).or_insert(b.at_ms);
+            *slot = (*slot).max(b.at_ms);
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || match store.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(_) => Err(StoreError::Sql {
+                path: "(evidence)".into(),
+                detail: "the store lock was poisoned by a panic".into(),
+            }),
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Sql {
+                path: "(evidence)".into(),
+                detail: format!("store task failed: {e}"),
+            }),
+        }
+    }
+
+    fn client(&mut self, target: &TargetConfig) -> Result<HttpClient, String> {
+        if let Some(c) = self.clients.get(&target.name) {
+            return Ok(c.clone());
+        }
+        let c = HttpClient::new(&HttpOptions {
+            timeout: self.config.timeout,
+            auth: target.auth.clone(),
+            headers: target.headers.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+        self.clients.insert(target.name.clone(), c.clone());
+        Ok(c)
+    }
+
+    /// Capture a bundle of `target`. A bundle is recorded even when the profile could not be
+    /// fetched (its `error` says why, `has_profile()` is false); `Err` only when nothing could
+    /// be written or the rate limit holds.
+    pub async fn capture(
+        &mut self,
+        target: &TargetConfig,
+        req: CaptureRequest,
+    ) -> Result<Bundle, CaptureError> {
+        let now = req.now_ms;
+        let min_interval = i64::try_from(self.config.min_interval.as_millis()).unwrap_or(i64::MAX);
+        if req.automatic {
+            if let Some(&last) = self.last_automatic.get(&target.name) {
+                if now - last < min_interval {
+                    return Err(CaptureError::RateLimited {
+                        target: target.name.clone(),
+                        ago: leakhound_core::units::human_duration(
+                            std::time::Duration::from_millis(
+                                u64::try_from(now - last).unwrap_or(0),
+                            ),
+                        ),
+                        every: leakhound_core::units::human_duration(self.config.min_interval),
+                    });
+                }
+            }
+        }
+        self.last_automatic.insert(target.name.clone(), now);
+
+        // The directory.
+        let stamp = chrono::DateTime::from_timestamp_millis(now)
+            .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
+            .unwrap_or_else(|| now.to_string());
+        let target_dir = self.config.dir.join(safe_name(&target.name));
+        let mut dir = target_dir.join(format!("{stamp}-{}", safe_name(&req.trigger)));
+        let mut n = 1;
+        while dir.exists() {
+            n += 1;
+            dir = target_dir.join(format!("{stamp}-{}-{n}", safe_name(&req.trigger)));
+        }
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| io_error(&dir, e))?;
+
+        let mut errors: Vec<String> = Vec::new();
+        let mut files: Vec<(String, u64)> = Vec::new();
+        let client = self.client(target);
+        let max = self.config.max_profile_bytes;
+
+        // The goroutine profile.
+        let mut profile: Option<Vec<u8>> = None;
+        match (&client, pprof_url(target, "/debug/pprof/goroutine?debug=1")) {
+            (Ok(c), Some(url)) => match c.get_bytes(&url, max).await {
+                Ok((200, body)) => profile = Some(body),
+                Ok((status, _)) => errors.push(format!(
+                    "goroutine profile: HTTP {status} from {}: does the service import net/http/pprof?",
+                    crate::http::redact(&url)
+                )),
+                Err(e) => errors.push(format!("goroutine profile: {e}")),
+            },
+            (Err(e), _) => errors.push(format!("goroutine profile: {e}")),
+            (_, None) => errors.push(
+                "goroutine profile: the target has no URL, so there is no /debug/pprof to ask"
+                    .into(),
+            ),
+        }
+        let mut buckets: Vec<Bucket> = Vec::new();
+        let mut goroutines = None;
+        if let Some(body) = &profile {
+            let path = dir.join("goroutine.txt");
+            tokio::fs::write(&path, body)
+                .await
+                .map_err(|e| io_error(&path, e))?;
+            files.push(("goroutine.txt".into(), body.len() as u64));
+            match goroutine_dump::parse(body) {
+                Ok(snap) => {
+                    goroutines = Some(snap.total());
+                    buckets = bucketize(&snap, GroupBy::Line);
+                }
+                Err(e) => errors.push(format!("goroutine profile does not parse: {e}")),
+            }
+        }
+        // The full dump, opt-in and bounded.
+        if self.config.debug2 {
+            match goroutines {
+                Some(g) if g <= self.config.debug2_max_goroutines => {
+                    if let (Ok(c), Some(url)) =
+                        (&client, pprof_url(target, "/debug/pprof/goroutine?debug=2"))
+                    {
+                        match c.get_bytes(&url, max).await {
+                            Ok((200, body)) => {
+                                let path = dir.join("goroutine-debug2.txt");
+                                tokio::fs::write(&path, &body)
+                                    .await
+                                    .map_err(|e| io_error(&path, e))?;
+                                files.push(("goroutine-debug2.txt".into(), body.len() as u64));
+                            }
+                            Ok((status, _)) => errors.push(format!("debug=2 dump: HTTP {status}")),
+                            Err(e) => errors.push(format!("debug=2 dump: {e}")),
+                        }
+                    }
+                }
+                Some(g) => errors.push(format!(
+                    "debug=2 dump skipped: {g} goroutines is over [evidence] debug2_max_goroutines ({}); it would stop the world too long",
+                    self.config.debug2_max_goroutines
+                )),
+                None => {}
+            }
+        }
+        // The heap profile.
+        if let (Ok(c), Some(url)) = (&client, pprof_url(target, "/debug/pprof/heap")) {
+            match c.get_bytes(&url, max).await {
+                Ok((200, body)) => {
+                    let path = dir.join("heap.pb.gz");
+                    tokio::fs::write(&path, &body)
+                        .await
+                        .map_err(|e| io_error(&path, e))?;
+                    files.push(("heap.pb.gz".into(), body.len() as u64));
+                }
+                Ok((status, _)) => errors.push(format!("heap profile: HTTP {status}")),
+                Err(e) => errors.push(format!("heap profile: {e}")),
+            }
+        }
+        // Samples.
+        if let Some(sample) = &req.latest {
+            let json = serde_json::to_vec_pretty(sample).unwrap_or_default();
+            let path = dir.join("sample.json");
+            tokio::fs::write(&path, &json)
+                .await
+                .map_err(|e| io_error(&path, e))?;
+            files.push(("sample.json".into(), json.len() as u64));
+        }
+        let window_ms = i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX);
+        let name = target.name.clone();
+        let samples = self
+            .blocking(move |s| s.samples(&name, now.saturating_sub(window_ms), now + 1))
+            .await
+            .unwrap_or_default();
+        {
+            let json = serde_json::to_vec(&samples).unwrap_or_default();
+            let path = dir.join("samples.json");
+            tokio::fs::write(&path, &json)
+                .await
+                .map_err(|e| io_error(&path, e))?;
+            files.push(("samples.json".into(), json.len() as u64));
+        }
+
+        // Suspects: against the previous bundle that still has its profile.
+        let name = target.name.clone();
+        let previous = self
+            .blocking(move |s| s.bundles(Some(&name), 20))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|b| b.has_profile() && b.dir.join("goroutine.txt").is_file());
+        let mut previous_buckets = None;
+        if let Some(prev) = &previous {
+            if let Ok(bytes) = tokio::fs::read(prev.dir.join("goroutine.txt")).await {
+                if let Ok(snap) = goroutine_dump::parse(&bytes) {
+                    previous_buckets = Some(bucketize(&snap, GroupBy::Line));
+                }
+            }
+        }
+        let suspects = rank_suspects(&buckets, previous_buckets.as_deref(), TOP_SUSPECTS);
+
+        // The manifest, last: its presence means the bundle is complete.
+        let manifest_bytes: u64 = files.iter().map(|(_, n)| n).sum();
+        let manifest = serde_json::json!({
+            "version": 1,
+            "target": target.name,
+            "trigger": req.trigger,
+            "incident": req.incident,
+            "at_ms": now,
+            "at": chrono::DateTime::from_timestamp_millis(now).map(|t| t.to_rfc3339()),
+            "goroutines": goroutines,
+            "profile_format": profile.as_ref().map(|_| "debug=1"),
+            "files": files.iter().map(|(n, b)| serde_json::json!({"name": n, "bytes": b})).collect::<Vec<_>>(),
+            "bytes": manifest_bytes,
+            "previous_bundle": previous.as_ref().map(|p| p.dir.display().to_string()),
+            "suspects": suspects,
+            "errors": errors,
+        });
+        let text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        let path = dir.join("manifest.json");
+        tokio::fs::write(&path, &text)
+            .await
+            .map_err(|e| io_error(&path, e))?;
+        let bytes = manifest_bytes + text.len() as u64;
+
+        let mut bundle = Bundle {
+            id: 0,
+            target: target.name.clone(),
+            incident: req.incident.clone(),
+            first_of_incident: false,
+            at_ms: now,
+            trigger: req.trigger.clone(),
+            dir: dir.clone(),
+            bytes,
+            goroutines,
+            profile_format: profile.as_ref().map(|_| "debug=1".to_string()),
+            suspects,
+            error: (!errors.is_empty()).then(|| errors.join("; ")),
+        };
+        let record = bundle.clone();
+        let budget = self.config.max_total_bytes;
+        let (id, first, pruned) = self
+            .blocking(move |s| {
+                let (id, first) = s.insert_bundle(&record)?;
+                let pruned = s.prune_bundles(budget)?;
+                Ok((id, first, pruned))
+            })
+            .await?;
+        bundle.id = id;
+        bundle.first_of_incident = first;
+        for p in &pruned {
+            tracing::info!(target_name = %p.target, "pruned evidence bundle {} ({})", p.dir.display(), leakhound_core::units::human_bytes(p.bytes));
+        }
+        tracing::warn!(
+            target_name = %bundle.target,
+            goroutines = bundle.goroutines.unwrap_or(0),
+            "evidence captured ({}): {}{}",
+            bundle.trigger,
+            bundle.dir.display(),
+            bundle
+                .suspects
+                .first()
+                .map(|s| format!("; top suspect {}", s.line()))
+                .unwrap_or_default()
+        );
+        Ok(bundle)
+    }
+}
+
+/// Rank suspects: buckets of user code that grew since `previous` (largest growth first),
+/// then the largest buckets of user code, `top` in all.
+pub fn rank_suspects(
+    current: &[Bucket],
+    previous: Option<&[Bucket]>,
+    top: usize,
+) -> Vec<BundleSuspect> {
+    let make = |b: &Bucket, delta: Option<i64>, basis: &str| -> Option<BundleSuspect> {
+        let site = b.top_frame.as_ref()?;
+        Some(BundleSuspect {
+            function: site.function.clone(),
+            location: site.location(),
+            count: b.count,
+            delta,
+            basis: basis.to_string(),
+            blocking: b.blocking.as_str().to_string(),
+            labels: b
+                .dominant_labels(0.5)
+                .iter()
+                .map(|l| format!("{}={}", l.key, l.value))
+                .collect(),
+        })
+    };
+    let mut out: Vec<BundleSuspect> = Vec::new();
+    let mut used: Vec<&str> = Vec::new();
+    if let Some(prev) = previous {
+        let d = goroutine_dump::diff(prev, current);
+        let by_key: HashMap<&str, &Bucket> = current.iter().map(|b| (b.key.as_str(), b)).collect();
+        for e in d.grown() {
+            // At least 10 goroutines and 20 % more: the growth the guide calls not normal.
+            let grew_enough = e.delta >= 10 && (e.delta as f64) >= 0.2 * e.before as f64;
+            if !grew_enough || out.len() >= top {
+                continue;
+            }
+            if let Some(b) = by_key.get(e.key.as_str()) {
+                if let Some(s) = make(b, Some(e.delta), "grew") {
+                    used.push(&b.key);
+                    out.push(s);
+                }
+            }
+        }
+    }
+    let mut largest: Vec<&Bucket> = current.iter().collect();
+    largest.sort_by(|a, b| b.count.cmp(&a.count));
+    for b in largest {
+        if out.len() >= top {
+            break;
+        }
+        if used.contains(&b.key.as_str()) {
+            continue;
+        }
+        let delta = previous.map(|prev| {
+            b.count as i64
+                - prev
+                    .iter()
+                    .find(|p| p.key == b.key)
+                    .map_or(0, |p| p.count as i64)
+        });
+        if let Some(s) = make(b, delta, "largest") {
+            out.push(s);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(sites: &[(&str, u64)]) -> Vec<u8> {
+        let total: u64 = sites.iter().map(|(_, n)| n).sum::<u64>() + 1;
+        let mut s = format!("goroutine profile: total {total}\n");
+        s.push_str("1 @ 0x1 0x2\n#\t0x1\tmain.main+0x1\t/app/main.go:10\n\n");
+        for (i, (f, n)) in sites.iter().enumerate() {
+            s.push_str(&format!(
+                "{n} @ 0x{a:x} 0x{b:x}\n#\t0x{a:x}\truntime.gopark+0x1\t/go/src/runtime/proc.go:363\n#\t0x{b:x}\t{f}+0x1\t/app/x{i}.go:{l}\n\n",
+                a = 0x100 + i * 2,
+                b = 0x101 + i * 2,
+                l = 40 + i
+            ));
+        }
+        s.into_bytes()
+    }
+
+    fn buckets(sites: &[(&str, u64)]) -> Vec<Bucket> {
+        bucketize(
+            &goroutine_dump::parse(&profile(sites)).unwrap(),
+            GroupBy::Line,
+        )
+    }
+
+    #[test]
+    fn growth_first_then_the_largest() {
+        let before = buckets(&[("app.(*Relay).waitReply", 100), ("app.idle", 500)]);
+        let after = buckets(&[("app.(*Relay).waitReply", 3000), ("app.idle", 500)]);
+        let s = rank_suspects(&after, Some(&before), 5);
+        assert_eq!(s[0].function, "app.(*Relay).waitReply");
+        assert_eq!(s[0].delta, Some(2900));
+        assert_eq!(s[0].basis, "grew");
+        assert_eq!(s[1].function, "app.idle");
+        assert_eq!(s[1].basis, "largest");
+        assert_eq!(s[1].delta, Some(0));
+        assert!(
+            s[0].line().contains("+2900 since the previous bundle"),
+            "{}",
+            s[0].line()
+        );
+        // Without a previous bundle: the largest user buckets.
+        let s = rank_suspects(&after, None, 1);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].function, "app.(*Relay).waitReply");
+        assert_eq!(s[0].delta, None);
+    }
+
+    fn bundle(target: &str, incident: &str, at_ms: i64, dir: PathBuf, bytes: u64) -> Bundle {
+        Bundle {
+            id: 0,
+            target: target.into(),
+            incident: incident.into(),
+            first_of_incident: false,
+            at_ms,
+            trigger: "alert:x".into(),
+            dir,
+            bytes,
+            goroutines: Some(10),
+            profile_format: Some("debug=1".into()),
+            suspects: vec![],
+            error: None,
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_the_budget_and_every_incidents_first_bundle() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
+        for i in 0..10 {
+            let dir = tmp.path().join(format!("b{i}"));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("goroutine.txt"), vec![b'x'; 1000]).unwrap();
+            let incident = if i < 5 { "inc-a" } else { "inc-b" };
+            let (_, first) = store
+                .insert_bundle(&bundle("one-api", incident, i * 1000, dir, 1000))
+                .unwrap();
+            assert_eq!(first, i == 0 || i == 5);
+        }
+        let pruned = store.prune_bundles(4000).unwrap();
+        assert_eq!(pruned.len(), 6);
+        let left = store.bundles(Some("one-api"), 100).unwrap();
+        assert_eq!(store.evidence_bytes().unwrap(), 4000);
+        // Newest first: 9, 8, then the two firsts (5, 0).
+        let ats: Vec<i64> = left.iter().map(|b| b.at_ms).collect();
+        assert_eq!(ats, vec![9000, 8000, 5000, 0]);
+        for i in 0..10 {
+            let on_disk = tmp.path().join(format!("b{i}")).exists();
+            assert_eq!(on_disk, ats.contains(&(i * 1000)), "b{i}");
+        }
+        assert_eq!(store.latest_bundle("one-api").unwrap().unwrap().at_ms, 9000);
+    }
+}
