@@ -1,0 +1,103 @@
+// fleet-targets: N fake Go services on one loopback port for scripts/bench/fleet. Each
+// /t/NNNN/metrics answers a Prometheus text page shaped like client_golang's default Go and
+// process collectors (40 series, like the leaky fixture's /metrics), with values that
+// differ per target and move over time, so both Prometheus and leakhound store real work.
+// Standard library only.
+//
+//	go run scripts/bench/fleet-targets.go -n 1000 -addr 127.0.0.1:0   # prints the address
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	n := flag.Int("n", 1000, "targets")
+	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	flag.Parse()
+	start := time.Now()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(ln.Addr().String())
+	os.Stdout.Sync()
+	http.HandleFunc("/t/", func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		if len(parts) != 3 || parts[2] != "metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		i, err := strconv.Atoi(parts[1])
+		if err != nil || i < 1 || i > *n {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		bw := bufio.NewWriterSize(w, 4096)
+		page(bw, i, time.Since(start).Seconds(), start)
+		bw.Flush()
+	})
+	log.Fatal(http.Serve(ln, nil))
+}
+
+// page writes target i's metrics at t seconds after start.
+func page(w *bufio.Writer, i int, t float64, start time.Time) {
+	tick := int64(t / 5)                               // values move once per 5 s scrape
+	g := 40 + i%200 + int(tick%17) + int(tick)/(1+i%7) // some targets leak slowly
+	alloc := int64(2<<20) + int64(i)*4096 + (tick%23)*65536
+	total := alloc + tick*int64(1<<20)*int64(1+i%5)
+	gcs := tick * int64(1+i%3)
+	sys := int64(12<<20) + int64(i%50)<<16
+	f := func(name, typ, help string, v string) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, typ, name, v)
+	}
+	fmt.Fprintf(w, "# HELP go_gc_duration_seconds A summary of the pause duration of garbage collection cycles.\n# TYPE go_gc_duration_seconds summary\n")
+	for k, q := range []string{"0", "0.25", "0.5", "0.75", "1"} {
+		fmt.Fprintf(w, "go_gc_duration_seconds{quantile=%q} %g\n", q, float64(k+1)*1.5e-5+float64(tick%5)*1e-6)
+	}
+	fmt.Fprintf(w, "go_gc_duration_seconds_sum %g\ngo_gc_duration_seconds_count %d\n", float64(gcs)*4e-5, gcs)
+	f("go_goroutines", "gauge", "Number of goroutines that currently exist.", strconv.Itoa(g))
+	fmt.Fprintf(w, "# HELP go_info Information about the Go environment.\n# TYPE go_info gauge\ngo_info{version=\"go1.19.8\"} 1\n")
+	d := func(v int64) string { return strconv.FormatInt(v, 10) }
+	f("go_memstats_alloc_bytes", "gauge", "Number of bytes allocated and still in use.", d(alloc))
+	f("go_memstats_alloc_bytes_total", "counter", "Total number of bytes allocated, even if freed.", d(total))
+	f("go_memstats_frees_total", "counter", "Total number of frees.", d(total/96))
+	f("go_memstats_gc_cpu_fraction", "gauge", "The fraction of this program's available CPU time used by the GC since the program started.", "1.2e-05")
+	f("go_memstats_gc_sys_bytes", "gauge", "Number of bytes used for garbage collection system metadata.", d(8049424))
+	f("go_memstats_heap_alloc_bytes", "gauge", "Number of heap bytes allocated and still in use.", d(alloc))
+	f("go_memstats_heap_idle_bytes", "gauge", "Number of heap bytes waiting to be used.", d(sys-alloc))
+	f("go_memstats_heap_inuse_bytes", "gauge", "Number of heap bytes that are in use.", d(alloc+1<<18))
+	f("go_memstats_heap_objects", "gauge", "Number of allocated objects.", d(alloc/200))
+	f("go_memstats_heap_released_bytes", "gauge", "Number of heap bytes released to OS.", d(2826240))
+	f("go_memstats_heap_sys_bytes", "gauge", "Number of heap bytes obtained from system.", d(sys-4<<20))
+	f("go_memstats_last_gc_time_seconds", "gauge", "Number of seconds since 1970 of last garbage collection.", d(start.Unix()+tick*5))
+	f("go_memstats_lookups_total", "counter", "Total number of pointer lookups.", "0")
+	f("go_memstats_mallocs_total", "counter", "Total number of mallocs.", d(total/90))
+	f("go_memstats_mcache_inuse_bytes", "gauge", "Number of bytes in use by mcache structures.", "4800")
+	f("go_memstats_mcache_sys_bytes", "gauge", "Number of bytes used for mcache structures obtained from system.", "15600")
+	f("go_memstats_mspan_inuse_bytes", "gauge", "Number of bytes in use by mspan structures.", d(50000+int64(i)))
+	f("go_memstats_mspan_sys_bytes", "gauge", "Number of bytes used for mspan structures obtained from system.", "65280")
+	f("go_memstats_next_gc_bytes", "gauge", "Number of heap bytes when next garbage collection will take place.", d(4<<20))
+	f("go_memstats_other_sys_bytes", "gauge", "Number of bytes used for other system allocations.", "1062133")
+	f("go_memstats_stack_inuse_bytes", "gauge", "Number of bytes in use by the stack allocator.", d(int64(g)*8192))
+	f("go_memstats_stack_sys_bytes", "gauge", "Number of bytes obtained from system for stack allocator.", d(int64(g)*8192+1<<20))
+	f("go_memstats_sys_bytes", "gauge", "Number of bytes obtained from system.", d(sys))
+	f("go_threads", "gauge", "Number of OS threads created.", d(8+int64(i%4)))
+	f("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", strconv.FormatFloat(t*0.002*float64(1+i%3), 'f', 2, 64))
+	f("process_max_fds", "gauge", "Maximum number of open file descriptors.", "1.048576e+06")
+	f("process_open_fds", "gauge", "Number of open file descriptors.", d(10+int64(i%20)+tick%3))
+	f("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", d(sys+int64(i%9)<<20))
+	f("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", d(start.Unix()))
+	f("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", d(1<<30+int64(i)<<12))
+	f("process_virtual_memory_max_bytes", "gauge", "Maximum amount of virtual memory available in bytes.", "1.8446744073709552e+19")
+}
