@@ -10,9 +10,7 @@
 
 use super::limit::{robot_id, RateLimit};
 use super::template::{truncate_bytes, Format, DEFAULT_TITLE};
-use super::{
-    hmac_sha256, now_ms, to_json, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl,
-};
+use super::{hmac_sha256, now_ms, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -150,15 +148,15 @@ impl DingTalk {
                 .append_pair("timestamp", &ts.to_string())
                 .append_pair("sign", &sign(ts, secret.expose()));
         }
-        let answer = ctx
-            .post(&url, "application/json", to_json(ctx, &payload)?, &[])
+        let (answer, code, errmsg) = ctx
+            .post_to_robot(
+                &url,
+                &payload,
+                &["errcode"],
+                &["errmsg"],
+                "DingTalk's robot address",
+            )
             .await?;
-        let (code, errmsg) = ctx.vendor_reply(
-            &answer,
-            &["errcode"],
-            &["errmsg"],
-            "DingTalk's robot address",
-        )?;
         let errmsg = errmsg.as_str();
         match code {
             0 => Ok(ctx.delivered(&answer, truncated)),

@@ -9,8 +9,7 @@
 use super::limit::{robot_id, RateLimit};
 use super::template::{truncate_bytes, Format, DEFAULT_TITLE, MARKDOWN_BODY};
 use super::{
-    hmac_sha256, now_ms, to_json, AlertLevel, AlertMessage, Ctx, Delivery, NotifyError, Secret,
-    SecretUrl,
+    hmac_sha256, now_ms, AlertLevel, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl,
 };
 use base64::Engine;
 use serde::Deserialize;
@@ -127,20 +126,15 @@ impl Feishu {
             &self.robot,
             RateLimit::per_minute(self.config.rate_limit_per_minute),
         )?;
-        let answer = ctx
-            .post(
+        let (answer, code, errmsg) = ctx
+            .post_to_robot(
                 self.url.url(),
-                "application/json",
-                to_json(ctx, &payload)?,
-                &[],
+                &payload,
+                &["code", "StatusCode"],
+                &["msg", "StatusMessage"],
+                "a Feishu/Lark bot hook",
             )
             .await?;
-        let (code, errmsg) = ctx.vendor_reply(
-            &answer,
-            &["code", "StatusCode"],
-            &["msg", "StatusMessage"],
-            "a Feishu/Lark bot hook",
-        )?;
         let errmsg = errmsg.as_str();
         match code {
             0 => Ok(ctx.delivered(&answer, truncated)),

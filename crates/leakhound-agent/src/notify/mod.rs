@@ -658,6 +658,23 @@ impl Ctx {
         }
     }
 
+    /// POST a chat robot's JSON `payload` to `url` and read its reply code and message (see
+    /// [`vendor_reply`](Self::vendor_reply)): the one exchange WeCom, DingTalk and Feishu share.
+    pub(crate) async fn post_to_robot(
+        &self,
+        url: &url::Url,
+        payload: &serde_json::Value,
+        code_keys: &[&str],
+        msg_keys: &[&str],
+        what: &str,
+    ) -> Result<(Answer, i64, String), NotifyError> {
+        let answer = self
+            .post(url, "application/json", to_json(self, payload)?, &[])
+            .await?;
+        let (code, msg) = self.vendor_reply(&answer, code_keys, msg_keys, what)?;
+        Ok((answer, code, msg))
+    }
+
     /// A chat robot's answer: its error code and message from the JSON body (`code_keys`,
     /// `msg_keys`, first found), whatever the HTTP status — vendors send rate-limit codes with
     /// HTTP 400. Without a code, the HTTP status decides; a 2xx without one is refused as not

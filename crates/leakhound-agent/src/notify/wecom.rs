@@ -8,7 +8,7 @@
 
 use super::limit::{robot_id, RateLimit};
 use super::template::{truncate_bytes, Format, DEFAULT_TITLE};
-use super::{to_json, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
+use super::{AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -129,20 +129,15 @@ impl WeCom {
             &self.robot,
             RateLimit::per_minute(self.config.rate_limit_per_minute),
         )?;
-        let answer = ctx
-            .post(
+        let (answer, code, errmsg) = ctx
+            .post_to_robot(
                 self.url.url(),
-                "application/json",
-                to_json(ctx, &payload)?,
-                &[],
+                &payload,
+                &["errcode"],
+                &["errmsg"],
+                "WeCom's webhook address",
             )
             .await?;
-        let (code, errmsg) = ctx.vendor_reply(
-            &answer,
-            &["errcode"],
-            &["errmsg"],
-            "WeCom's webhook address",
-        )?;
         let errmsg = errmsg.as_str();
         match code {
             0 => Ok(ctx.delivered(&answer, truncated)),
