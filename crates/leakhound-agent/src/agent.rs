@@ -8,9 +8,11 @@
 //! ```
 
 use crate::alerting::{notifiers_from_config, Alerting, Channels};
+use crate::docker::DockerError;
 use crate::guide_log::GuideLog;
 use crate::http::HttpError;
 use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
+use crate::probe::container::ContainerProbe;
 use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
 use crate::store::{Store, StoreError};
@@ -30,6 +32,8 @@ pub enum AgentError {
     Store(#[from] StoreError),
     #[error("target '{target}': {source}")]
     Client { target: String, source: HttpError },
+    #[error("target '{target}': {source}")]
+    Docker { target: String, source: DockerError },
     #[error("cannot open the continuous log '{path}': {detail}. Check the directory exists and is writable, or change [agent] continuous_log")]
     ContinuousLog { path: String, detail: String },
     #[error("no targets to watch: add a [[targets]] block to the config (see `leakhound init`)")]
@@ -52,12 +56,23 @@ pub struct Probed {
     pub at: Instant,
 }
 
-/// Probes one target: its URL (if any) and its local process (if any), merged into one sample.
+/// Probes one target: its URL (if any), its local process (if any) and its container (if any),
+/// merged into one sample.
 #[derive(Debug)]
 pub struct TargetProber {
     target: TargetConfig,
     url: Option<UrlProbe>,
     process: Option<ProcessProbe>,
+    container: Option<ContainerProbe>,
+}
+
+/// A spawned task aborted when dropped (a prober dropped mid-probe leaves nothing running).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl TargetProber {
@@ -73,10 +88,18 @@ impl TargetProber {
             }
             None => None,
         };
+        let container = match &target.container {
+            Some(c) => Some(ContainerProbe::new(c).map_err(|source| AgentError::Docker {
+                target: target.name.clone(),
+                source,
+            })?),
+            None => None,
+        };
         Ok(TargetProber {
             target: target.clone(),
             url,
             process: target.process.clone().map(ProcessProbe::new),
+            container,
         })
     }
 
@@ -92,6 +115,13 @@ impl TargetProber {
         let mut errors = Vec::new();
         let mut metrics = Metrics::default();
         let mut up = true;
+        // A container reading takes about a second (the daemon waits for a second CPU
+        // reading): it runs beside the URL probe and does not count in the latency.
+        let container_task = self
+            .container
+            .as_ref()
+            .map(|c| AbortOnDrop(tokio::spawn(c.read())));
+        let mut url_latency = None;
         if let Some(probe) = &mut self.url {
             // reqwest enforces the timeout; this guard also bounds anything around it.
             let guard = self.target.timeout + Duration::from_millis(500);
@@ -110,6 +140,35 @@ impl TargetProber {
                     up = false;
                     errors.push(e.to_string());
                 }
+            }
+            url_latency = Some(started.elapsed());
+        }
+        if let (Some(container), Some(mut task)) = (&mut self.container, container_task) {
+            let reading = match (&mut task.0).await {
+                Ok(reading) => reading,
+                Err(e) => Err(DockerError::Other {
+                    container: container.name().to_string(),
+                    what: "stats",
+                    path: container.docker().socket().to_path_buf(),
+                    detail: format!("the reading task failed: {e}"),
+                }),
+            };
+            let (m, problem) = container.apply(reading);
+            // The container's own numbers win over the process probe's cgroup guess.
+            metrics.cgroup_cpu_percent = m.cgroup_cpu_percent.or(metrics.cgroup_cpu_percent);
+            metrics.cgroup_memory_bytes = m.cgroup_memory_bytes.or(metrics.cgroup_memory_bytes);
+            metrics.cgroup_memory_limit_bytes = m
+                .cgroup_memory_limit_bytes
+                .or(metrics.cgroup_memory_limit_bytes);
+            metrics.fill_from(&m);
+            if m.container_state.is_some() {
+                sources.push("container");
+            }
+            if let Some(problem) = problem {
+                if self.url.is_none() {
+                    up = false;
+                }
+                errors.push(problem.to_string());
             }
         }
         if let Some(process) = &mut self.process {
@@ -132,7 +191,10 @@ impl TargetProber {
             ts_ms,
             up,
             error: (!errors.is_empty()).then(|| errors.join("; ")),
-            latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms: url_latency
+                .unwrap_or_else(|| started.elapsed())
+                .as_secs_f64()
+                * 1000.0,
             source: sources.join("+"),
             metrics,
         }

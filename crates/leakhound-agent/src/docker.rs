@@ -499,3 +499,183 @@ pub fn memory_usage(mem: &ContainerMemoryStats) -> Option<u64> {
     }
     Some(usage)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real `GET /containers/{id}/stats?stream=false` answer from Docker 20.10.24 on cgroup v1
+    /// (the Go fixture holding 64 MiB with 4 busy workers), captured with
+    /// `curl --unix-socket DIR/docker.sock 'http://x/v1.41/containers/NAME/stats?stream=false'`.
+    /// `docker stats --no-stream` a moment later printed `CPUPerc 2.86%`, `MemUsage 69.34MiB /
+    /// 23.54GiB`, `MemPerc 0.29%`, `NetIO 0B / 0B` (--network=host).
+    const CGROUP1: &str = include_str!("testdata/docker-stats-cgroup1.json");
+
+    fn reading(text: &str) -> ContainerStatsResponse {
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn running() -> ContainerStats {
+        ContainerStats {
+            state: "running".into(),
+            restarts: 0,
+            pid: None,
+            cpu_percent: None,
+            memory_usage_bytes: None,
+            memory_limit_bytes: None,
+            memory_percent: None,
+            net_rx_bytes: None,
+            net_tx_bytes: None,
+            started_at: None,
+            id: None,
+            exit_code: None,
+            oom_killed: false,
+            health: None,
+        }
+    }
+
+    #[test]
+    fn cpu_percent_is_the_clis_formula_on_a_real_answer() {
+        let r = reading(CGROUP1);
+        // (162_567_537 - 130_677_819) / (22_631_570_000_000 - 22_629_570_000_000) * 2 * 100 = 3.19
+        let cpu = cpu_percent(
+            r.cpu_stats.as_ref().unwrap(),
+            r.precpu_stats.as_ref().unwrap(),
+        );
+        let c = r.cpu_stats.as_ref().unwrap();
+        let p = r.precpu_stats.as_ref().unwrap();
+        let by_hand = (c.cpu_usage.as_ref().unwrap().total_usage.unwrap() as f64
+            - p.cpu_usage.as_ref().unwrap().total_usage.unwrap() as f64)
+            / (c.system_cpu_usage.unwrap() as f64 - p.system_cpu_usage.unwrap() as f64)
+            * 2.0
+            * 100.0;
+        assert!((cpu.unwrap() - by_hand).abs() < 1e-9);
+        assert!((cpu.unwrap() - 3.189).abs() < 0.001, "{cpu:?}");
+    }
+
+    #[test]
+    fn memory_is_usage_minus_inactive_file_like_the_cli() {
+        let mut s = running();
+        apply_stats(&mut s, &reading(CGROUP1));
+        // usage 72_708_096, total_inactive_file 0: the CLI printed 69.34MiB.
+        assert_eq!(s.memory_usage_bytes, Some(72_708_096));
+        assert_eq!(format!("{:.2}MiB", 72_708_096f64 / 1048576.0), "69.34MiB");
+        assert_eq!(s.memory_limit_bytes, Some(25_276_063_744));
+        assert!((s.memory_percent.unwrap() - 0.2877).abs() < 0.001);
+        // --network=host: no networks of its own; docker stats shows 0B / 0B.
+        assert_eq!((s.net_rx_bytes, s.net_tx_bytes), (None, None));
+        assert!(s.cpu_percent.unwrap() > 0.0);
+    }
+
+    #[test]
+    fn page_cache_is_not_counted_v1_and_v2() {
+        // The same real answer, edited: 8 MiB of inactive page cache (cgroup v1 key).
+        let mut v: serde_json::Value = serde_json::from_str(CGROUP1).unwrap();
+        v["memory_stats"]["stats"]["total_inactive_file"] = 8_388_608.into();
+        let mem: ContainerMemoryStats = serde_json::from_value(v["memory_stats"].clone()).unwrap();
+        assert_eq!(memory_usage(&mem), Some(72_708_096 - 8_388_608));
+        // cgroup v2 names it inactive_file (and has no total_* keys).
+        let v2: ContainerMemoryStats = serde_json::from_value(serde_json::json!({
+            "usage": 50_000_000u64, "limit": 100_000_000u64,
+            "stats": {"inactive_file": 10_000_000u64, "anon": 30_000_000u64}
+        }))
+        .unwrap();
+        assert_eq!(memory_usage(&v2), Some(40_000_000));
+        // A cache figure above usage is ignored, as the CLI does.
+        let odd: ContainerMemoryStats = serde_json::from_value(serde_json::json!({
+            "usage": 1000u64, "stats": {"inactive_file": 5000u64}
+        }))
+        .unwrap();
+        assert_eq!(memory_usage(&odd), Some(1000));
+    }
+
+    #[test]
+    fn cpu_edge_cases_follow_the_cli() {
+        let cpu = |total: u64, system: u64, online: Option<u32>, percpu: usize| {
+            serde_json::from_value::<ContainerCpuStats>(serde_json::json!({
+                "cpu_usage": {"total_usage": total, "percpu_usage": vec![0u64; percpu]},
+                "system_cpu_usage": system,
+                "online_cpus": online,
+            }))
+            .unwrap()
+        };
+        // online_cpus missing: the length of percpu_usage.
+        let p = cpu_percent(&cpu(2_000, 20_000, None, 4), &cpu(1_000, 10_000, None, 4));
+        assert_eq!(p, Some(40.0));
+        // No CPU used, or no system time passed: 0.0, as the CLI prints.
+        assert_eq!(
+            cpu_percent(
+                &cpu(1_000, 20_000, Some(2), 0),
+                &cpu(1_000, 10_000, Some(2), 0)
+            ),
+            Some(0.0)
+        );
+        // No previous reading (a one-shot request): unknown rather than a since-boot average.
+        assert_eq!(
+            cpu_percent(&cpu(1_000, 20_000, Some(2), 0), &cpu(0, 0, Some(2), 0)),
+            None
+        );
+    }
+
+    #[test]
+    fn networks_are_summed() {
+        let mut s = running();
+        let r: ContainerStatsResponse = serde_json::from_value(serde_json::json!({
+            "networks": {
+                "eth0": {"rx_bytes": 100u64, "tx_bytes": 10u64},
+                "eth1": {"rx_bytes": 5u64, "tx_bytes": 1u64}
+            }
+        }))
+        .unwrap();
+        apply_stats(&mut s, &r);
+        assert_eq!((s.net_rx_bytes, s.net_tx_bytes), (Some(105), Some(11)));
+    }
+
+    #[test]
+    fn host_urls() {
+        assert_eq!(
+            socket_path("unix:///var/run/docker.sock").unwrap(),
+            PathBuf::from("/var/run/docker.sock")
+        );
+        assert_eq!(
+            socket_path("/run/podman/podman.sock").unwrap(),
+            PathBuf::from("/run/podman/podman.sock")
+        );
+        for bad in ["tcp://1.2.3.4:2375", "unix://relative.sock", "docker.sock"] {
+            let err = socket_path(bad).unwrap_err().to_string();
+            assert!(err.contains(&format!("'{bad}'")), "{err}");
+            assert!(err.contains("unix:///var/run/docker.sock"), "{err}");
+        }
+        assert_eq!(resolve_host(Some("unix:///x.sock")), "unix:///x.sock");
+    }
+
+    #[tokio::test]
+    async fn missing_socket_names_it_and_the_fix() {
+        let docker = Docker::connect("unix:///nonexistent/leakhound/docker.sock").unwrap();
+        let err = docker.stats("one-api").await.unwrap_err();
+        assert!(matches!(err, DockerError::SocketNotFound { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("'/nonexistent/leakhound/docker.sock'"),
+            "{msg}"
+        );
+        assert!(msg.contains("DOCKER_HOST"), "{msg}");
+        let err = docker
+            .restart("one-api", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, DockerError::SocketNotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_socket_nobody_listens_on_is_unreachable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.sock");
+        // Bound and closed: the file stays, nobody accepts.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let docker = Docker::connect(&format!("unix://{}", path.display())).unwrap();
+        let err = docker.stats("one-api").await.unwrap_err();
+        assert!(matches!(err, DockerError::Unreachable { .. }), "{err:?}");
+        assert!(err.to_string().contains("is dockerd running"), "{err}");
+    }
+}

@@ -25,7 +25,8 @@ pub enum StoreError {
     Sql { path: String, detail: String },
 }
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: container columns on `samples` (added to older files by `migrate_samples`).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS targets (
@@ -51,7 +52,11 @@ CREATE TABLE IF NOT EXISTS samples (
     open_fds           INTEGER,
     cgroup_memory_bytes       INTEGER,
     cgroup_memory_limit_bytes INTEGER,
-    cgroup_cpu_percent        REAL
+    cgroup_cpu_percent        REAL,
+    container_net_rx_bytes    INTEGER,
+    container_net_tx_bytes    INTEGER,
+    container_restarts        INTEGER,
+    container_state           TEXT
 );
 CREATE INDEX IF NOT EXISTS samples_by_target_time ON samples(target_id, ts_ms);
 CREATE TABLE IF NOT EXISTS outbox (
@@ -136,11 +141,22 @@ const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_b
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
     cgroup_memory_bytes, cgroup_memory_limit_bytes, cgroup_cpu_percent";
 
+/// Columns added in schema 2, with their types (`ALTER TABLE … ADD COLUMN` for older files).
+const CONTAINER_COLUMNS: [(&str, &str); 4] = [
+    ("container_net_rx_bytes", "INTEGER"),
+    ("container_net_tx_bytes", "INTEGER"),
+    ("container_restarts", "INTEGER"),
+    ("container_state", "TEXT"),
+];
+
 /// An open store.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Whether `samples` has the schema-2 container columns (a schema-1 file opened read-only
+    /// does not; its samples read back with those fields empty).
+    container_columns: bool,
 }
 
 fn u(v: Option<u64>) -> Option<i64> {
@@ -160,6 +176,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            container_columns: false,
         })
     }
 
@@ -173,7 +190,7 @@ impl Store {
                 });
             }
         }
-        let store = Self::connect(
+        let mut store = Self::connect(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
@@ -189,8 +206,9 @@ impl Store {
                 detail: "no such file (run `leakhound run` first, or pass --db)".into(),
             });
         }
-        let store = Self::connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let mut store = Self::connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         store.check_version()?;
+        store.container_columns = store.missing_sample_columns()?.is_empty();
         Ok(store)
     }
 
@@ -235,7 +253,7 @@ impl Store {
         Ok(version)
     }
 
-    fn init(&self) -> Result<(), StoreError> {
+    fn init(&mut self) -> Result<(), StoreError> {
         self.conn
             .busy_timeout(Duration::from_secs(5))
             .map_err(|e| self.classify(e))?;
@@ -266,9 +284,43 @@ impl Store {
         self.conn
             .execute_batch(SCHEMA)
             .map_err(|e| self.classify(e))?;
+        self.migrate_samples()?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| self.classify(e))?;
+        Ok(())
+    }
+
+    /// The schema-2 container columns `samples` lacks (all of them in a schema-1 file).
+    fn missing_sample_columns(&self) -> Result<Vec<(&'static str, &'static str)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('samples')")
+            .map_err(|e| self.classify(e))?;
+        let present = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.classify(e))?;
+        Ok(CONTAINER_COLUMNS
+            .into_iter()
+            .filter(|(name, _)| !present.iter().any(|p| p == name))
+            .collect())
+    }
+
+    /// Schema 1 → 2: add the container columns to an existing `samples` table, in one
+    /// transaction (old rows read back with those fields empty).
+    fn migrate_samples(&mut self) -> Result<(), StoreError> {
+        let missing = self.missing_sample_columns()?;
+        if !missing.is_empty() {
+            let sql: String = missing
+                .iter()
+                .map(|(name, ty)| format!("ALTER TABLE samples ADD COLUMN {name} {ty};"))
+                .collect();
+            self.conn
+                .execute_batch(&format!("BEGIN; {sql} COMMIT;"))
+                .map_err(|e| self.classify(e))?;
+        }
+        self.container_columns = true;
         Ok(())
     }
 
@@ -291,8 +343,10 @@ impl Store {
             let tx = self.conn.transaction()?;
             {
                 let mut stmt = tx.prepare_cached(&format!(
-                    "INSERT INTO samples(target_id, {COLUMNS}) VALUES \
-                     (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)"
+                    "INSERT INTO samples(target_id, {COLUMNS}, container_net_rx_bytes, \
+                     container_net_tx_bytes, container_restarts, container_state) VALUES \
+                     (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,\
+                     ?20,?21,?22,?23)"
                 ))?;
                 let mut last: Option<(&str, i64)> = None;
                 for s in samples {
@@ -322,6 +376,10 @@ impl Store {
                         u(m.cgroup_memory_bytes),
                         u(m.cgroup_memory_limit_bytes),
                         m.cgroup_cpu_percent,
+                        u(m.container_net_rx_bytes),
+                        u(m.container_net_tx_bytes),
+                        u(m.container_restarts),
+                        m.container_state,
                     ])?;
                 }
             }
@@ -349,8 +407,13 @@ impl Store {
         since_ms: i64,
         until_ms: i64,
     ) -> Result<Vec<Sample>, StoreError> {
+        let container = if self.container_columns {
+            "container_net_rx_bytes, container_net_tx_bytes, container_restarts, container_state"
+        } else {
+            "NULL, NULL, NULL, NULL"
+        };
         let sql = format!(
-            "SELECT {COLUMNS} FROM samples JOIN targets ON targets.id = samples.target_id \
+            "SELECT {COLUMNS}, {container} FROM samples JOIN targets ON targets.id = samples.target_id \
              WHERE targets.name = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
@@ -377,6 +440,10 @@ impl Store {
                         cgroup_memory_bytes: back(r.get(15)?),
                         cgroup_memory_limit_bytes: back(r.get(16)?),
                         cgroup_cpu_percent: r.get(17)?,
+                        container_net_rx_bytes: back(r.get(18)?),
+                        container_net_tx_bytes: back(r.get(19)?),
+                        container_restarts: back(r.get(20)?),
+                        container_state: r.get(21)?,
                     },
                 })
             })
@@ -418,6 +485,69 @@ mod tests {
                 ..Metrics::default()
             },
         }
+    }
+
+    /// The `targets` and `samples` tables exactly as schema 1 (leakhound before container
+    /// sources) created them.
+    const SCHEMA_V1_SAMPLES: &str = "
+        CREATE TABLE targets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+        CREATE TABLE samples (
+            target_id INTEGER NOT NULL REFERENCES targets(id), ts_ms INTEGER NOT NULL,
+            up INTEGER NOT NULL, error TEXT, latency_ms REAL NOT NULL, source TEXT NOT NULL,
+            goroutines INTEGER, alloc_bytes INTEGER, total_alloc_bytes INTEGER, sys_bytes INTEGER,
+            heap_bytes INTEGER, num_gc INTEGER, threads INTEGER, rss_bytes INTEGER,
+            cpu_percent REAL, open_fds INTEGER, cgroup_memory_bytes INTEGER,
+            cgroup_memory_limit_bytes INTEGER, cgroup_cpu_percent REAL);
+        CREATE INDEX samples_by_target_time ON samples(target_id, ts_ms);
+        INSERT INTO targets(id, name) VALUES (1, 'old');
+        INSERT INTO samples(target_id, ts_ms, up, latency_ms, source, goroutines, rss_bytes, cpu_percent)
+            VALUES (1, 1, 1, 1.5, 'health', 10, 1048576, 0.5);
+        PRAGMA user_version = 1;";
+
+    #[test]
+    fn a_schema_1_database_gains_the_container_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(SCHEMA_V1_SAMPLES)
+            .unwrap();
+        // Read-only (a report on an old file): readable, container fields empty, file untouched.
+        {
+            let store = Store::open_read_only(&path).unwrap();
+            assert_eq!(
+                store.samples("old", 0, i64::MAX).unwrap(),
+                vec![sample("old", 1, 10)]
+            );
+        }
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 1);
+        // Read-write: migrated in place, old rows kept, new fields stored.
+        let mut store = Store::open(&path).unwrap();
+        let mut s = sample("old", 2, 20);
+        s.source = "health+container".into();
+        s.metrics.container_net_rx_bytes = Some(1234);
+        s.metrics.container_net_tx_bytes = Some(56);
+        s.metrics.container_restarts = Some(3);
+        s.metrics.container_state = Some("running".into());
+        s.metrics.cgroup_memory_bytes = Some(70 << 20);
+        store.insert(std::slice::from_ref(&s)).unwrap();
+        assert_eq!(
+            store.samples("old", 0, i64::MAX).unwrap(),
+            vec![sample("old", 1, 10), s.clone()]
+        );
+        drop(store);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // Opening again is a no-op.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.samples("old", 2, 3).unwrap(), vec![s]);
     }
 
     #[test]

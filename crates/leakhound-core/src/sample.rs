@@ -25,6 +25,15 @@ pub struct Metrics {
     pub cgroup_memory_limit_bytes: Option<u64>,
     /// CPU use of the process's cgroup in percent of one core.
     pub cgroup_cpu_percent: Option<f64>,
+    /// A container source's network bytes received / sent since it started (summed over its
+    /// networks; `None` with `--network=host`, where the container has no counters of its own).
+    pub container_net_rx_bytes: Option<u64>,
+    pub container_net_tx_bytes: Option<u64>,
+    /// Restarts of a container source: the daemon's `RestartCount` when first seen, plus every
+    /// start seen since (a new `StartedAt`), `docker restart` included. Only ever grows.
+    pub container_restarts: Option<u64>,
+    /// A container source's state as the daemon reports it (running, exited, restarting, …).
+    pub container_state: Option<String>,
 }
 
 impl Metrics {
@@ -46,8 +55,14 @@ impl Metrics {
             open_fds,
             cgroup_memory_bytes,
             cgroup_memory_limit_bytes,
-            cgroup_cpu_percent
+            cgroup_cpu_percent,
+            container_net_rx_bytes,
+            container_net_tx_bytes,
+            container_restarts
         );
+        if self.container_state.is_none() {
+            self.container_state.clone_from(&other.container_state);
+        }
     }
 
     /// The memory figure the guide's memory table is about ("process/container usage"):

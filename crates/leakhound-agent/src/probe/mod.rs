@@ -1,6 +1,7 @@
 //! Probes: one module per source kind. Each turns one answer of a target into [`Metrics`];
 //! a failure is a [`ProbeError`] that becomes a down sample, never a crash.
 
+pub mod container;
 pub mod expvar;
 pub mod health;
 pub mod pprof;
@@ -28,6 +29,9 @@ pub enum ProbeError {
     Undetected { url: String, tried: String },
     #[error("{0}")]
     Process(String),
+    /// A container source gave no resources (daemon or container unreachable, or not running).
+    #[error("{0}")]
+    Container(String),
 }
 
 impl ProbeError {

@@ -142,6 +142,16 @@ pub enum ProcessSelector {
     Name(String),
 }
 
+/// A container to read through the Docker Engine API (`docker stats` + `docker inspect`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerSource {
+    /// The container's name or id, as `docker ps` shows it.
+    pub name: String,
+    /// `[agent] docker_host` (`unix:///path/docker.sock`); `None`: `$DOCKER_HOST`, else
+    /// `unix:///var/run/docker.sock` (resolved by the agent).
+    pub docker_host: Option<String>,
+}
+
 /// Credentials sent with every request to a target.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,6 +205,8 @@ pub struct TargetConfig {
     pub url: Option<Url>,
     pub source: SourceKind,
     pub process: Option<ProcessSelector>,
+    /// A container whose resources join this target's samples (`container = "one-api"`).
+    pub container: Option<ContainerSource>,
     #[serde(with = "human_duration")]
     pub interval: Duration,
     #[serde(with = "human_duration")]
@@ -248,6 +260,9 @@ pub struct AgentConfig {
     pub batch_size: usize,
     #[serde(with = "human_duration")]
     pub flush_interval: Duration,
+    /// The Docker (or Podman) API socket for container targets, `unix:///path/docker.sock`;
+    /// `None`: `$DOCKER_HOST`, else `unix:///var/run/docker.sock`.
+    pub docker_host: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -259,6 +274,7 @@ impl Default for AgentConfig {
             continuous_log_interval: Duration::from_secs(60),
             batch_size: 500,
             flush_interval: Duration::from_secs(1),
+            docker_host: None,
         }
     }
 }
@@ -297,6 +313,28 @@ mod human_duration {
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&crate::units::human_duration(*d))
+    }
+}
+
+/// The container named by a command-line spec `container:NAME`, if it is one.
+pub fn parse_container_spec(spec: &str) -> Option<Result<String, String>> {
+    let name = spec.strip_prefix("container:")?;
+    Some(if name.is_empty() {
+        Err(format!(
+            "'{spec}' names no container; write e.g. 'container:one-api'"
+        ))
+    } else {
+        Ok(name.to_string())
+    })
+}
+
+/// Check a Docker host URL: a unix socket, `unix:///path/docker.sock`.
+pub fn check_docker_host(host: &str) -> Result<(), String> {
+    match host.strip_prefix("unix://") {
+        Some(path) if path.starts_with('/') => Ok(()),
+        _ => Err(format!(
+            "'{host}' is not a unix socket URL; write e.g. \"unix:///var/run/docker.sock\" (Podman: \"unix:///run/podman/podman.sock\")"
+        )),
     }
 }
 
@@ -368,6 +406,7 @@ impl TargetConfig {
             url,
             source,
             process,
+            container: None,
             interval: defaults.interval,
             timeout: defaults.timeout,
             jitter: defaults.jitter,
@@ -381,10 +420,25 @@ impl TargetConfig {
 }
 
 impl Config {
-    /// The guide's defaults plus one target per command-line spec (URL, `pid:N`, `process:NAME`).
+    /// The guide's defaults plus one target per command-line spec (URL, `pid:N`, `process:NAME`,
+    /// `container:NAME`).
     pub fn for_urls(specs: &[String]) -> Result<Config, String> {
         let mut config = Config::default();
         for spec in specs {
+            if let Some(container) = parse_container_spec(spec) {
+                let container = container?;
+                let mut name = container.clone();
+                if config.targets.iter().any(|t| t.name == name) {
+                    name = format!("{name}#{}", config.targets.len() + 1);
+                }
+                let mut target = TargetConfig::new(name, None, None, &config.defaults);
+                target.container = Some(ContainerSource {
+                    name: container,
+                    docker_host: None,
+                });
+                config.targets.push(target);
+                continue;
+            }
             let (url, process) = parse_target_spec(spec)?;
             let mut name = default_target_name(url.as_ref(), process.as_ref());
             if config.targets.iter().any(|t| t.name == name) {
@@ -460,6 +514,12 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
         if let Some(v) = t.duration(ctx, "flush_interval") {
             a.flush_interval = v;
         }
+        if let Some(v) = t.string(ctx, "docker_host") {
+            if let Err(msg) = check_docker_host(&v) {
+                ctx.error(t.offset_of("docker_host"), &t.path_of("docker_host"), msg);
+            }
+            a.docker_host = Some(v);
+        }
         t.finish(ctx);
     }
 
@@ -491,9 +551,12 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
             match item.get_ref().as_table() {
                 Some(table) => {
                     let mut t = Table::new(table, path);
-                    if let Some(target) =
+                    if let Some(mut target) =
                         read_target(ctx, &mut t, &config.defaults, item.span().start)
                     {
+                        if let Some(c) = &mut target.container {
+                            c.docker_host.clone_from(&config.agent.docker_host);
+                        }
                         if config.targets.iter().any(|o| o.name == target.name) {
                             ctx.error(
                                 t.offset_of("name"),
@@ -687,19 +750,43 @@ fn read_target(
         (None, Some(n)) => Some(ProcessSelector::Name(n)),
         (None, None) => None,
     };
-    if url.is_none() && process.is_none() && !t.has("url") {
+    let container = t.string(ctx, "container").and_then(|name| {
+        if name.trim().is_empty() {
+            ctx.error(
+                t.offset_of("container"),
+                &t.path_of("container"),
+                "'' names no container; write its name as `docker ps` shows it, e.g. 'one-api'"
+                    .into(),
+            );
+            return None;
+        }
+        Some(ContainerSource {
+            name,
+            docker_host: None,
+        })
+    });
+    if url.is_none()
+        && process.is_none()
+        && container.is_none()
+        && !t.has("url")
+        && !t.has("container")
+    {
         ctx.error(
             offset,
             &t.path_of("url"),
-            "a target needs a 'url' (e.g. \"http://127.0.0.1:3000\") or a local 'pid'/'process'"
+            "a target needs a 'url' (e.g. \"http://127.0.0.1:3000\"), a local 'pid'/'process' or a 'container'"
                 .into(),
         );
         return None;
     }
     let name = t
         .string(ctx, "name")
-        .unwrap_or_else(|| default_target_name(url.as_ref(), process.as_ref()));
+        .unwrap_or_else(|| match (&url, &process, &container) {
+            (None, None, Some(c)) => c.name.clone(),
+            _ => default_target_name(url.as_ref(), process.as_ref()),
+        });
     let mut target = TargetConfig::new(name, url, process, defaults);
+    target.container = container;
 
     if let Some(text) = t.string(ctx, "source") {
         match SourceKind::parse(&text) {
