@@ -346,6 +346,18 @@ pub async fn run(
         channels.resend(),
     )?;
     let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
+    // Evidence capture and [[actions]] run in their own task: a slow dump or command never
+    // stalls probing (observations are dropped, with a warning, when its queue is full).
+    let (remedy_tx, remedy_task) = if crate::actions::wanted(config) {
+        let (tx, task) = crate::actions::spawn(
+            Arc::new(config.clone()),
+            wakers.clone(),
+            alerting.engine().active(),
+        )?;
+        (Some(tx), Some(task))
+    } else {
+        (None, None)
+    };
 
     let capacity = config.targets.len().clamp(64, 8192);
     let (probe_tx, mut probe_rx) = mpsc::channel::<Probed>(capacity);
@@ -388,7 +400,19 @@ pub async fn run(
     let ingest = async {
         while let Some(probed) = probe_rx.recv().await {
             guide_log.observe(&probed.sample);
-            alerting.observe(&probed.sample).await;
+            let transitions = alerting.observe(&probed.sample).await;
+            if let Some(tx) = &remedy_tx {
+                let obs = crate::actions::Observation {
+                    sample: probed.sample.clone(),
+                    transitions,
+                };
+                if let Err(mpsc::error::TrySendError::Full(obs)) = tx.try_send(obs) {
+                    tracing::warn!(
+                        target_name = %obs.sample.target,
+                        "remediation is busy (a capture or an action is running); this sample is not checked for actions"
+                    );
+                }
+            }
             if let Ok(mut map) = latest.lock() {
                 map.insert(probed.sample.target.clone(), probed.sample.clone());
             }
@@ -405,6 +429,7 @@ pub async fn run(
             }
         }
         drop(store_tx);
+        drop(remedy_tx);
         alerting.save().await;
     };
     tokio::pin!(ingest);
@@ -416,6 +441,12 @@ pub async fn run(
             let _ = stop_tx.send(true);
             while probers.join_next().await.is_some() {}
             ingest.await;
+        }
+    }
+    if let Some(task) = remedy_task {
+        // A running action ends within its timeout; its messages are queued before delivery stops.
+        if let Err(e) = task.await {
+            tracing::error!("remediation task failed: {e}");
         }
     }
     let _ = stop_tx.send(true);

@@ -335,6 +335,17 @@ fn io_error(path: &Path, e: std::io::Error) -> CaptureError {
     }
 }
 
+/// Where bundles go: `[evidence] dir`, a relative one taken from the database's directory.
+pub fn evidence_dir(config: &EvidenceConfig, db: &Path) -> PathBuf {
+    if config.dir.is_absolute() {
+        return config.dir.clone();
+    }
+    match db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => parent.join(&config.dir),
+        None => config.dir.clone(),
+    }
+}
+
 /// The pprof URL of a target: its URL's origin plus `path`.
 pub fn pprof_url(target: &TargetConfig, path: &str) -> Option<Url> {
     let base = target.url.as_ref()?;
@@ -348,8 +359,10 @@ pub fn pprof_url(target: &TargetConfig, path: &str) -> Option<Url> {
 impl Capturer {
     /// A capturer writing under `config.dir`, recording in the store at `db`.
     pub fn new(config: &EvidenceConfig, db: &Path) -> Result<Capturer, StoreError> {
+        let mut config = config.clone();
+        config.dir = evidence_dir(&config, db);
         Ok(Capturer {
-            config: config.clone(),
+            config,
             store: Arc::new(Mutex::new(Store::open(db)?)),
             clients: HashMap::new(),
             last_automatic: HashMap::new(),

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod actions;
 pub mod agent;
 pub mod alerting;
 pub mod docker;

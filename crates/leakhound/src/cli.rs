@@ -80,6 +80,14 @@ pub enum Command {
     /// Write a Grafana dashboard or Prometheus rules made from the config.
     #[command(subcommand)]
     Export(crate::export::ExportCommand),
+    /// Save an evidence bundle of a target now: goroutine and heap profiles, samples, suspects.
+    ///
+    /// TARGET is a target name from the config file or a URL. The bundle goes to [evidence]
+    /// dir and is recorded in the database; its suspects compare it with the previous bundle.
+    Capture(crate::capture::CaptureArgs),
+    /// What [[actions]] did: `leakhound actions list`.
+    #[command(subcommand)]
+    Actions(crate::actions::ActionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +226,9 @@ pub struct RunArgs {
     /// Serve the HTTP API on a non-loopback [web] listen address without a [web] token.
     #[arg(long)]
     pub insecure_public: bool,
+    /// Run no [[actions]]: log and record what would run (evidence is still captured).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

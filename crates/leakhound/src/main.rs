@@ -1,6 +1,8 @@
 //! `leakhound`: parse the command line, set up logging, run one command, map it to an exit code.
 
+mod actions;
 mod analyze;
+mod capture;
 mod check;
 mod cli;
 mod demo;
@@ -45,6 +47,8 @@ fn main() -> ExitCode {
             Command::Silence(SilenceCommand::Rm(args)) => silence::rm(args),
             Command::Notify(NotifyCommand::Test(args)) => run::notify_test(args).await,
             Command::Export(command) => export::run(command),
+            Command::Capture(args) => capture::run(args).await,
+            Command::Actions(actions::ActionsCommand::List(args)) => actions::list(args),
         }
     });
     match result {

@@ -76,6 +76,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(log) = args.continuous_log {
         config.agent.continuous_log = Some(log);
     }
+    if args.dry_run {
+        config.actions.dry_run = true;
+    }
     let shutdown = async move {
         match args.duration {
             Some(d) => {
