@@ -16,10 +16,12 @@
 pub mod config;
 pub mod exposition;
 pub mod ladder;
+pub mod report;
 pub mod remediation;
 pub mod rules;
 pub mod sample;
 pub mod trend;
 pub mod units;
+pub mod verify;
 
 pub use sample::{Metrics, Sample};

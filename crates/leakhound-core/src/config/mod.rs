@@ -8,6 +8,7 @@ mod actions;
 mod alerts;
 mod notifiers;
 mod remote_write;
+mod verify;
 mod walk;
 mod web;
 
@@ -15,6 +16,7 @@ pub use actions::{ActionConfig, ActionKind, ActionsConfig, EvidenceConfig, Trigg
 pub use alerts::AlertsConfig;
 pub use notifiers::NotifierEntry;
 pub use remote_write::{is_label_name, RemoteWriteConfig};
+pub use verify::VerifyConfig;
 pub use walk::expand_env;
 pub use web::{IpNet, WebConfig, DEFAULT_LISTEN};
 
@@ -301,6 +303,8 @@ pub struct Config {
     pub notifiers: Vec<NotifierEntry>,
     /// The agent's HTTP server (`[web]`).
     pub web: WebConfig,
+    /// Thresholds of `leakhound verify` (`[verify]`, GUIDE §10).
+    pub verify: VerifyConfig,
     /// Evidence capture (`[evidence]`), remediation (`[[actions]]`) and its kill switch.
     pub actions: ActionsConfig,
     /// Where samples are shipped with Prometheus remote write (`[remote_write]`), if anywhere.
@@ -543,6 +547,7 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     config.alerts = alerts::read_alerts(ctx, &mut root, &config.levels);
     config.notifiers = notifiers::read_notifiers(ctx, &mut root);
     config.web = web::read_web(ctx, &mut root);
+    config.verify = verify::read_verify(ctx, &mut root);
     config.remote_write = remote_write::read_remote_write(ctx, &mut root);
 
     if let Some(items) = root.array(ctx, "targets") {
