@@ -161,7 +161,8 @@ pub enum ConfigCommand {
 /// Where targets come from: URLs on the command line, or the config file's targets.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Targets: base URL, endpoint URL, `pid:N` or `process:NAME`.
+    /// Targets: base URL, endpoint URL, `pid:N`, `process:NAME` or `container:NAME` (a Docker
+    /// or Podman container by name, through $DOCKER_HOST or /var/run/docker.sock).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Read targets (and levels) from this config file instead.

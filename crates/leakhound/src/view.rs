@@ -103,6 +103,9 @@ pub fn check_line(sample: &Sample, levels: &Levels) -> String {
         let s = levels.memory.state(b);
         out.push_str(&format!("  memory {}MB {} {}", mb(b), s.emoji(), s.word()));
     }
+    if let Some(c) = container_summary(&sample.metrics) {
+        out.push_str(&format!("  {c}"));
+    }
     out.push_str(&format!(
         "  via {} in {:.0}ms",
         sample.source, sample.latency_ms
@@ -142,8 +145,67 @@ pub fn check_json(sample: &Sample, levels: &Levels) -> serde_json::Value {
             "cgroup_memory_bytes": m.cgroup_memory_bytes,
             "cgroup_memory_limit_bytes": m.cgroup_memory_limit_bytes,
         },
+        "container": m.container_state.as_ref().map(|state| json!({
+            "state": state,
+            "restarts": m.container_restarts,
+            "cpu_percent": m.cgroup_cpu_percent.map(|c| (c * 100.0).round() / 100.0),
+            "memory_bytes": m.cgroup_memory_bytes,
+            "memory_limit_bytes": m.cgroup_memory_limit_bytes,
+            "memory_percent": memory_percent(m),
+            "net_rx_bytes": m.container_net_rx_bytes,
+            "net_tx_bytes": m.container_net_tx_bytes,
+        })),
         "ts_ms": sample.ts_ms,
     })
+}
+
+fn memory_percent(m: &leakhound_core::Metrics) -> Option<f64> {
+    match (m.cgroup_memory_bytes, m.cgroup_memory_limit_bytes) {
+        (Some(used), Some(limit)) if limit > 0 => {
+            Some((used as f64 / limit as f64 * 10_000.0).round() / 100.0)
+        }
+        _ => None,
+    }
+}
+
+/// A container source's reading the way `docker stats` shows it:
+/// `container running, CPU 2.86%, mem 69.3MiB / 23.5GiB (0.29%), restarts 0`.
+pub fn container_summary(m: &leakhound_core::Metrics) -> Option<String> {
+    let state = m.container_state.as_deref()?;
+    let mut out = format!("container {state}");
+    if let Some(cpu) = m.cgroup_cpu_percent {
+        out.push_str(&format!(", CPU {cpu:.2}%"));
+    }
+    if let Some(used) = m.cgroup_memory_bytes {
+        out.push_str(&format!(", mem {}", mib(used)));
+        if let Some(limit) = m.cgroup_memory_limit_bytes {
+            out.push_str(&format!(" / {}", mib(limit)));
+        }
+        if let Some(p) = memory_percent(m) {
+            out.push_str(&format!(" ({p:.2}%)"));
+        }
+    }
+    if let (Some(rx), Some(tx)) = (m.container_net_rx_bytes, m.container_net_tx_bytes) {
+        out.push_str(&format!(", net {} / {}", mib(rx), mib(tx)));
+    }
+    if let Some(r) = m.container_restarts {
+        out.push_str(&format!(", restarts {r}"));
+    }
+    Some(out)
+}
+
+/// Bytes in docker's binary units (`69.3MiB`, `23.5GiB`).
+fn mib(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.1}GiB", b / (1u64 << 30) as f64)
+    } else if b >= (1u64 << 20) as f64 {
+        format!("{:.1}MiB", b / (1u64 << 20) as f64)
+    } else if b >= 1024.0 {
+        format!("{:.1}KiB", b / 1024.0)
+    } else {
+        format!("{bytes}B")
+    }
 }
 
 /// One line per sample for `watch --plain`, the guide's `[time] Goroutines: N, Memory: MMB` plus state.
@@ -230,6 +292,32 @@ mod tests {
                 ..Metrics::default()
             },
         }
+    }
+
+    #[test]
+    fn container_fields_show_like_docker_stats() {
+        let mut s = sample(8);
+        s.source = "health+container".into();
+        s.metrics.container_state = Some("running".into());
+        s.metrics.container_restarts = Some(1);
+        s.metrics.cgroup_cpu_percent = Some(2.857);
+        s.metrics.cgroup_memory_bytes = Some(72_708_096);
+        s.metrics.cgroup_memory_limit_bytes = Some(25_276_063_744);
+        let line = check_line(&s, &Levels::default());
+        assert!(
+            line.contains(
+                "container running, CPU 2.86%, mem 69.3MiB / 23.5GiB (0.29%), restarts 1"
+            ),
+            "{line}"
+        );
+        let j = check_json(&s, &Levels::default());
+        assert_eq!(j["container"]["state"], "running");
+        assert_eq!(j["container"]["restarts"], 1);
+        assert_eq!(j["container"]["cpu_percent"], 2.86);
+        assert_eq!(j["container"]["memory_percent"], 0.29);
+        assert!(j["container"]["net_rx_bytes"].is_null());
+        // No container source: no container key content.
+        assert!(check_json(&sample(8), &Levels::default())["container"].is_null());
     }
 
     #[test]
