@@ -28,7 +28,7 @@ fn mb(bytes: Option<u64>) -> Option<u64> {
     bytes.map(|b| b / 1024 / 1024)
 }
 
-fn unknown_target(state: &AppState, name: &str) -> AppError {
+pub(crate) fn unknown_target(state: &AppState, name: &str) -> AppError {
     const SHOWN: usize = 10;
     let names = state.target_names();
     let mut known = names
@@ -152,7 +152,7 @@ fn own_rss_bytes() -> Option<u64> {
 
 /// One target in `/api/targets`.
 #[derive(Debug, Serialize)]
-struct TargetView {
+pub(crate) struct TargetView {
     name: String,
     /// `null` before the first probe.
     up: Option<bool>,
@@ -169,28 +169,33 @@ struct TargetView {
 }
 
 async fn targets(State(state): State<AppState>) -> Json<Vec<TargetView>> {
-    let levels = &state.0.levels;
     let views = state
         .target_names()
         .into_iter()
         .map(|name| {
             let s = state.latest(&name);
-            let goroutines = s.as_ref().and_then(|s| s.metrics.goroutines);
-            TargetView {
-                up: s.as_ref().map(|s| s.up),
-                ts_ms: s.as_ref().map(|s| s.ts_ms),
-                goroutines,
-                memory_bytes: s.as_ref().and_then(|s| s.metrics.memory_used_bytes()),
-                state: goroutines.map(|n| levels.goroutines.state(n).word()),
-                level: goroutines.map(|n| levels.alert.level(n)),
-                latency_ms: s.as_ref().map(|s| s.latency_ms),
-                source: s.as_ref().map(|s| s.source.clone()),
-                error: s.and_then(|s| s.error),
-                name,
-            }
+            target_view(&state, name, s)
         })
         .collect();
     Json(views)
+}
+
+/// One target as `/api/targets` (and the live feed, `/api/events`) shows it.
+pub(crate) fn target_view(state: &AppState, name: String, s: Option<Sample>) -> TargetView {
+    let levels = &state.0.levels;
+    let goroutines = s.as_ref().and_then(|s| s.metrics.goroutines);
+    TargetView {
+        up: s.as_ref().map(|s| s.up),
+        ts_ms: s.as_ref().map(|s| s.ts_ms),
+        goroutines,
+        memory_bytes: s.as_ref().and_then(|s| s.metrics.memory_used_bytes()),
+        state: goroutines.map(|n| levels.goroutines.state(n).word()),
+        level: goroutines.map(|n| levels.alert.level(n)),
+        latency_ms: s.as_ref().map(|s| s.latency_ms),
+        source: s.as_ref().map(|s| s.source.clone()),
+        error: s.and_then(|s| s.error),
+        name,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,13 +338,13 @@ async fn alerts(
     Ok(Json(AlertsView { active, recent }))
 }
 
-fn database(state: &AppState) -> Result<PathBuf, AppError> {
+pub(crate) fn database(state: &AppState) -> Result<PathBuf, AppError> {
     state.0.database.clone().ok_or_else(|| {
         AppError::Unavailable("this server has no history; run `leakhound run` for it".into())
     })
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, AppError> {
     match tokio::task::spawn_blocking(f).await {

@@ -8,17 +8,34 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 
+/// The allowlist check alone (the dashboard's pages, which hold no data).
+pub(crate) async fn allowlist(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !allowed(&state, &request) {
+        return AppError::Forbidden.into_response();
+    }
+    next.run(request).await
+}
+
+fn allowed(state: &AppState, request: &Request) -> bool {
+    let web = &state.0.web;
+    if web.allow.is_empty() {
+        return true;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    peer.is_some_and(|ip| web.allows(ip))
+}
+
 pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let web = &state.0.web;
-    if !web.allow.is_empty() {
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        match peer {
-            Some(ip) if web.allows(ip) => {}
-            _ => return AppError::Forbidden.into_response(),
-        }
+    if !allowed(&state, &request) {
+        return AppError::Forbidden.into_response();
     }
     if let Some(token) = &web.token {
         let given = request

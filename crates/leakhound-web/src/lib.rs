@@ -7,8 +7,13 @@
 //! | `GET /api/targets` | every target with its latest state |
 //! | `GET /api/targets/{name}/samples?since=&until=&step=` | stored samples of one target, downsampled on request |
 //! | `GET /api/alerts` | alerts firing now and the recent alert history |
+//! | `GET /api/events` | the live feed (Server-Sent Events): a snapshot, then every sample |
+//! | `GET /api/targets/{name}/dumps[/{id}]`, `…/dumps/diff?from=&to=` | goroutine dumps (evidence bundles): list, buckets and suspects, diff |
+//! | `GET /`, `/targets/{name}`, `/assets/…` | the dashboard (HTML, JS, CSS built into the binary) |
 //!
-//! Requests pass the `[web]` allowlist (403) and token (401) checks first. [`export`] makes the
+//! `docs/api.md` is the full reference (a test keeps it in sync with [`ROUTES`]).
+//! Requests pass the `[web]` allowlist (403) and token (401) checks first; the dashboard's pages
+//! and assets hold no data and pass the allowlist only. [`export`] makes the
 //! Prometheus rules and the Grafana dashboard `leakhound export` writes.
 //!
 //! ```
@@ -25,32 +30,51 @@
 
 mod api;
 mod auth;
+mod dashboard;
+mod dumps;
 mod error;
 pub mod export;
 mod metrics;
 mod server;
+pub mod sse;
 
 pub use error::{AppError, WebError};
-pub use server::{start, Server};
+pub use server::{start, start_live, Server};
 
 use axum::Router;
 use leakhound_agent::agent::Latest;
 use leakhound_core::config::{Config, Levels, WebConfig};
+use leakhound_core::Sample;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio::sync::{broadcast, watch, Semaphore};
 
-/// Every route [`app`] serves; the README documents each (a test keeps them in sync).
-pub const ROUTES: [&str; 5] = [
+/// Every route [`app`] serves; `docs/api.md` documents each (a test keeps them in sync).
+pub const ROUTES: [&str; 12] = [
     "/metrics",
     "/api/monitor/health",
     "/api/targets",
     "/api/targets/{name}/samples",
     "/api/alerts",
+    "/api/events",
+    "/api/targets/{name}/dumps",
+    "/api/targets/{name}/dumps/{id}",
+    "/api/targets/{name}/dumps/diff",
+    "/",
+    "/targets/{name}",
+    "/assets/{*file}",
 ];
 
 /// What the handlers read: the agent's latest samples, the config, and the database path.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
+
+impl std::fmt::Debug for AppState {
+    // The config inside holds the token: show none of it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
 
 struct Inner {
     latest: Latest,
@@ -59,6 +83,11 @@ struct Inner {
     web: WebConfig,
     database: Option<PathBuf>,
     started_ms: i64,
+    /// The agent's sample broadcast, for `/api/events`.
+    live: Option<broadcast::Sender<Sample>>,
+    /// `true` ends every open live stream (the server is stopping).
+    stop: watch::Sender<bool>,
+    sse_slots: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -71,7 +100,25 @@ impl AppState {
             web: config.web.clone(),
             database: Some(config.agent.database.clone()),
             started_ms: leakhound_agent::agent::now_ms(),
+            live: None,
+            stop: watch::Sender::new(false),
+            sse_slots: Arc::new(Semaphore::new(sse::MAX_CLIENTS)),
         }))
+    }
+
+    /// The same, with the agent's sample broadcast feeding `/api/events` (without it that
+    /// route answers 503). Call before the state is cloned.
+    pub fn with_live(mut self, live: broadcast::Sender<Sample>) -> AppState {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.live = Some(live),
+            None => tracing::warn!("AppState::with_live on a shared state: the live feed is off"),
+        }
+        self
+    }
+
+    /// End every open `/api/events` stream (the server is stopping; new ones end at once).
+    pub fn stop_streams(&self) {
+        self.0.stop.send_replace(true);
     }
 
     /// The same, without a database: history and alert routes answer 503 (for tests and views
@@ -115,14 +162,21 @@ impl AppState {
     }
 }
 
-/// The whole HTTP API as one router: every route behind the allowlist and token checks.
+/// The whole HTTP API as one router: every data route behind the allowlist and token checks,
+/// the dashboard's pages and assets (no data in them) behind the allowlist only.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let data = Router::new()
         .merge(metrics::router())
         .merge(api::router())
+        .merge(sse::router())
+        .merge(dumps::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,
-        ))
-        .with_state(state)
+        ));
+    let pages = dashboard::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::allowlist,
+    ));
+    data.merge(pages).with_state(state)
 }

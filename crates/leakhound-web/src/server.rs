@@ -4,9 +4,10 @@
 use crate::{app, AppState, WebError};
 use leakhound_agent::agent::Latest;
 use leakhound_core::config::Config;
+use leakhound_core::Sample;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinHandle;
 
 /// A running HTTP server; [`Server::stop`] ends it.
@@ -15,6 +16,7 @@ pub struct Server {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    state: AppState,
 }
 
 impl Server {
@@ -25,6 +27,8 @@ impl Server {
 
     /// Stop accepting, let requests in flight finish (at most 5 s), and return.
     pub async fn stop(self) {
+        // Live streams never end on their own; end them so the graceful stop does not wait.
+        self.state.stop_streams();
         let _ = self.stop.send(());
         let mut task = self.task;
         match tokio::time::timeout(Duration::from_secs(5), &mut task).await {
@@ -46,6 +50,17 @@ pub async fn start(
     config: &Config,
     insecure_public: bool,
     latest: Latest,
+) -> Result<Option<Server>, WebError> {
+    start_live(config, insecure_public, latest, None).await
+}
+
+/// [`start`], with the agent's sample broadcast feeding `/api/events` (the dashboard's live
+/// updates).
+pub async fn start_live(
+    config: &Config,
+    insecure_public: bool,
+    latest: Latest,
+    live: Option<broadcast::Sender<Sample>>,
 ) -> Result<Option<Server>, WebError> {
     let web = &config.web;
     if !web.enabled {
@@ -83,7 +98,11 @@ pub async fn start(
         addr: web.listen.to_string(),
         detail: e.to_string(),
     })?;
-    let router = app(AppState::new(config, latest));
+    let mut state = AppState::new(config, latest);
+    if let Some(live) = live {
+        state = state.with_live(live);
+    }
+    let router = app(state.clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(
@@ -96,12 +115,17 @@ pub async fn start(
         .await
     });
     tracing::info!(
-        "HTTP API on http://{addr}: /metrics, /api/monitor/health, /api/targets{}",
+        "HTTP API on http://{addr}: dashboard at /, /metrics, /api/monitor/health, /api/targets{}",
         if web.token.is_some() {
             " (token required)"
         } else {
             ""
         }
     );
-    Ok(Some(Server { addr, stop, task }))
+    Ok(Some(Server {
+        addr,
+        stop,
+        task,
+        state,
+    }))
 }

@@ -363,12 +363,15 @@ async fn an_unknown_target_among_many_names_ten_of_them() {
 }
 
 /// `ROUTES` is what the router serves (every `.route(` in the sources is listed, every listed
-/// one answers) and what the README documents.
+/// one answers) and exactly what `docs/api.md` documents (one `### GET /route` heading each).
 #[tokio::test]
 async fn every_route_is_served_and_documented() {
     let sources = [
         include_str!("../src/api.rs"),
         include_str!("../src/metrics.rs"),
+        include_str!("../src/sse.rs"),
+        include_str!("../src/dashboard.rs"),
+        include_str!("../src/dumps.rs"),
     ];
     let mut served: Vec<&str> = sources
         .iter()
@@ -380,18 +383,29 @@ async fn every_route_is_served_and_documented() {
     listed.sort_unstable();
     assert_eq!(served, listed);
 
+    let reference = include_str!("../../../docs/api.md");
+    let mut documented: Vec<&str> = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix("### `GET "))
+        .map(|r| r.trim_end_matches('`'))
+        .collect();
+    documented.sort_unstable();
+    assert_eq!(documented, listed, "the `### GET` headings of docs/api.md");
+
     let readme = include_str!("../../../README.md");
     let section = readme
         .split("## Prometheus, Grafana and the health endpoint")
         .nth(1)
         .expect("the README section");
+    assert!(
+        section.contains("docs/api.md"),
+        "the README links the API reference"
+    );
     for route in leakhound_web::ROUTES {
-        let documented = route.replace("{name}", "NAME");
-        assert!(
-            section.contains(&documented),
-            "{documented} is not in the README"
-        );
-        let uri = route.replace("{name}", "one-api");
+        let uri = route
+            .replace("{name}", "one-api")
+            .replace("{id}", "1")
+            .replace("{*file}", "app.js");
         let (status, _, body) = get(no_db(""), &uri).await;
         assert_ne!(status, StatusCode::NOT_FOUND, "{uri}: {body}");
     }

@@ -91,9 +91,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let latest = leakhound_agent::agent::Latest::default();
+    // Every sample also goes to live views (/api/events, the dashboard) through a fixed ring:
+    // a slow viewer skips ahead, the agent never waits for it.
+    let (live, _) = tokio::sync::broadcast::channel(config.targets.len().clamp(256, 4096));
     // The HTTP API ([web]) serves the agent's latest samples and stops when the agent has.
-    let web = leakhound_web::start(&config, args.insecure_public, latest.clone()).await?;
-    let result = leakhound_agent::agent::run(&config, shutdown, None, latest).await;
+    let web = leakhound_web::start_live(
+        &config,
+        args.insecure_public,
+        latest.clone(),
+        Some(live.clone()),
+    )
+    .await?;
+    let result = leakhound_agent::agent::run(&config, shutdown, Some(live), latest).await;
     if let Some(web) = web {
         web.stop().await;
     }

@@ -1,0 +1,221 @@
+//! A target's goroutine dumps — the evidence bundles the agent saved — over HTTP:
+//! `GET /api/targets/{name}/dumps` (the list, with each bundle's suspects),
+//! `GET /api/targets/{name}/dumps/{id}` (its buckets, read from the bundle's `goroutine.txt`),
+//! `GET /api/targets/{name}/dumps/diff?from=ID&to=ID` (what grew between two of them).
+//! Only files the store recorded are read, by a fixed name inside the bundle's directory.
+
+use crate::api::{blocking, database, unknown_target};
+use crate::{AppError, AppState};
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use goroutine_dump::{bucketize, Bucket, Diff, GroupBy};
+use leakhound_agent::evidence::Bundle;
+use leakhound_agent::store::Store;
+use serde::{Deserialize, Serialize};
+
+/// The profile file of a bundle that the buckets and diffs are read from (`debug=1` text).
+const PROFILE: &str = "goroutine.txt";
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/targets/{name}/dumps", get(list))
+        .route("/api/targets/{name}/dumps/diff", get(diff))
+        .route("/api/targets/{name}/dumps/{id}", get(one))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct DumpList {
+    target: String,
+    dumps: Vec<Bundle>,
+}
+
+fn known(state: &AppState, name: &str) -> Result<(), AppError> {
+    if state.target_names().iter().any(|n| n == name) {
+        Ok(())
+    } else {
+        Err(unknown_target(state, name))
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<DumpList>, AppError> {
+    known(&state, &name)?;
+    let db = database(&state)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let target = name.clone();
+    let dumps = blocking(move || {
+        Store::open_read_only(&db)
+            .and_then(|s| s.bundles(Some(&target), limit))
+            .map_err(|e| e.to_string())
+    })
+    .await?;
+    Ok(Json(DumpList {
+        target: name,
+        dumps,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct TopQuery {
+    top: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct DumpView {
+    dump: Bundle,
+    /// Goroutines in the profile.
+    total: u64,
+    /// Largest first.
+    buckets: Vec<Bucket>,
+    more_buckets: usize,
+    /// Why there are no buckets (the profile was not saved, or cannot be read).
+    error: Option<String>,
+}
+
+fn parse_id(text: &str) -> Result<i64, AppError> {
+    text.parse::<i64>().map_err(|_| {
+        AppError::BadRequest(format!(
+            "'{text}' is not a dump id; GET /api/targets/NAME/dumps lists them"
+        ))
+    })
+}
+
+/// The bundle `id` of target `name`, from the store (404 when it is not this target's).
+fn load_bundle(db: &std::path::Path, name: &str, id: i64) -> Result<Option<Bundle>, String> {
+    let bundle = Store::open_read_only(db)
+        .and_then(|s| s.bundle(id))
+        .map_err(|e| e.to_string())?;
+    Ok(bundle.filter(|b| b.target == name))
+}
+
+fn no_dump(name: &str, id: i64) -> AppError {
+    AppError::NotFound(format!(
+        "target '{name}' has no dump {id}; GET /api/targets/{name}/dumps lists them"
+    ))
+}
+
+/// The bundle's goroutine profile grouped by stack, or why it cannot be.
+fn buckets_of(bundle: &Bundle) -> Result<Vec<Bucket>, String> {
+    if !bundle.has_profile() {
+        return Err(match &bundle.error {
+            Some(e) => format!("this dump has no goroutine profile: {e}"),
+            None => "this dump has no goroutine profile".into(),
+        });
+    }
+    let path = bundle.dir.join(PROFILE);
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("cannot read '{}': {e} (pruned or moved?)", path.display()))?;
+    let snap = goroutine_dump::parse(&bytes)
+        .map_err(|e| format!("cannot parse '{}': {e}", path.display()))?;
+    Ok(bucketize(&snap, GroupBy::Line))
+}
+
+async fn one(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, String)>,
+    Query(q): Query<TopQuery>,
+) -> Result<Json<DumpView>, AppError> {
+    known(&state, &name)?;
+    let id = parse_id(&id)?;
+    let db = database(&state)?;
+    let top = q.top.unwrap_or(200).clamp(1, 1000);
+    let target = name.clone();
+    let (bundle, buckets) = blocking(move || {
+        let Some(bundle) = load_bundle(&db, &target, id)? else {
+            return Ok(None);
+        };
+        let buckets = buckets_of(&bundle);
+        Ok(Some((bundle, buckets)))
+    })
+    .await?
+    .ok_or_else(|| no_dump(&name, id))?;
+    let view = match buckets {
+        Ok(mut buckets) => {
+            let total = buckets.iter().map(|b| b.count).sum();
+            let more = buckets.len().saturating_sub(top);
+            buckets.truncate(top);
+            DumpView {
+                dump: bundle,
+                total,
+                buckets,
+                more_buckets: more,
+                error: None,
+            }
+        }
+        Err(e) => DumpView {
+            total: bundle.goroutines.unwrap_or(0),
+            dump: bundle,
+            buckets: Vec::new(),
+            more_buckets: 0,
+            error: Some(e),
+        },
+    };
+    Ok(Json(view))
+}
+
+#[derive(Debug, Deserialize)]
+struct DiffQuery {
+    from: Option<String>,
+    to: Option<String>,
+    top: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+struct DiffView {
+    from: Bundle,
+    to: Bundle,
+    diff: Diff,
+    more_entries: usize,
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<DiffView>, AppError> {
+    known(&state, &name)?;
+    let (Some(from), Some(to)) = (&q.from, &q.to) else {
+        return Err(AppError::BadRequest(
+            "give both dumps to compare: ?from=ID&to=ID (ids from GET /api/targets/NAME/dumps)"
+                .into(),
+        ));
+    };
+    let (from, to) = (parse_id(from)?, parse_id(to)?);
+    let db = database(&state)?;
+    let top = q.top.unwrap_or(200).clamp(1, 1000);
+    let target = name.clone();
+    type Loaded = (Bundle, Result<Vec<Bucket>, String>);
+    let (a, b): (Option<Loaded>, Option<Loaded>) = blocking(move || {
+        let load = |id| -> Result<Option<Loaded>, String> {
+            Ok(load_bundle(&db, &target, id)?.map(|b| {
+                let buckets = buckets_of(&b);
+                (b, buckets)
+            }))
+        };
+        Ok((load(from)?, load(to)?))
+    })
+    .await?;
+    let (from_bundle, before) = a.ok_or_else(|| no_dump(&name, from))?;
+    let (to_bundle, after) = b.ok_or_else(|| no_dump(&name, to))?;
+    let unreadable = |id: i64, e: String| AppError::Unavailable(format!("dump {id}: {e}"));
+    let before = before.map_err(|e| unreadable(from, e))?;
+    let after = after.map_err(|e| unreadable(to, e))?;
+    let mut diff = goroutine_dump::diff(&before, &after);
+    let more = diff.entries.len().saturating_sub(top);
+    diff.entries.truncate(top);
+    Ok(Json(DiffView {
+        from: from_bundle,
+        to: to_bundle,
+        diff,
+        more_entries: more,
+    }))
+}

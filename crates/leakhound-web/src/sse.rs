@@ -1,0 +1,136 @@
+//! `GET /api/events`: the live feed (Server-Sent Events) the dashboard and other live views read.
+//!
+//! - `event: snapshot` first — every target as `/api/targets` shows it (a JSON array), so a
+//!   client that (re)connects has the whole picture without a race against the next sample;
+//! - `event: target` — one target (the `/api/targets` element shape) each time it is probed;
+//! - `event: lagged` — `{"missed": N}`: this client read too slowly and N samples went past it;
+//!   fetch `/api/targets` (or wait for the next `target` events) to catch up;
+//! - a `:` comment every 15 s keeps proxies from closing an idle stream.
+//!
+//! Bounded on every side: each client reads the agent's broadcast ring (fixed capacity) — a slow
+//! client is skipped forward (`lagged`), never buffered for; at most [`MAX_CLIENTS`] streams are
+//! open at once (more answer 503); every stream ends when the server stops.
+//! `?target=NAME` limits the feed to one target. The `[web]` token and allowlist apply.
+
+use crate::api::{target_view, unknown_target};
+use crate::{AppError, AppState};
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use axum::Router;
+use futures_util::stream::{self, Stream, StreamExt};
+use leakhound_core::Sample;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
+
+/// Live streams open at once; one more answers 503.
+pub const MAX_CLIENTS: usize = 64;
+
+/// How often an idle stream sends a keep-alive comment.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/api/events", get(events))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    target: Option<String>,
+}
+
+/// What one open stream holds: its place in the broadcast ring, the server's stop signal, and
+/// its slot among the [`MAX_CLIENTS`] (given back when the stream is dropped).
+struct Feed {
+    state: AppState,
+    rx: broadcast::Receiver<Sample>,
+    stop: watch::Receiver<bool>,
+    target: Option<String>,
+    _slot: OwnedSemaphorePermit,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let Some(live) = state.0.live.as_ref() else {
+        return Err(AppError::Unavailable(
+            "this server has no live feed; `leakhound run` serves one".into(),
+        ));
+    };
+    if let Some(name) = &q.target {
+        if !state.target_names().contains(name) {
+            return Err(unknown_target(&state, name));
+        }
+    }
+    let slot = state
+        .0
+        .sse_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            AppError::Unavailable(format!(
+                "{MAX_CLIENTS} live views are open on this agent already; close one (or poll /api/targets) and retry"
+            ))
+        })?;
+    // Subscribe before the snapshot: a sample taken in between arrives twice, never zero times.
+    let rx = live.subscribe();
+    let names: Vec<String> = match &q.target {
+        Some(name) => vec![name.clone()],
+        None => state.target_names(),
+    };
+    let views: Vec<_> = names
+        .into_iter()
+        .map(|name| {
+            let latest = state.latest(&name);
+            target_view(&state, name, latest)
+        })
+        .collect();
+    let snapshot = Event::default()
+        .event("snapshot")
+        .json_data(&views)
+        .map_err(|e| AppError::Internal(format!("live feed snapshot: {e}")))?;
+    let feed = Feed {
+        stop: state.0.stop.subscribe(),
+        state: state.clone(),
+        rx,
+        target: q.target,
+        _slot: slot,
+    };
+    let stream = stream::once(async move { Ok(snapshot) }).chain(stream::unfold(feed, next));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// The next event of one stream; `None` ends it (the server stops, or the agent is gone).
+async fn next(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
+    loop {
+        let received = tokio::select! {
+            biased;
+            _ = feed.stop.wait_for(|stopping| *stopping) => return None,
+            r = feed.rx.recv() => r,
+        };
+        let event = match received {
+            Ok(sample) => {
+                if feed.target.as_ref().is_some_and(|t| *t != sample.target) {
+                    continue;
+                }
+                let id = sample.ts_ms.to_string();
+                let view = target_view(&feed.state, sample.target.clone(), Some(sample));
+                match Event::default().event("target").json_data(&view) {
+                    Ok(event) => event.id(id),
+                    Err(e) => {
+                        tracing::warn!("live feed: cannot encode a sample: {e}");
+                        continue;
+                    }
+                }
+            }
+            Err(RecvError::Lagged(missed)) => Event::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{missed}}}")),
+            Err(RecvError::Closed) => return None,
+        };
+        return Some((Ok(event), feed));
+    }
+}
