@@ -212,3 +212,82 @@ fn notifier_mistakes_are_all_reported() {
         "{errs:#?}"
     );
 }
+
+#[test]
+fn container_targets_and_docker_host() {
+    let c = parse(
+        r#"
+[agent]
+docker_host = "unix:///run/podman/podman.sock"
+
+[[targets]]
+name = "one-api"
+url = "http://127.0.0.1:3000"
+container = "one-api"
+
+[[targets]]
+container = "worker-1"
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c.agent.docker_host.as_deref(),
+        Some("unix:///run/podman/podman.sock")
+    );
+    let joined = &c.targets[0];
+    assert!(joined.url.is_some());
+    assert_eq!(
+        joined.container,
+        Some(ContainerSource {
+            name: "one-api".into(),
+            docker_host: Some("unix:///run/podman/podman.sock".into()),
+        })
+    );
+    // A container alone is a target, named after the container.
+    assert_eq!(c.targets[1].name, "worker-1");
+    assert_eq!(c.targets[1].url, None);
+    assert_eq!(
+        c.targets[1].container.as_ref().map(|s| s.name.as_str()),
+        Some("worker-1")
+    );
+    // No docker_host: left to $DOCKER_HOST / the default socket at run time.
+    let c = parse("[[targets]]\ncontainer = \"x\"\n").unwrap();
+    assert_eq!(c.targets[0].container.as_ref().unwrap().docker_host, None);
+}
+
+#[test]
+fn container_mistakes_have_positions_and_fixes() {
+    let err =
+        parse("[agent]\ndocker_host = \"tcp://10.0.0.1:2375\"\n\n[[targets]]\ncontainer = \"\"\n")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("2:15: agent.docker_host: 'tcp://10.0.0.1:2375' is not a unix socket URL; write e.g. \"unix:///var/run/docker.sock\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("5:13: targets[0].container: '' names no container"),
+        "{err}"
+    );
+}
+
+#[test]
+fn container_specs_on_the_command_line() {
+    let c =
+        Config::for_urls(&["container:one-api".into(), "http://127.0.0.1:3000".into()]).unwrap();
+    assert_eq!(c.targets[0].name, "one-api");
+    assert_eq!(c.targets[0].url, None);
+    assert_eq!(
+        c.targets[0].container,
+        Some(ContainerSource {
+            name: "one-api".into(),
+            docker_host: None
+        })
+    );
+    assert_eq!(c.targets[1].container, None);
+    let err = Config::for_urls(&["container:".into()]).unwrap_err();
+    assert!(
+        err.contains("'container:' names no container; write e.g. 'container:one-api'"),
+        "{err}"
+    );
+}
