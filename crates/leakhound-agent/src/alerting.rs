@@ -47,6 +47,12 @@ struct Window {
 
 impl Window {
     fn push(&mut self, sample: &Sample, now: i64, keep_ms: i64) {
+        // The engine reads a sample's error once, when it first sees the sample: only the
+        // newest point needs it (a fleet that is all down would otherwise keep 30 minutes of
+        // error texts per target).
+        if let Some(previous) = self.points.last_mut() {
+            previous.error = None;
+        }
         self.points.push(Point::from(sample));
         if now - self.last_compact_ms >= COMPACT_EVERY_MS {
             // Expiry and thinning together, once a minute: between them the vector only grows
