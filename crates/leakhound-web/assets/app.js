@@ -210,9 +210,16 @@
     const slope = slopePerHour(points);
     if (slope === null) return { cls: 'muted', text: 'collecting' };
     const mean = points.reduce((a, p) => a + p[1], 0) / points.length;
+    const span = points[points.length - 1][0] - points[0][0];
+    const change = points[points.length - 1][1] - points[0][1];
+    const arrow = (up) => (up ? '↑ +' : '↓ −');
+    if (span < 10 * 60e3) {
+      // Too short to say "per hour": say what happened.
+      if (Math.abs(change) < Math.max(10, 0.05 * mean)) return { cls: 'flat', text: '→ steady' };
+      return { cls: change > 0 ? 'up' : 'down', text: arrow(change > 0) + fmtInt(Math.abs(change)) + ' in ' + fmtDuration(span) };
+    }
     if (Math.abs(slope) < Math.max(10, 0.05 * mean)) return { cls: 'flat', text: '→ stable' };
-    const sign = slope > 0 ? '+' : '−';
-    return { cls: slope > 0 ? 'up' : 'down', text: (slope > 0 ? '↑ ' : '↓ ') + sign + fmtInt(Math.abs(slope)) + '/h' };
+    return { cls: slope > 0 ? 'up' : 'down', text: arrow(slope > 0) + fmtInt(Math.abs(slope)) + '/h' };
   }
   function sparkline(points) {
     const c = el('canvas', { width: 80, height: 20, class: 'spark' });
@@ -538,7 +545,7 @@
       try {
         data = await fetchRange(win.since, win.until);
         status.textContent = fmtTime(win.since) + ' – ' + (win.relative ? 'now' : fmtTime(win.until)) +
-          ': ' + data[0].length + ' points, one per ' + stepFor(win.until - win.since) + ' (the peak of each)';
+          ': ' + data[0].length + (data[0].length === 1 ? ' point' : ' points') + ', one per ' + stepFor(win.until - win.since) + ' (the peak of each)';
         if (plots.length) setPlotData(); else makePlots();
       } catch (e) {
         if (e instanceof AuthError) return showError(main, e);
@@ -572,9 +579,10 @@
       if (!data || !win || !win.relative || !plots.length || !v.ts_ms) return;
       const t = v.ts_ms / 1000;
       if (data[0].length && data[0][data[0].length - 1] >= t) return;
+      const m = v.metrics || {};
       data[0].push(t); data[1].push(v.up ? v.goroutines : null);
-      // The live feed carries the memory used only; the breakdown comes with the next reload.
-      data[2].push(null); data[3].push(null); data[4].push(null); data[5].push(v.memory_bytes ?? null);
+      data[2].push(m.alloc_bytes ?? null); data[3].push(m.heap_bytes ?? null);
+      data[4].push(m.sys_bytes ?? null); data[5].push(m.rss_bytes ?? m.cgroup_memory_bytes ?? null);
       const cutoff = t - win.span / 1000;
       while (data[0].length && data[0][0] < cutoff) data.forEach((c) => c.shift());
       setPlotData();

@@ -2,7 +2,8 @@
 //!
 //! - `event: snapshot` first — every target as `/api/targets` shows it (a JSON array), so a
 //!   client that (re)connects has the whole picture without a race against the next sample;
-//! - `event: target` — one target (the `/api/targets` element shape) each time it is probed;
+//! - `event: target` — one target (the `/api/targets` element shape, plus the sample's full
+//!   `metrics` as in `/api/targets/{name}/samples`) each time it is probed;
 //! - `event: lagged` — `{"missed": N}`: this client read too slowly and N samples went past it;
 //!   fetch `/api/targets` (or wait for the next `target` events) to catch up;
 //! - a `:` comment every 15 s keeps proxies from closing an idle stream.
@@ -12,15 +13,15 @@
 //! open at once (more answer 503); every stream ends when the server stops.
 //! `?target=NAME` limits the feed to one target. The `[web]` token and allowlist apply.
 
-use crate::api::{target_view, unknown_target};
+use crate::api::{target_view, unknown_target, TargetView};
 use crate::{AppError, AppState};
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;
 use futures_util::stream::{self, Stream, StreamExt};
-use leakhound_core::Sample;
-use serde::Deserialize;
+use leakhound_core::{Metrics, Sample};
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -34,6 +35,15 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/events", get(events))
+}
+
+/// A `target` event: the target as `/api/targets` shows it, with every metric of the sample
+/// (so live charts can extend the memory breakdown too).
+#[derive(Debug, Serialize)]
+struct LiveView {
+    #[serde(flatten)]
+    view: TargetView,
+    metrics: Metrics,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,7 +127,11 @@ async fn next(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
                     continue;
                 }
                 let id = sample.ts_ms.to_string();
-                let view = target_view(&feed.state, sample.target.clone(), Some(sample));
+                let metrics = sample.metrics.clone();
+                let view = LiveView {
+                    view: target_view(&feed.state, sample.target.clone(), Some(sample)),
+                    metrics,
+                };
                 match Event::default().event("target").json_data(&view) {
                     Ok(event) => event.id(id),
                     Err(e) => {

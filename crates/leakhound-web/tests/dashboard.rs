@@ -212,6 +212,7 @@ async fn the_live_feed_sends_a_snapshot_then_every_sample_and_ends_on_stop() {
     assert_eq!(v["goroutines"], 2500);
     assert_eq!(v["state"], "notice");
     assert_eq!(v["level"], "warning");
+    assert_eq!(v["metrics"]["sys_bytes"], 64 << 20);
 
     // ?target= filters.
     let r = get(state.clone(), "/api/events?target=one-api").await;

@@ -1,0 +1,420 @@
+//! The dashboard in a real browser: Debian's headless Chromium, driven over the DevTools
+//! protocol (a websocket to 127.0.0.1), loads the page from a real `leakhound run` watching the
+//! real Go fixture. It checks what a person sees — the DOM and the chart's pixels, not only
+//! HTTP 200 — and keeps screenshots in `target/test-artifacts/`.
+//! `scripts/test` installs `chromium` and builds the fixture.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod support;
+
+use base64::Engine;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{poll, Agent, Fixture};
+
+/// A name with markup in it: it must show as these characters, never become an element.
+const TARGET: &str = "fixture <b>one</b> & co";
+
+fn chromium_binary() -> String {
+    for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
+        if Path::new(path).is_file() {
+            return path.into();
+        }
+    }
+    panic!("no chromium: `apt-get install chromium` (scripts/test does)");
+}
+
+/// Where screenshots go: `target/test-artifacts/`.
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Headless Chromium with its own profile directory, killed on drop.
+struct Browser {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(chromium_binary())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--hide-scrollbars",
+                "--window-size=1280,1400",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start chromium");
+        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/…" on stderr.
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("DevTools listening on ws://127.0.0.1:").nth(1) {
+                    let _ = tx.send(rest.split('/').next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromium's 'DevTools listening on' line within 30 s")
+            .parse()
+            .unwrap();
+        Browser {
+            child,
+            port,
+            _profile: profile,
+        }
+    }
+
+    /// A new tab at `url`, with a DevTools connection to it.
+    fn open(&self, url: &str) -> Page {
+        let client = reqwest::blocking::Client::new();
+        let target: Value = client
+            .put(format!("http://127.0.0.1:{}/json/new?{url}", self.port))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let ws = target["webSocketDebuggerUrl"].as_str().unwrap().to_string();
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let (socket, _) = tungstenite::client::client(ws.as_str(), stream).unwrap();
+        let mut page = Page { socket, next_id: 0 };
+        page.call("Runtime.enable", json!({}));
+        page
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One tab over the DevTools protocol.
+struct Page {
+    socket: tungstenite::WebSocket<TcpStream>,
+    next_id: u64,
+}
+
+impl Page {
+    /// Send a command and wait (at most 30 s: the socket's read timeout) for its answer.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = json!({ "id": id, "method": method, "params": params }).to_string();
+        self.socket.send(tungstenite::Message::text(msg)).unwrap();
+        loop {
+            let msg = self.socket.read().expect("a DevTools answer within 30 s");
+            let Ok(text) = msg.to_text() else { continue };
+            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            if v["id"].as_u64() == Some(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluate a JavaScript expression (promises awaited) and return its value.
+    fn eval(&mut self, expression: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        );
+        assert!(
+            r.get("exceptionDetails").is_none(),
+            "{expression}: {}",
+            r["exceptionDetails"]
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Evaluate `expression` every 100 ms until `ok` accepts it, for at most `limit`.
+    fn wait_for(
+        &mut self,
+        limit: Duration,
+        what: &str,
+        expression: &str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let v = self.eval(expression);
+            if ok(&v) {
+                return v;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for {what}; last value: {v}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn navigate(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url }));
+    }
+
+    fn screenshot(&mut self, name: &str) -> PathBuf {
+        let r = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().unwrap())
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        let path = artifacts().join(name);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+}
+
+/// `leakhound run` watching the fixture every second, its HTTP API on a free loopback port.
+fn agent(dir: &Path, fixture: &Fixture, web_extra: &str) -> (Agent, String) {
+    let config = dir.join("leakhound.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[agent]\ndatabase = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n{web_extra}\n\n\
+             [[targets]]\nname = \"{}\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
+            dir.join("lh.db").display(),
+            TARGET.replace('"', "\\\""),
+            fixture.url()
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&config, &dir.join("agent.log"));
+    let addr = poll(
+        Duration::from_secs(30),
+        "the agent's 'HTTP API on' line",
+        || {
+            let log = agent.log_text();
+            let rest = log.split("HTTP API on http://").nth(1)?;
+            Some(rest.split(':').take(2).collect::<Vec<_>>().join(":"))
+        },
+    );
+    (agent, format!("http://{addr}"))
+}
+
+/// The goroutine count the overview row shows, as a number (`null` while it shows none).
+const ROW_COUNT: &str = "(() => { const td = document.querySelector('#targets tr[data-target] td.goroutines'); \
+    const n = td ? Number(td.textContent.replace(/,/g, '')) : NaN; return Number.isFinite(n) ? n : null; })()";
+
+#[test]
+#[ignore = "needs chromium and the Go fixture; scripts/test runs it"]
+fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::start();
+    fixture.leak("chan", 100, "dashboard");
+    let (agent, base) = agent(dir.path(), &fixture, "");
+    let browser = Browser::start();
+    let mut page = browser.open(&format!("{base}/"));
+
+    // The overview lists the target, its name as text (the markup in it is not an element),
+    // with the fixture's own goroutine count.
+    let shown = page.wait_for(
+        Duration::from_secs(30),
+        "the overview row with a goroutine count",
+        ROW_COUNT,
+        |v| v.as_u64().is_some_and(|n| n >= 100),
+    );
+    let own = fixture.goroutines();
+    let shown = shown.as_u64().unwrap();
+    assert!(
+        shown.abs_diff(own) <= 3,
+        "the dashboard shows {shown} goroutines, the fixture counts {own}"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#targets a.name').textContent"),
+        TARGET
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#targets b').length"),
+        0
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#targets .badge').textContent"),
+        "excellent"
+    );
+    page.wait_for(
+        Duration::from_secs(10),
+        "the live indicator",
+        "document.querySelector('#live').textContent",
+        |v| v == "live",
+    );
+
+    // A leak shows up without a reload: the count and the level word change in place.
+    page.eval("window.__sameDocument = true");
+    fixture.leak("select", 2500, "dashboard");
+    let after = page.wait_for(
+        Duration::from_secs(20),
+        "the live update after the leak",
+        ROW_COUNT,
+        |v| v.as_u64().is_some_and(|n| n >= shown + 2500),
+    );
+    let own = fixture.goroutines();
+    assert!(
+        after.as_u64().unwrap().abs_diff(own) <= 3,
+        "after the leak the dashboard shows {after}, the fixture counts {own}"
+    );
+    assert_eq!(
+        page.eval("window.__sameDocument === true"),
+        true,
+        "the page reloaded"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#targets .badge').textContent"),
+        "notice"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('#targets .level').textContent"),
+        "warning"
+    );
+    let overview = page.screenshot("dashboard-overview.png");
+
+    // The target page: the goroutine chart is drawn (pixels of the series colour), the facts
+    // show the same count.
+    let href = page.eval("document.querySelector('#targets a.name').getAttribute('href')");
+    page.navigate(&format!("{base}{}", href.as_str().unwrap()));
+    page.wait_for(
+        Duration::from_secs(30),
+        "the goroutine chart with the leak in it",
+        "(() => { const u = document.querySelector('#chart-goroutines .uplot'); \
+          const c = document.querySelector('#chart-goroutines canvas'); \
+          return !!(u && c && c.width > 0 && document.querySelector('#range-status').textContent.includes('point')); })()",
+        |v| v == true,
+    );
+    let drawn = |page: &mut Page, chart: &str, rgb: (u8, u8, u8)| -> u64 {
+        page.eval(&format!(
+            "(() => {{ const c = document.querySelector('#{chart} canvas'); \
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; \
+              for (let i = 0; i < d.length; i += 4) {{ \
+                if (d[i+3] > 200 && Math.abs(d[i]-{}) < 40 && Math.abs(d[i+1]-{}) < 40 && Math.abs(d[i+2]-{}) < 40) n++; }} \
+              return n; }})()",
+            rgb.0, rgb.1, rgb.2
+        ))
+        .as_u64()
+        .unwrap()
+    };
+    // The line is drawn once a second sample arrives; poll for it.
+    let start = Instant::now();
+    let mut line = 0;
+    while start.elapsed() < Duration::from_secs(20) {
+        line = drawn(&mut page, "chart-goroutines", (0x2f, 0x6f, 0x4f));
+        if line > 100 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        line > 100,
+        "only {line} pixels of the goroutine line are drawn"
+    );
+    let memory = drawn(&mut page, "chart-memory", (0xff, 0x7f, 0x0e));
+    assert!(
+        memory > 50,
+        "only {memory} pixels of the memory (sys) line are drawn"
+    );
+    let facts = page.eval("document.querySelector('#goroutines').textContent.replace(/,/g, '')");
+    let facts: u64 = facts.as_str().unwrap().parse().unwrap();
+    assert!(
+        facts.abs_diff(fixture.goroutines()) <= 3,
+        "target page shows {facts}"
+    );
+    assert_eq!(
+        page.eval("document.querySelector('h1').textContent"),
+        TARGET
+    );
+    let target = page.screenshot("dashboard-target.png");
+
+    for shot in [overview, target] {
+        assert!(
+            std::fs::metadata(&shot).unwrap().len() > 10_000,
+            "{shot:?} is tiny"
+        );
+    }
+    drop(browser);
+    agent.stop();
+}
+
+#[test]
+#[ignore = "needs chromium and the Go fixture; scripts/test runs it"]
+fn with_a_token_the_dashboard_asks_once_and_keeps_it_out_of_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Fixture::start();
+    let (agent, base) = agent(dir.path(), &fixture, "token = \"dash-s3cret\"");
+    let browser = Browser::start();
+    let mut page = browser.open(&format!("{base}/"));
+    page.wait_for(
+        Duration::from_secs(20),
+        "the token form",
+        "!!document.querySelector('form.token input#token')",
+        |v| v == true,
+    );
+    page.eval(
+        "(() => { document.querySelector('#token').value = 'wrong'; \
+          document.querySelector('form.token').requestSubmit(); })()",
+    );
+    page.wait_for(
+        Duration::from_secs(20),
+        "the form again, saying the token was refused",
+        "document.querySelector('form.token') ? document.querySelector('form.token').textContent : ''",
+        |v| v.as_str().is_some_and(|t| t.contains("not accepted")),
+    );
+    page.eval(
+        "(() => { document.querySelector('#token').value = 'dash-s3cret'; \
+          document.querySelector('form.token').requestSubmit(); })()",
+    );
+    page.wait_for(
+        Duration::from_secs(30),
+        "the overview after the token",
+        ROW_COUNT,
+        |v| v.as_u64().is_some(),
+    );
+    page.wait_for(
+        Duration::from_secs(10),
+        "the live feed with the token",
+        "document.querySelector('#live').textContent",
+        |v| v == "live",
+    );
+    // The token went in headers only: no request URL carries it.
+    let urls = page.eval("performance.getEntriesByType('resource').map((e) => e.name).join(' ')");
+    assert!(!urls.as_str().unwrap().contains("s3cret"), "{urls}");
+    assert!(urls.as_str().unwrap().contains("/api/targets"), "{urls}");
+    assert!(
+        !agent.log_text().contains("dash-s3cret"),
+        "the token is in the agent's log"
+    );
+    drop(browser);
+    agent.stop();
+}
