@@ -55,7 +55,11 @@ pub enum Command {
     /// Exit codes: 0 all normal, 1 some target above --fail-above goroutines, 2 some target
     /// could not be probed (2 wins over 1).
     Check(CheckArgs),
-    /// Live view of targets, refreshed every interval (GUIDE §1 monitor_goroutines.sh).
+    /// Live view of targets (GUIDE §1 monitor_goroutines.sh): a row per target, a chart and the
+    /// leak suspects of the selected one.
+    ///
+    /// Keys: ↑/↓ or j/k select, p pause, w window (5m/30m/2h), d goroutine dump now (updates
+    /// the suspects), ? help, q/Esc/Ctrl-C quit. `--plain` (or a pipe) prints one line per sample.
     Watch(WatchArgs),
     /// Run the agent: poll every target in the config, store samples, log the guide's lines.
     Run(RunArgs),
@@ -196,12 +200,21 @@ pub struct WatchArgs {
     /// Time between refreshes.
     #[arg(long, short, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub interval: Duration,
-    /// One line per sample instead of a redrawn table (for pipes and logs).
+    /// One line per sample instead of the full-screen view (for pipes and logs; automatic when
+    /// stdout is not a terminal).
     #[arg(long)]
     pub plain: bool,
-    /// Stop after this many refreshes (default: until Ctrl-C).
+    /// Stop after every target has this many samples (default: until q or Ctrl-C).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
+    /// Read targets and samples from a running agent's HTTP API (`leakhound run` with [web])
+    /// instead of probing TARGETs, e.g. http://127.0.0.1:9466. With --config, levels come from
+    /// that file (give the agent's own).
+    #[arg(long, value_name = "URL", conflicts_with = "targets")]
+    pub agent: Option<String>,
+    /// The agent's [web] token (sent as `Authorization: Bearer …`).
+    #[arg(long, env = "LEAKHOUND_WEB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,9 @@
 
 use crate::cli::DemoArgs;
 use crate::run::shutdown_signal;
-use crate::view::{plain_line, sparkline, LiveView};
-use crate::watch::redraw;
+use crate::tui::app::{App, Event};
+use crate::tui::collect::DumpTarget;
+use crate::view::{plain_line, sparkline};
 use anyhow::Context;
 use clap::Parser;
 use leakhound_agent::agent::{self, Latest};
@@ -17,10 +18,11 @@ use leakhound_agent::store::Store;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{Rule, RuleKind};
 use leakhound_core::trend::Trend;
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 /// The demo lasts seconds, not hours: rules hold for 3 s instead of minutes, and the growth rule
 /// fits the last 30 s. (Everything else is the real rule engine with the guide's thresholds.)
@@ -94,36 +96,84 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     let plain = args.plain || !std::io::stdout().is_terminal();
-    let names: Vec<String> = config.targets.iter().map(|t| t.name.clone()).collect();
-    let mut view = LiveView::new(config.levels.clone(), names);
     let (live_tx, mut live_rx) = broadcast::channel(256);
     let duration = args.duration;
+    // Quitting the live view (q) ends the demo early too.
+    let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         tokio::select! {
             _ = tokio::time::sleep(duration) => {}
             _ = shutdown_signal() => {}
+            _ = quit_rx => {}
         }
     };
     let agent_run = agent::run(&config, shutdown, Some(live_tx), Latest::default());
-    tokio::pin!(agent_run);
-    let header = "leakhound demo — simulated services — Ctrl-C to stop early";
-    let summary = loop {
-        tokio::select! {
-            done = &mut agent_run => break done?,
-            received = live_rx.recv() => match received {
-                Ok(sample) => {
-                    if plain {
+    let summary = if plain {
+        let _quit = quit_tx;
+        tokio::pin!(agent_run);
+        loop {
+            tokio::select! {
+                done = &mut agent_run => break done?,
+                received = live_rx.recv() => match received {
+                    Ok(sample) => {
                         println!("{}", plain_line(&sample, &config.levels, &local_time(sample.ts_ms)));
                     }
-                    view.update(sample);
-                    if !plain {
-                        redraw(&view.frame(header));
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => {}
-            },
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
+            }
         }
+    } else {
+        // The agent's live samples feed the same view as `watch`.
+        let (tx, rx) = mpsc::channel(crate::tui::EVENTS);
+        let forward_tx = tx.clone();
+        let forward = tokio::spawn(async move {
+            loop {
+                match live_rx.recv().await {
+                    Ok(sample) => {
+                        if forward_tx.send(Event::from(sample)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        let dumps: HashMap<String, DumpTarget> = config
+            .targets
+            .iter()
+            .filter_map(|t| DumpTarget::for_target(t).map(|d| (t.name.clone(), d)))
+            .collect();
+        let names = config
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), dumps.contains_key(&t.name)))
+            .collect();
+        let app = App::new(
+            "leakhound demo (simulated services)",
+            config.levels.clone(),
+            1000,
+            names,
+        );
+        let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+        let agent_side = async move {
+            let done = agent_run.await;
+            let _ = ended_tx.send(());
+            done
+        };
+        let view_side = async move {
+            let shown = crate::tui::run(app, dumps, tx, rx, async {
+                let _ = ended_rx.await;
+            })
+            .await;
+            let _ = quit_tx.send(());
+            shown
+        };
+        let (done, shown) = tokio::join!(agent_side, view_side);
+        forward.abort();
+        shown?;
+        done?
     };
 
     println!(

@@ -10,6 +10,7 @@ mod export;
 mod logging;
 mod run;
 mod silence;
+mod tui;
 mod view;
 mod watch;
 

@@ -1,11 +1,10 @@
-//! Rendering: pure functions from samples to text. No IO here.
+//! Line output of `check` and `watch --plain`, and the text sparkline: pure functions from
+//! samples to text. No IO here. (The full-screen view is in `tui`.)
 
 use leakhound_core::config::Levels;
-use leakhound_core::trend::Trend;
-use leakhound_core::units::{human_bytes, mb};
+use leakhound_core::units::mb;
 use leakhound_core::Sample;
 use serde_json::json;
-use std::collections::VecDeque;
 
 /// `▁▂▃▄▅▆▇█` of the values, scaled between their min and max.
 pub fn sparkline(values: &[u64]) -> String {
@@ -18,62 +17,6 @@ pub fn sparkline(values: &[u64]) -> String {
         .iter()
         .map(|&v| BARS[(((v - min) as f64 / span) * 7.0).round() as usize])
         .collect()
-}
-
-/// Recent goroutine counts of one target, for trend arrows and sparklines.
-#[derive(Debug, Clone, Default)]
-pub struct History {
-    points: VecDeque<(i64, u64)>,
-}
-
-impl History {
-    const CAP: usize = 600;
-
-    pub fn push(&mut self, sample: &Sample) {
-        if let Some(g) = sample.metrics.goroutines {
-            if self.points.len() == Self::CAP {
-                self.points.pop_front();
-            }
-            self.points.push_back((sample.ts_ms, g));
-        }
-    }
-
-    pub fn trend(&self) -> Option<Trend> {
-        let pts: Vec<(f64, f64)> = self
-            .points
-            .iter()
-            .map(|&(t, g)| (t as f64 / 1000.0, g as f64))
-            .collect();
-        Trend::fit(&pts)
-    }
-
-    pub fn last(&self, n: usize) -> Vec<u64> {
-        let skip = self.points.len().saturating_sub(n);
-        self.points.iter().skip(skip).map(|p| p.1).collect()
-    }
-}
-
-/// Minimum growth (goroutines per hour) before a trend counts as growing in live views.
-const LIVE_GROWTH_PER_HOUR: f64 = 100.0;
-
-fn arrow(trend: Option<Trend>) -> String {
-    use leakhound_core::trend::Verdict;
-    match trend {
-        None => "·".into(),
-        Some(t) => match t.verdict(LIVE_GROWTH_PER_HOUR) {
-            Verdict::Growing => format!("↑ {:+.0}/h", t.slope_per_hour),
-            Verdict::Falling => format!("↓ {:+.0}/h", t.slope_per_hour),
-            Verdict::Stable => "→ stable".into(),
-            Verdict::Unknown => "·".into(),
-        },
-    }
-}
-
-fn memory_text(sample: &Sample, levels: &Levels) -> (String, String) {
-    match sample.metrics.memory_used_bytes() {
-        Some(b) => (human_bytes(b), levels.memory.state(b).word().to_string()),
-        None => ("-".into(), "-".into()),
-    }
 }
 
 /// One line of `check` output, e.g.
@@ -235,44 +178,6 @@ pub fn plain_line(sample: &Sample, levels: &Levels, time: &str) -> String {
     )
 }
 
-/// The live table of `watch` and `demo`; fits 100 columns.
-pub fn table(rows: &[(&Sample, &History)], levels: &Levels, header: &str) -> String {
-    let mut out = format!("{header}\n\n");
-    out.push_str(&format!(
-        "{:<22} {:>10} {:<12} {:>8} {:<8} {:<14} {:<20}\n",
-        "TARGET", "GOROUTINES", "STATE", "MEMORY", "MEM", "TREND", "LAST 20"
-    ));
-    for (sample, history) in rows {
-        let name: String = sample.target.chars().take(22).collect();
-        if !sample.up {
-            let why: String = sample
-                .error
-                .as_deref()
-                .unwrap_or("no answer")
-                .chars()
-                .take(66)
-                .collect();
-            out.push_str(&format!("{name:<22} {:>10} {why}\n", "DOWN"));
-            continue;
-        }
-        let (g, state) = match sample.metrics.goroutines {
-            Some(g) => {
-                let s = levels.goroutines.state(g);
-                // The emoji is two columns wide; the word is padded after it.
-                (g.to_string(), format!("{} {:<9}", s.emoji(), s.word()))
-            }
-            None => ("?".into(), format!("{:<12}", "-")),
-        };
-        let (mem, mem_state) = memory_text(sample, levels);
-        out.push_str(&format!(
-            "{name:<22} {g:>10} {state} {mem:>8} {mem_state:<8} {:<14} {}\n",
-            arrow(history.trend()),
-            sparkline(&history.last(20))
-        ));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,69 +246,5 @@ mod tests {
             check_line(&down, &levels),
             "one-api  DOWN  connection refused"
         );
-    }
-
-    #[test]
-    fn table_fits_100_columns() {
-        let levels = Levels::default();
-        let mut h = History::default();
-        for i in 0..30 {
-            let mut s = sample(1000 + i * 50);
-            s.ts_ms = i as i64 * 60_000;
-            h.push(&s);
-        }
-        let s = sample(2450);
-        let text = table(&[(&s, &h)], &levels, "leakhound watch");
-        assert!(text.contains("↑ +3000/h"), "{text}");
-        for line in text.lines() {
-            assert!(line.chars().count() <= 100, "{line}");
-        }
-    }
-}
-
-/// State of a live view (`watch`, `demo`): the latest sample and history of every target, in
-/// the order targets were given.
-#[derive(Debug)]
-pub struct LiveView {
-    levels: Levels,
-    order: Vec<String>,
-    rows: std::collections::HashMap<String, (Sample, History, usize)>,
-}
-
-impl LiveView {
-    pub fn new(levels: Levels, order: Vec<String>) -> LiveView {
-        LiveView {
-            levels,
-            order,
-            rows: std::collections::HashMap::new(),
-        }
-    }
-
-    pub fn update(&mut self, sample: Sample) {
-        let entry = self
-            .rows
-            .entry(sample.target.clone())
-            .or_insert_with(|| (sample.clone(), History::default(), 0));
-        entry.1.push(&sample);
-        entry.2 += 1;
-        entry.0 = sample;
-    }
-
-    /// Samples seen for the target with the fewest.
-    pub fn min_samples(&self) -> usize {
-        self.order
-            .iter()
-            .map(|t| self.rows.get(t).map_or(0, |row| row.2))
-            .min()
-            .unwrap_or(0)
-    }
-
-    pub fn frame(&self, header: &str) -> String {
-        let rows: Vec<(&Sample, &History)> = self
-            .order
-            .iter()
-            .filter_map(|t| self.rows.get(t).map(|row| (&row.0, &row.1)))
-            .collect();
-        table(&rows, &self.levels, header)
     }
 }

@@ -1,0 +1,287 @@
+//! `leakhound watch` in a real terminal: tmux runs it against the real Go fixture, and the
+//! tests read the screen with `capture-pane` — the target row and its level word, the level
+//! changing when the fixture leaks, the leaking function in the suspects pane after `d`, a
+//! resize, and a terminal left sane (alternate screen off, cursor shown, cooked mode) after
+//! q, Ctrl-C and SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::{poll, Fixture};
+
+/// A private tmux server (its own socket), killed on drop.
+struct Tmux {
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start() -> Tmux {
+        let dir = tempfile::Builder::new()
+            .prefix("lh-tui-")
+            .tempdir()
+            .unwrap();
+        Tmux {
+            socket: dir.path().join("sock"),
+            _dir: dir,
+        }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux (apt-get install tmux)");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A detached session `name` of `width`x`height` running `command` through sh.
+    fn session(&self, name: &str, width: u16, height: u16, command: &str) {
+        self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            command,
+        ]);
+        // Keep the pane when the command ends, so its last screen can still be read.
+        self.tmux(&["set-option", "-t", name, "remain-on-exit", "on"]);
+    }
+
+    fn screen(&self, name: &str) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", name])
+    }
+
+    /// Poll the screen (up to `secs`) until `ok` accepts it; return it.
+    fn wait(&self, name: &str, secs: u64, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            poll(Duration::from_secs(secs), what, || {
+                last = self.screen(name);
+                ok(&last).then(|| last.clone())
+            })
+        }));
+        match found {
+            Ok(screen) => screen,
+            Err(_) => panic!("timed out after {secs}s waiting for {what}; the screen:\n{last}"),
+        }
+    }
+
+    fn keys(&self, name: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// `alternate_on cursor_flag` of the pane, e.g. `1 0` while the view runs.
+    fn modes(&self, name: &str) -> String {
+        self.tmux(&[
+            "display-message",
+            "-p",
+            "-t",
+            name,
+            "#{alternate_on} #{cursor_flag}",
+        ])
+        .trim()
+        .to_string()
+    }
+
+    /// The pid of the program the pane's `sh` runs.
+    fn child_pid(&self, name: &str) -> u32 {
+        let sh: u32 = self
+            .tmux(&["display-message", "-p", "-t", name, "#{pane_pid}"])
+            .trim()
+            .parse()
+            .unwrap();
+        let children = format!("/proc/{sh}/task/{sh}/children");
+        poll(Duration::from_secs(10), "the watch process", || {
+            std::fs::read_to_string(&children)
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse().ok()))
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// Low levels so that a small leak crosses the warning mark fast.
+fn config(dir: &Path, fixture: &Fixture) -> PathBuf {
+    let path = dir.join("leakhound.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[levels]\nwarning = 40\nurgent = 400\ncritical = 4000\n\n\
+             [[targets]]\nname = \"leaky\"\nurl = \"{}\"\n",
+            fixture.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `sh -c 'leakhound watch …; echo EXITED $?; echo MODE <stty flags>; sleep 60'`.
+fn watch_command(config: &Path) -> String {
+    format!(
+        "sh -c '{} watch --config {} --interval 1s; echo EXITED $?; \
+         echo MODE $(stty -a | tr \" ;\" \"\\n\\n\" | grep -x -e -icanon -e icanon -e -echo -e echo | tr \"\\n\" \" \"); \
+         sleep 60'",
+        env!("CARGO_BIN_EXE_leakhound"),
+        config.display()
+    )
+}
+
+/// The line of the target's row in the table (name, then its goroutine count).
+fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+    screen.lines().find(|l| {
+        l.split_whitespace()
+            .skip_while(|w| *w != name)
+            .nth(1)
+            .is_some_and(|w| w.parse::<u64>().is_ok())
+    })
+}
+
+fn row_has(screen: &str, name: &str, word: &str) -> bool {
+    row(screen, name).is_some_and(|r| r.split_whitespace().any(|w| w == word))
+}
+
+/// After the view ends: exit status 0, the alternate screen left, the cursor shown, the tty
+/// back in cooked mode with echo.
+fn assert_sane(tmux: &Tmux, name: &str, how: &str) {
+    let screen = tmux.wait(name, 20, &format!("the shell after {how}"), |s| {
+        s.contains("EXITED") && s.contains("MODE")
+    });
+    assert!(screen.contains("EXITED 0"), "{how}: {screen}");
+    assert!(
+        screen.contains("MODE icanon echo"),
+        "{how}: the tty was left in raw mode: {screen}"
+    );
+    assert!(
+        !screen.contains("GOROUTINES"),
+        "{how}: the view's table is still on the screen:\n{screen}"
+    );
+    assert_eq!(
+        tmux.modes(name),
+        "0 1",
+        "{how}: alternate screen still on or cursor hidden"
+    );
+}
+
+#[test]
+#[ignore = "needs tmux and the Go fixture; scripts/test runs it"]
+fn watch_shows_levels_suspects_survives_resize_and_quits_cleanly() {
+    let fixture = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &fixture);
+    let tmux = Tmux::start();
+    tmux.session("main", 120, 40, &watch_command(&config));
+
+    let screen = tmux.wait("main", 30, "the leaky row at level normal", |s| {
+        row_has(s, "leaky", "normal")
+    });
+    assert!(
+        screen.contains("GOROUTINES") && screen.contains("LEVEL"),
+        "{screen}"
+    );
+    assert_eq!(
+        tmux.modes("main"),
+        "1 0",
+        "the view runs on the alternate screen"
+    );
+    // The baseline dump is taken on its own at the first sample.
+    tmux.wait("main", 30, "the baseline dump", |s| {
+        s.contains("suspects · 1 dump")
+    });
+
+    fixture.leak("chan", 80, "tui");
+    let screen = tmux.wait("main", 30, "the level word to change to warning", |s| {
+        row_has(s, "leaky", "warning")
+    });
+    assert!(!row_has(&screen, "leaky", "normal"), "{screen}");
+
+    tmux.keys("main", &["d"]);
+    let screen = tmux.wait(
+        "main",
+        30,
+        "the leaking function in the suspects pane",
+        |s| s.contains("leaks.(*Relay).waitReply"),
+    );
+    assert!(screen.contains("+80 (0→80)"), "{screen}");
+    assert!(screen.contains("channel=tui"), "{screen}");
+
+    // Smaller: still the row, nothing wider than the window.
+    tmux.tmux(&["resize-window", "-t", "main", "-x", "60", "-y", "20"]);
+    let screen = tmux.wait("main", 20, "a redraw at 60x20", |s| {
+        row_has(s, "leaky", "warning") && s.lines().all(|l| l.chars().count() <= 60)
+    });
+    assert!(screen.lines().count() <= 20, "{screen}");
+    // Tiny: a message instead of a panic; then back.
+    tmux.tmux(&["resize-window", "-t", "main", "-x", "30", "-y", "6"]);
+    tmux.wait("main", 20, "the too-small message", |s| {
+        s.contains("too small")
+    });
+    tmux.tmux(&["resize-window", "-t", "main", "-x", "100", "-y", "30"]);
+    tmux.wait("main", 20, "the row again at 100x30", |s| {
+        row_has(s, "leaky", "warning")
+    });
+
+    // Help, then q.
+    tmux.keys("main", &["?"]);
+    tmux.wait("main", 20, "the help", |s| {
+        s.contains("take a goroutine dump now")
+    });
+    tmux.keys("main", &["Escape"]);
+    tmux.wait("main", 20, "the help to close", |s| {
+        !s.contains("take a goroutine dump now")
+    });
+    tmux.keys("main", &["q"]);
+    assert_sane(&tmux, "main", "q");
+}
+
+#[test]
+#[ignore = "needs tmux and the Go fixture; scripts/test runs it"]
+fn ctrl_c_and_sigterm_restore_the_terminal() {
+    let fixture = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &fixture);
+    let tmux = Tmux::start();
+    for (name, how) in [("ctrlc", "Ctrl-C"), ("term", "SIGTERM")] {
+        tmux.session(name, 100, 30, &watch_command(&config));
+        tmux.wait(name, 30, "the leaky row", |s| row_has(s, "leaky", "normal"));
+        if how == "Ctrl-C" {
+            // Raw mode: Ctrl-C arrives as a key, not as SIGINT.
+            tmux.keys(name, &["C-c"]);
+        } else {
+            let pid = tmux.child_pid(name);
+            let status = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        assert_sane(&tmux, name, how);
+    }
+}
