@@ -185,7 +185,7 @@ impl Outbox {
             .map(|(t, _)| serde_json::to_string(t).unwrap_or_default())
             .collect();
         self.run(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for ((t, payload), body) in events.iter().zip(&bodies) {
                 tx.execute(
                     "INSERT INTO alert_events(at_ms, target, rule, kind, severity, fingerprint, notified, body) \
@@ -294,7 +294,7 @@ impl Outbox {
         superseded: &[&str],
     ) -> Result<(), StoreError> {
         self.run(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for prefix in superseded {
                 tx.execute(
                     "DELETE FROM agent_state WHERE substr(key, 1, length(?1)) = ?1",

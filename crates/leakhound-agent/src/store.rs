@@ -340,7 +340,12 @@ impl Store {
     /// Write samples in one transaction: all of them are stored, or none.
     pub fn insert(&mut self, samples: &[Sample]) -> Result<(), StoreError> {
         let result = (|| -> rusqlite::Result<()> {
-            let tx = self.conn.transaction()?;
+            // IMMEDIATE: take the write lock first (waiting up to the busy timeout). A deferred
+            // transaction that reads the target ids before writing fails at once with "database
+            // is locked" when another connection (the outbox) committed in between.
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             {
                 let mut stmt = tx.prepare_cached(&format!(
                     "INSERT INTO samples(target_id, {COLUMNS}, container_net_rx_bytes, \
