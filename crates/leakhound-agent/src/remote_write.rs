@@ -143,6 +143,8 @@ pub struct Queue {
     stats: Arc<Stats>,
     wake: Notify,
     wake_at: usize,
+    /// Samples taken by the sender and not yet accepted or refused.
+    in_flight: std::sync::atomic::AtomicUsize,
 }
 
 impl Queue {
@@ -166,6 +168,7 @@ impl Queue {
             stats,
             wake: Notify::new(),
             wake_at: usize::MAX,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -401,7 +404,11 @@ impl RemoteWriter {
         let mut task = self.task;
         if tokio::time::timeout(deadline, &mut task).await.is_err() {
             task.abort();
-            let left = self.queue.len();
+            let left = self.queue.len() + self.queue.in_flight.load(Ordering::Relaxed);
+            self.queue
+                .stats
+                .unsent_at_shutdown
+                .store(left as u64, Ordering::Relaxed);
             tracing::warn!(
                 unsent = left,
                 "remote write: shutdown deadline passed; {left} queued samples were not sent \
@@ -485,7 +492,9 @@ impl Sender {
             }
             stopping = stopping || *stop.borrow();
             while let Some((request, n)) = self.queue.take(self.config.batch_size) {
+                self.queue.in_flight.store(n, Ordering::Relaxed);
                 self.deliver(&request, n, &mut stop, stopping).await;
+                self.queue.in_flight.store(0, Ordering::Relaxed);
                 stopping = stopping || *stop.borrow();
                 if !stopping && self.queue.len() < self.config.batch_size {
                     break;
@@ -598,7 +607,18 @@ impl Sender {
         }
         let text = resp.text().await.unwrap_or_default();
         let text: String = text.trim().chars().take(300).collect();
-        let why = format!("HTTP {}: {text}", status.as_u16());
+        let mut why = format!("HTTP {}: {text}", status.as_u16());
+        match status.as_u16() {
+            404 => why.push_str(
+                " (check the URL: Prometheus takes /api/v1/write when started with \
+                 --web.enable-remote-write-receiver, Mimir /api/v1/push, Thanos Receive \
+                 /api/v1/receive)",
+            ),
+            401 | 403 => {
+                why.push_str(" (check [remote_write] username/password, bearer_token or headers)")
+            }
+            _ => {}
+        }
         if status.is_server_error() || status.as_u16() == 429 {
             Err(SendError::Retry(why))
         } else {

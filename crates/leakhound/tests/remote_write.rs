@@ -41,10 +41,16 @@ struct Prometheus {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    receiver: bool,
 }
 
 impl Prometheus {
     fn start(dir: &Path) -> Prometheus {
+        Self::start_with(dir, true)
+    }
+
+    /// `receiver: false` leaves out `--web.enable-remote-write-receiver` (a common mistake).
+    fn start_with(dir: &Path, receiver: bool) -> Prometheus {
         let found = Command::new("prometheus")
             .arg("--version")
             .stdout(Stdio::null())
@@ -66,6 +72,7 @@ impl Prometheus {
             child: None,
             port: free_port(),
             dir: dir.to_path_buf(),
+            receiver,
         };
         p.restart();
         p
@@ -89,7 +96,10 @@ impl Prometheus {
                 self.dir.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
-            .arg("--web.enable-remote-write-receiver")
+            .args(
+                self.receiver
+                    .then_some("--web.enable-remote-write-receiver"),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -191,12 +201,17 @@ struct Agent {
 }
 
 impl Agent {
+    /// An agent without its HTTP API.
     fn start(dir: &Path, fixture: &Fixture, remote_write: &str) -> Agent {
+        Self::start_web(dir, fixture, remote_write, "enabled = false")
+    }
+
+    fn start_web(dir: &Path, fixture: &Fixture, remote_write: &str, web: &str) -> Agent {
         let cfg = dir.join("leakhound.toml");
         std::fs::write(
             &cfg,
             format!(
-                "[agent]\ndatabase = \"{}\"\nflush_interval = \"100ms\"\n\n[web]\nenabled = false\n\n\
+                "[agent]\ndatabase = \"{}\"\nflush_interval = \"100ms\"\n\n[web]\n{web}\n\n\
                  [remote_write]\n{remote_write}\n\n\
                  [[targets]]\nname = \"leaky\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\njitter = \"0s\"\n",
                 dir.join("leakhound.db").display(),
@@ -221,6 +236,19 @@ impl Agent {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The agent's `/metrics` text (its HTTP address read from the 'HTTP API on' log line).
+    fn metrics(&self) -> Option<String> {
+        let log = self.log();
+        let rest = log.split("HTTP API on http://").nth(1)?;
+        let addr = rest.split(':').take(2).collect::<Vec<_>>().join(":");
+        client()
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .ok()?
+            .text()
+            .ok()
     }
 
     /// SIGTERM, and the exit status.
@@ -267,6 +295,12 @@ fn stored_timestamps(db: &Path, from_ms: i64, to_ms: i64) -> BTreeSet<i64> {
         .collect()
 }
 
+/// The value of an unlabelled metric in a /metrics text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 fn near(a: u64, b: u64, slack: u64) -> bool {
     a.abs_diff(b) <= slack
 }
@@ -284,13 +318,14 @@ fn prometheus_receives_the_fixtures_series_by_remote_write() {
     let fx = Fixture::start();
     let dir = tempfile::tempdir().unwrap();
     let prometheus = Prometheus::start(dir.path());
-    let _agent = Agent::start(
+    let agent = Agent::start_web(
         dir.path(),
         &fx,
         &format!(
             "url = \"{}\"\nflush_interval = \"1s\"\nlabels = {{ env = \"test\" }}\n",
             prometheus.write_url()
         ),
+        "listen = \"127.0.0.1:0\"",
     );
     fx.leak("chan", 300, "openai");
     let want = fx.goroutines();
@@ -322,6 +357,57 @@ fn prometheus_receives_the_fixtures_series_by_remote_write() {
     assert!(alloc.first().is_some_and(|(_, v)| *v > 0.0), "{alloc:?}");
     let level = prometheus.query("leakhound_level{target=\"leaky\"}");
     assert_eq!(level.first().map(|(_, v)| *v), Some(0.0));
+    // The agent's own /metrics counts what it sent, and dropped nothing.
+    let text = agent.metrics().expect("the agent's /metrics");
+    let sent = metric(&text, "leakhound_remote_write_sent_samples_total").unwrap_or(0.0);
+    assert!(sent >= 4.0, "{text}");
+    assert_eq!(
+        metric(&text, "leakhound_remote_write_dropped_samples_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "leakhound_remote_write_rejected_samples_total"),
+        Some(0.0)
+    );
+}
+
+#[test]
+#[ignore = "needs prometheus and the Go fixture; scripts/test runs it"]
+fn a_4xx_drops_the_batch_without_retrying_and_says_why() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Without --web.enable-remote-write-receiver, Prometheus answers 404 with the fix.
+    let prometheus = Prometheus::start_with(dir.path(), false);
+    let agent = Agent::start_web(
+        dir.path(),
+        &fx,
+        &format!(
+            "url = \"{}\"\nflush_interval = \"1s\"\n",
+            prometheus.write_url()
+        ),
+        "listen = \"127.0.0.1:0\"",
+    );
+    poll(
+        Duration::from_secs(30),
+        "rejected samples on /metrics",
+        || {
+            let text = agent.metrics()?;
+            (metric(&text, "leakhound_remote_write_rejected_samples_total")? >= 4.0).then_some(())
+        },
+    );
+    let log = agent.log();
+    assert!(log.contains("refused a batch"), "{log}");
+    assert!(log.contains("HTTP 404"), "{log}");
+    // Prometheus' own answer, and leakhound's hint.
+    assert!(
+        log.contains("remote write receiver needs to be enabled"),
+        "{log}"
+    );
+    assert!(log.contains("--web.enable-remote-write-receiver"), "{log}");
+    assert!(!log.contains("retrying"), "a 404 is not retried: {log}");
+    // Nothing reached the TSDB.
+    assert!(prometheus.query("leakhound_up").is_empty());
 }
 
 #[test]
