@@ -72,7 +72,7 @@ impl BundleSuspect {
 pub struct Bundle {
     pub id: i64,
     pub target: String,
-    /// The incident it belongs to: the alert's fingerprint, or `manual-<ms>`.
+    /// The incident it belongs to: the alert's fingerprint, or `manual`.
     pub incident: String,
     /// The first bundle of its incident (never pruned).
     pub first_of_incident: bool,
@@ -134,7 +134,11 @@ impl Store {
     /// worked out here: true when no bundle of the same target and incident exists.
     pub fn insert_bundle(&mut self, b: &Bundle) -> Result<(i64, bool), StoreError> {
         let result = (|| -> rusqlite::Result<(i64, bool)> {
-            let tx = self.connection().transaction()?;
+            // IMMEDIATE: the count below and the insert see the same database, and a writer
+            // that committed in between makes this wait (busy timeout) instead of failing.
+            let tx = self
+                .connection()
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let earlier: i64 = tx.query_row(
                 "SELECT count(*) FROM evidence_bundles WHERE target = ?1 AND incident = ?2",
                 params![b.target, b.incident],
@@ -701,7 +705,7 @@ pub fn rank_suspects(
         }
     }
     let mut largest: Vec<&Bucket> = current.iter().collect();
-    largest.sort_by(|a, b| b.count.cmp(&a.count));
+    largest.sort_by_key(|b| std::cmp::Reverse(b.count));
     for b in largest {
         if out.len() >= top {
             break;

@@ -87,10 +87,11 @@ pub async fn run(
                 } else {
                     format!(
                         " (not found on PATH '{}': give the full path, or list PATH in the action's env)",
-                        env.iter()
-                            .any(|v| v == "PATH")
-                            .then(|| std::env::var("PATH").unwrap_or_default())
-                            .unwrap_or_default()
+                        if env.iter().any(|v| v == "PATH") {
+                            std::env::var("PATH").unwrap_or_default()
+                        } else {
+                            String::new()
+                        }
                     )
                 }
             } else {
@@ -170,5 +171,124 @@ pub async fn run(
             error: Some(format!("waiting for '{program}' failed: {e}")),
             duration_ms,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.split(' ').nth(2) != Some("Z"))
+            .unwrap_or(false)
+    }
+
+    #[tokio::test]
+    async fn arguments_reach_the_program_literally_never_through_a_shell() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pwned = tmp.path().join("pwned");
+        let args = [
+            format!("; touch {}", pwned.display()),
+            format!("$(touch {})", pwned.display()),
+            format!("`touch {}` | cat > /dev/null && echo *", pwned.display()),
+        ];
+        let mut argv = vec!["/usr/bin/printf".to_string(), "%s\\n".to_string()];
+        argv.extend(args.iter().cloned());
+        let r = run(&argv, &[], None, Duration::from_secs(10)).await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.exit_code, Some(0));
+        assert_eq!(r.output_tail, format!("[stdout]\n{}\n", args.join("\n")));
+        assert!(!pwned.exists(), "a shell ran the argument");
+    }
+
+    #[tokio::test]
+    async fn only_allowlisted_variables_are_passed() {
+        let argv = vec!["/usr/bin/env".to_string()];
+        let r = run(&argv, &["PATH".to_string()], None, Duration::from_secs(10)).await;
+        assert!(r.ok, "{r:?}");
+        let vars: Vec<&str> = r
+            .output_tail
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+            .collect();
+        assert_eq!(
+            vars,
+            if std::env::var_os("PATH").is_some() {
+                vec!["PATH"]
+            } else {
+                vec![]
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hanging_command_and_what_it_started_are_killed_at_the_timeout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let child_pid = tmp.path().join("child.pid");
+        // The user's own explicit shell, starting a grandchild that would outlive it.
+        let argv = vec![
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            format!(
+                "sleep 1000 & echo $! > {}; echo started; wait",
+                child_pid.display()
+            ),
+        ];
+        let started = Instant::now();
+        let r = run(&argv, &[], None, Duration::from_millis(800)).await;
+        let took = started.elapsed();
+        assert!(!r.ok);
+        let error = r.error.clone().unwrap_or_default();
+        assert!(error.contains("timed out after 800ms"), "{error}");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert!(r.output_tail.contains("started"), "{r:?}");
+        let pid: u32 = std::fs::read_to_string(&child_pid)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        for _ in 0..100 {
+            if !alive(pid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !alive(pid),
+            "the grandchild sleep {pid} survived the timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_or_missing_program_is_a_clear_failure() {
+        let r = run(
+            &[
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo boom >&2; exit 3".into(),
+            ],
+            &[],
+            None,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert!(!r.ok);
+        assert_eq!(r.exit_code, Some(3));
+        assert_eq!(r.error.as_deref(), Some("exited with status 3"));
+        assert_eq!(r.output_tail, "[stderr]\nboom\n");
+        let r = run(
+            &["no-such-program-xyz".into()],
+            &[],
+            None,
+            Duration::from_secs(1),
+        )
+        .await;
+        let e = r.error.unwrap_or_default();
+        assert!(
+            e.contains("cannot start 'no-such-program-xyz'") && e.contains("PATH"),
+            "{e}"
+        );
     }
 }

@@ -923,7 +923,7 @@ impl Remediation {
 }
 
 /// Capture one bundle now (`leakhound capture`): not rate-limited, recorded in the store at
-/// `db`.
+/// `db` under the incident `manual`.
 pub async fn capture_now(
     config: &Config,
     target: &TargetConfig,
@@ -937,7 +937,9 @@ pub async fn capture_now(
             target,
             CaptureRequest {
                 trigger: "manual".into(),
-                incident: format!("manual-{now}"),
+                // One incident for all manual captures of a target: its first is kept, the
+                // rest are pruned oldest first like any other bundle.
+                incident: "manual".into(),
                 latest,
                 automatic: false,
                 now_ms: now,

@@ -740,10 +740,18 @@ fn read_action(
     };
     let require_evidence = boolean(ctx, t, "require_evidence").unwrap_or(true);
 
+    // Errors about keys left at their defaults point at the block.
+    let at = |t: &Table<'_, '_>, key: &str| {
+        if t.has(key) {
+            t.offset_of(key)
+        } else {
+            offset
+        }
+    };
     if !cooldown.is_zero() && window < cooldown * max_runs.saturating_sub(1).max(1) && max_runs > 1
     {
         ctx.error(
-            t.offset_of("window"),
+            at(t, "window"),
             &t.path_of("window"),
             format!(
                 "'{}' is shorter than {} runs {} apart (cooldown), so the storm guard can never trip; lengthen 'window' or shorten 'cooldown'",
@@ -755,7 +763,7 @@ fn read_action(
     }
     if timeout > cooldown && !cooldown.is_zero() {
         ctx.error(
-            t.offset_of("timeout"),
+            at(t, "timeout"),
             &t.path_of("timeout"),
             format!(
                 "'{}' is longer than the cooldown '{}'; a run must end before the next may start: lower 'timeout' or raise 'cooldown'",
