@@ -477,6 +477,39 @@ mod tests {
     }
 
     #[test]
+    fn the_init_examples_block_parses_when_uncommented() {
+        let mut inside = false;
+        let text: String = crate::config::EXAMPLE
+            .lines()
+            .map(|l| {
+                if l == "# [remote_write]" {
+                    inside = true;
+                }
+                if l.is_empty() {
+                    inside = false;
+                }
+                match l.strip_prefix("# ") {
+                    Some(rest) if inside => format!("{rest}\n"),
+                    _ => format!("{l}\n"),
+                }
+            })
+            .collect();
+        let config = Config::parse(&text, &|name| {
+            (name == "REMOTE_WRITE_TOKEN").then(|| "t0ken".to_string())
+        })
+        .unwrap();
+        let rw = config.remote_write.unwrap();
+        assert_eq!(rw.url.as_str(), "http://127.0.0.1:9090/api/v1/write");
+        assert_eq!(
+            rw.auth,
+            Some(Auth::Bearer {
+                token: "t0ken".into()
+            })
+        );
+        assert_eq!(rw.labels, [("env".to_string(), "prod".to_string())]);
+    }
+
+    #[test]
     fn label_names_follow_prometheus() {
         assert!(super::is_label_name("env"));
         assert!(super::is_label_name("_x9"));
