@@ -116,6 +116,8 @@ fn stats_match_docker_stats_for_the_same_container() {
     let c = DockerContainer::run_with(&host, &image, "match", &["--memory=512m"], &[]);
     // 96 MiB resident, so memory is well above the runtime's own noise.
     c.control("/control/hold?mb=96");
+    // Steady goroutine churn: a few % CPU, so the CPU comparison is not 0 against 0.
+    c.control("/control/steady?workers=50");
     let docker = Docker::connect(&host).unwrap();
     let ours = runtime().block_on(docker.stats(&c.name)).unwrap();
     let cli: serde_json::Value = serde_json::from_str(
@@ -145,11 +147,17 @@ fn stats_match_docker_stats_for_the_same_container() {
         "mem %: leakhound {:?} vs docker stats {mem_perc}",
         ours.memory_percent
     );
-    // CPU of an idle fixture: both small, and the same formula: within 5 points.
+    // CPU under steady churn, over two different one-second windows: both non-zero and
+    // within 5 points (or 50 %) of each other — the load varies from second to second, so
+    // only the formula can be held to more (the unit tests do, on a captured answer).
     let cpu = percent(cli["CPUPerc"].as_str().unwrap());
     let ours_cpu = ours.cpu_percent.unwrap();
     assert!(
-        (ours_cpu - cpu).abs() < 5.0,
+        ours_cpu > 0.0 && cpu > 0.0,
+        "cpu: leakhound {ours_cpu} vs docker stats {cpu}"
+    );
+    assert!(
+        (ours_cpu - cpu).abs() < 5.0f64.max(cpu * 0.5),
         "cpu: leakhound {ours_cpu} vs docker stats {cpu}"
     );
     // NetIO "0B / 0B" with --network=host: no counters, reported as unknown.
@@ -294,6 +302,45 @@ fn container_spec_on_the_command_line_uses_docker_host() {
         json[0]["memory_bytes"],
         json[0]["container"]["memory_bytes"]
     );
+}
+
+#[test]
+#[ignore = "needs dockerd; scripts/test runs it"]
+fn the_agent_stores_the_container_columns() {
+    let (host, image) = require_docker_env();
+    let c = DockerContainer::run_with(&host, &image, "store", &["--memory=128m"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let config = write_config(
+        &dir,
+        &format!(
+            "[agent]\ndatabase = \"{}\"\ndocker_host = \"{host}\"\nflush_interval = \"100ms\"\n\n\
+             [[targets]]\nname = \"one-api\"\nurl = \"{}\"\ncontainer = \"{}\"\n\
+             interval = \"1s\"\ntimeout = \"1s\"\njitter = \"0s\"\n",
+            db.display(),
+            c.url(),
+            c.name
+        ),
+    );
+    let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    let samples = poll(Duration::from_secs(30), "two stored samples", || {
+        let store = leakhound_agent::store::Store::open_read_only(&db).ok()?;
+        let samples = store.samples("one-api", 0, i64::MAX).ok()?;
+        (samples.len() >= 2).then_some(samples)
+    });
+    agent.stop();
+    for s in &samples {
+        assert!(s.up, "{s:?}");
+        assert_eq!(s.source, "health+container");
+        assert!(s.metrics.goroutines.is_some());
+        assert_eq!(s.metrics.container_state.as_deref(), Some("running"));
+        assert_eq!(s.metrics.container_restarts, Some(0));
+        assert_eq!(s.metrics.cgroup_memory_limit_bytes, Some(128 << 20));
+        assert!(s.metrics.cgroup_memory_bytes.unwrap() > 0);
+        assert!(s.metrics.cgroup_cpu_percent.is_some());
+        // The container reading (about a second) is not the health endpoint's latency.
+        assert!(s.latency_ms < 900.0, "{s:?}");
+    }
 }
 
 /// No daemon needed: a socket that does not exist is named, with the fix, and the run goes on.
