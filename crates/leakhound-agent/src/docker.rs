@@ -1,7 +1,8 @@
 //! A small Docker Engine API client over the daemon's unix socket (bollard underneath): one-shot
 //! container stats computed exactly as `docker stats` computes them, and `restart`.
 //!
-//! The same API is served by Podman (`podman system service`), so a Podman socket works too.
+//! Podman's `podman system service` serves the same API, so its socket should work too (the
+//! tests run against a real dockerd only; Podman is not installed where they run).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), leakhound_agent::docker::DockerError> {
