@@ -285,3 +285,127 @@ fn ctrl_c_and_sigterm_restore_the_terminal() {
         assert_sane(&tmux, name, how);
     }
 }
+
+/// A running agent (`leakhound run`) with [web] on a free port and a token, watching the fixture.
+fn agent_config(dir: &Path, fixture: &Fixture, port: u16) -> PathBuf {
+    let path = dir.join("agent.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[agent]\ndatabase = \"{}\"\nflush_interval = \"100ms\"\n\n\
+             [defaults]\ninterval = \"1s\"\ntimeout = \"900ms\"\njitter = \"0s\"\n\n\
+             [levels]\nwarning = 40\nurgent = 400\ncritical = 4000\n\n\
+             [web]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"tui-s3cret\"\n\n\
+             [[targets]]\nname = \"leaky\"\nurl = \"{}\"\n",
+            dir.join("agent.db").display(),
+            fixture.url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+#[ignore = "needs tmux and the Go fixture; scripts/test runs it"]
+fn watch_reads_a_running_agent() {
+    let fixture = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let config = agent_config(dir.path(), &fixture, port);
+    let agent = support::Agent::start(&config, &dir.path().join("agent.log"));
+    let url = format!("http://127.0.0.1:{port}");
+    let up = std::panic::catch_unwind(|| {
+        poll(Duration::from_secs(30), "the agent's HTTP API", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        })
+    });
+    assert!(up.is_ok(), "the agent did not start:\n{}", agent.log_text());
+
+    // Without the token: refused, with the fix and without the secret.
+    let out = support::leakhound(&["watch", "--agent", &url, "--plain", "--count", "1"]);
+    let err = support::stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("--token") && err.contains("LEAKHOUND_WEB_TOKEN"),
+        "{err}"
+    );
+    assert!(!err.contains("tui-s3cret"), "{err}");
+
+    // Plain lines from the agent's stored samples.
+    let out = support::leakhound(&[
+        "watch",
+        "--agent",
+        &url,
+        "--token",
+        "tui-s3cret",
+        "--plain",
+        "--count",
+        "2",
+        "--interval",
+        "500ms",
+    ]);
+    let text = support::stdout(&out);
+    assert!(out.status.success(), "{text}{}", support::stderr(&out));
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" leaky Goroutines: "))
+        .collect();
+    assert!(lines.len() >= 2, "{text}");
+
+    // The full-screen view from the agent, with the levels of its config file.
+    let tmux = Tmux::start();
+    let command = format!(
+        "sh -c '{} watch --agent {url} --token tui-s3cret --config {} --interval 1s; echo EXITED $?; \
+         echo MODE $(stty -a | tr \" ;\" \"\\n\\n\" | grep -x -e -icanon -e icanon -e -echo -e echo | tr \"\\n\" \" \"); \
+         sleep 60'",
+        env!("CARGO_BIN_EXE_leakhound"),
+        config.display()
+    );
+    tmux.session("agent", 120, 40, &command);
+    tmux.wait("agent", 30, "the leaky row from the agent", |s| {
+        row_has(s, "leaky", "normal")
+    });
+    fixture.leak("select", 80, "agent");
+    tmux.wait(
+        "agent",
+        30,
+        "the level word from the agent to change",
+        |s| row_has(s, "leaky", "warning"),
+    );
+    tmux.keys("agent", &["d"]);
+    tmux.wait("agent", 20, "the no-dumps hint", |s| {
+        s.contains("no goroutine dumps")
+    });
+    tmux.keys("agent", &["q"]);
+    assert_sane(&tmux, "agent", "q (agent)");
+    agent.stop();
+}
+
+#[test]
+#[ignore = "needs tmux; scripts/test runs it"]
+fn demo_shows_the_live_view_then_the_summary() {
+    let tmux = Tmux::start();
+    let command = format!(
+        "sh -c '{} demo --duration 10s --leak-rate 400; echo EXITED $?; \
+         echo MODE $(stty -a | tr \" ;\" \"\\n\\n\" | grep -x -e -icanon -e icanon -e -echo -e echo | tr \"\\n\" \" \"); \
+         sleep 60'",
+        env!("CARGO_BIN_EXE_leakhound")
+    );
+    tmux.session("demo", 120, 40, &command);
+    let screen = tmux.wait("demo", 20, "both simulated services in the view", |s| {
+        row(s, "(simulated)").is_some()
+            && s.contains("one-api (simulated)")
+            && s.contains("healthy (simulated)")
+    });
+    assert_eq!(tmux.modes("demo"), "1 0", "{screen}");
+    // The leaking one climbs past the guide's warning mark (2000) within the demo.
+    tmux.wait("demo", 20, "the leaking service at level warning", |s| {
+        s.lines()
+            .any(|l| l.contains("one-api (simulated)") && l.contains("warning"))
+    });
+    assert_sane(&tmux, "demo", "the demo's end");
+    let screen = tmux.screen("demo");
+    assert!(screen.contains("Where is it leaking?"), "{screen}");
+    // Log lines held while the view ran come out after it, not over it.
+    assert!(screen.contains("alert firing"), "{screen}");
+}

@@ -18,6 +18,7 @@ pub fn restore() {
         let _ = execute!(out, terminal::LeaveAlternateScreen, cursor::Show);
         let _ = terminal::disable_raw_mode();
         let _ = out.flush();
+        crate::logging::release_stderr();
     }
 }
 
@@ -33,6 +34,8 @@ impl TerminalGuard {
             anyhow::anyhow!("cannot put the terminal in raw mode ({e}); use --plain")
         })?;
         ACTIVE.store(true, Ordering::SeqCst);
+        // Log lines would scribble over the view: hold them until it is gone.
+        crate::logging::hold_stderr();
         let mut out = std::io::stdout();
         if let Err(e) = execute!(out, terminal::EnterAlternateScreen, cursor::Hide) {
             restore();
