@@ -409,3 +409,30 @@ fn demo_shows_the_live_view_then_the_summary() {
     // Log lines held while the view ran come out after it, not over it.
     assert!(screen.contains("alert firing"), "{screen}");
 }
+
+#[test]
+#[ignore = "needs tmux and the Go fixture; scripts/test runs it"]
+fn a_panic_leaves_a_usable_terminal_and_a_readable_message() {
+    let fixture = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &fixture);
+    let tmux = Tmux::start();
+    // Debug builds panic after N draws when asked to (see tui::run).
+    let command = watch_command(&config).replacen(
+        "sh -c '",
+        "sh -c 'RUST_BACKTRACE=0 LEAKHOUND_TEST_PANIC_AFTER_DRAWS=3 ",
+        1,
+    );
+    tmux.session("panic", 100, 30, &command);
+    let screen = tmux.wait("panic", 30, "the shell after the panic", |s| {
+        s.contains("EXITED") && s.contains("MODE")
+    });
+    assert!(screen.contains("EXITED 101"), "{screen}");
+    assert!(
+        screen.contains("test panic after drawing"),
+        "the panic message is on the normal screen: {screen}"
+    );
+    assert!(screen.contains("MODE icanon echo"), "{screen}");
+    assert!(!screen.contains("GOROUTINES"), "{screen}");
+    assert_eq!(tmux.modes("panic"), "0 1");
+}

@@ -75,6 +75,12 @@ pub async fn run(
     collect::spawn_dumper(dumps, dump_rx, tx.clone(), &mut tasks);
     drop(tx);
 
+    // Debug builds only: panic after this many draws, so the tests can check that a panic
+    // leaves a usable terminal (tests/tui.rs).
+    #[cfg(debug_assertions)]
+    let mut panic_after: Option<u64> = std::env::var("LEAKHOUND_TEST_PANIC_AFTER_DRAWS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(end);
@@ -114,6 +120,13 @@ pub async fn run(
         }
         if let Err(e) = guard.terminal.draw(|frame| ui::draw(frame, &app)) {
             break Err(anyhow::anyhow!("cannot draw on the terminal: {e}"));
+        }
+        #[cfg(debug_assertions)]
+        if let Some(n) = panic_after.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                panic!("test panic after drawing (LEAKHOUND_TEST_PANIC_AFTER_DRAWS)");
+            }
         }
     };
     drop(rx);
