@@ -405,10 +405,18 @@ pub async fn run(
                     transitions,
                 };
                 if let Err(mpsc::error::TrySendError::Full(obs)) = tx.try_send(obs) {
-                    tracing::warn!(
-                        target_name = %obs.sample.target,
-                        "remediation is busy (a capture or an action is running); this sample is not checked for actions"
-                    );
+                    if obs.transitions.is_empty() {
+                        tracing::warn!(
+                            target_name = %obs.sample.target,
+                            "remediation is busy (a capture or an action is running); this sample is not checked for actions"
+                        );
+                    } else {
+                        // An alert changed: it must not be lost, and ingest must not wait.
+                        let tx = tx.clone();
+                        tokio::spawn(async move {
+                            let _ = tx.send(obs).await;
+                        });
+                    }
                 }
             }
             if let Ok(mut map) = latest.lock() {

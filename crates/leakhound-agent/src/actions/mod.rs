@@ -443,8 +443,15 @@ impl Remediation {
                 }
             }
         }
-        // Evidence when an alert starts firing.
-        if self.config.actions.evidence.on_alerts {
+        // Evidence when an alert starts firing: on every target with `on_alerts`, and always on
+        // targets with actions (their restart would destroy it).
+        let has_actions = self
+            .config
+            .actions
+            .for_target(&target_name)
+            .next()
+            .is_some();
+        if self.config.actions.evidence.on_alerts || has_actions {
             let started: Vec<&Transition> = obs
                 .transitions
                 .iter()
@@ -487,9 +494,14 @@ impl Remediation {
             let Some(state) = self.policies.get_mut(&key) else {
                 continue;
             };
+            // Act only on a sample that shows the problem: not while the target is down or
+            // being restarted (its alert may still be firing from before).
             let decision = state.observe(
                 now,
-                trigger.as_ref().map(|(_, since, _)| *since),
+                trigger
+                    .as_ref()
+                    .filter(|_| goroutines.is_some())
+                    .map(|(_, since, _)| *since),
                 goroutines,
                 self.config.actions.enabled,
             );

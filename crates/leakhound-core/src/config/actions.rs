@@ -39,7 +39,9 @@ use toml::Spanned;
 pub struct EvidenceConfig {
     /// Root directory; bundles go to `dir/<target>/<time>-<trigger>/`.
     pub dir: PathBuf,
-    /// Capture a bundle when an alert (level or trend) starts firing.
+    /// Capture a bundle when an alert (level, trend, baseline) starts firing on any target.
+    /// Off by default (it adds a follow-up message per alert); targets with `[[actions]]` get
+    /// these captures anyway.
     pub on_alerts: bool,
     /// At most one automatic capture per target per this long (captures before an action and
     /// `leakhound capture` are not limited: an action has its own cooldown and storm guard).
@@ -66,7 +68,7 @@ impl Default for EvidenceConfig {
     fn default() -> Self {
         EvidenceConfig {
             dir: PathBuf::from("leakhound-evidence"),
-            on_alerts: true,
+            on_alerts: false,
             min_interval: Duration::from_secs(600),
             max_total_bytes: 500 << 20,
             debug2: false,
