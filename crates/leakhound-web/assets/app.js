@@ -733,5 +733,9 @@
       targetPage(name);
     } else overview();
   }
+  // A page leaving (or going into the back/forward cache) gives its live connection back: a
+  // browser allows only 6 connections per host, and a kept stream would hold one of them.
+  window.addEventListener('pagehide', closeFeed);
+  window.addEventListener('pageshow', (ev) => { if (ev.persisted) route(); });
   route();
 })();
