@@ -52,3 +52,52 @@ pub async fn run(method: &str, url: &Url, timeout: Duration) -> RunResult {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn server(status: u16) -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/admin/restart",
+            axum::routing::post(move || async move {
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    "restarting\n",
+                )
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Url::parse(&format!("http://{addr}/admin/restart")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_2xx_is_success_anything_else_a_failure() {
+        let url = server(202).await;
+        let r = run("POST", &url, Duration::from_secs(5)).await;
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.exit_code, Some(202));
+        assert!(
+            r.output_tail.ends_with("202 Accepted\nrestarting\n"),
+            "{r:?}"
+        );
+
+        let url = server(503).await;
+        let r = run("POST", &url, Duration::from_secs(5)).await;
+        assert!(!r.ok);
+        assert!(r
+            .error
+            .unwrap()
+            .ends_with("answered 503 Service Unavailable"));
+
+        let r = run("GET", &url, Duration::from_secs(5)).await; // wrong method: 405
+        assert_eq!(r.exit_code, Some(405));
+        let dead = Url::parse("http://127.0.0.1:9/x").unwrap();
+        let r = run("POST", &dead, Duration::from_secs(2)).await;
+        assert!(r.error.unwrap().contains("connection failed"), "refused");
+    }
+}

@@ -106,3 +106,65 @@ pub fn run(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[test]
+    fn signals_a_pid_a_pid_file_and_the_targets_process() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let r = run("TERM", Some(&ProcessSelector::Pid(child.id())), None, None);
+        assert!(r.ok, "{r:?}");
+        assert_eq!(
+            r.output_tail,
+            format!("sent SIGTERM to PID {}\n", child.id())
+        );
+        assert_eq!(child.wait().unwrap().signal(), Some(15));
+
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let file = tmp.path().join("svc.pid");
+        std::fs::write(&file, format!("{}\n", child.id())).unwrap();
+        let r = run("KILL", None, Some(&file), None);
+        assert!(r.ok, "{r:?}");
+        assert_eq!(child.wait().unwrap().signal(), Some(9));
+
+        // The target's own selector, when the action names none.
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let r = run("INT", None, None, Some(&ProcessSelector::Pid(child.id())));
+        assert!(r.ok, "{r:?}");
+        assert_eq!(child.wait().unwrap().signal(), Some(2));
+    }
+
+    #[test]
+    fn refuses_init_and_explains_what_is_missing() {
+        let r = run("TERM", Some(&ProcessSelector::Pid(1)), None, None);
+        assert_eq!(r.error.as_deref(), Some("refusing to signal PID 1"));
+        let r = run(
+            "TERM",
+            Some(&ProcessSelector::Name("no-such-process-xyz".into())),
+            None,
+            None,
+        );
+        assert_eq!(
+            r.error.as_deref(),
+            Some("no process named 'no-such-process-xyz' is running")
+        );
+        let r = run("TERM", None, Some(Path::new("/nonexistent/x.pid")), None);
+        assert!(r
+            .error
+            .unwrap()
+            .contains("cannot read the pid_file '/nonexistent/x.pid'"));
+    }
+}
