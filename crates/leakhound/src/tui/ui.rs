@@ -428,7 +428,7 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(
-        "Level: normal ≤ warning < urgent < critical (GUIDE §9, [levels]). Dumps are also taken on their own when a target grows.",
+        "Levels (GUIDE §9, [levels]): normal, warning, urgent, critical; down when a probe fails. Dumps are also taken on their own when a target grows.",
     ));
     frame.render_widget(Clear, popup);
     frame.render_widget(
@@ -569,5 +569,55 @@ mod tests {
         let text = screen(&app, 100, 30).join("\n");
         assert!(text.contains("PAUSED"), "{text}");
         assert!(text.contains("take a goroutine dump now"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use super::super::app::tests::sample;
+    use super::super::app::Event;
+    use super::*;
+    use leakhound_core::config::Levels;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    use std::time::Instant;
+
+    /// How long one frame and one sample cost with 50 targets × 2 h of 1 s samples (printed;
+    /// run with `cargo test --release -p leakhound --bin leakhound frame_cost -- --ignored --nocapture`).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn frame_cost() {
+        let names: Vec<(String, bool)> = (0..50).map(|i| (format!("svc-{i}"), true)).collect();
+        let mut app = App::new("leakhound watch", Levels::default(), 1000, names);
+        app.handle(
+            Event::Key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Char('w'),
+            )),
+            0,
+        );
+        app.handle(
+            Event::Key(crossterm::event::KeyEvent::from(
+                crossterm::event::KeyCode::Char('w'),
+            )),
+            0,
+        );
+        let started = Instant::now();
+        for s in 0..7200i64 {
+            for i in 0..50 {
+                let g = 1000 + (s as u64 * (i % 3)) / 10;
+                app.handle(
+                    Event::from(sample(&format!("svc-{i}"), s * 1000, g)),
+                    s * 1000,
+                );
+            }
+        }
+        let per_sample = started.elapsed() / (7200 * 50);
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        let started = Instant::now();
+        for _ in 0..20 {
+            terminal.draw(|f| draw(f, &app)).unwrap();
+        }
+        let per_frame = started.elapsed() / 20;
+        println!("50 targets x 7200 points, window 2h: {per_sample:?} per sample, {per_frame:?} per 200x60 frame");
     }
 }
