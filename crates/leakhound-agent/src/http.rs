@@ -104,7 +104,18 @@ impl HttpClient {
         for (k, v) in &self.options.headers {
             request = request.header(k, v);
         }
-        let response = request.send().await.map_err(|e| self.classify(url, &e))?;
+        // A GET is idempotent: when a kept-alive connection turns out to be dead (the service
+        // restarted since the last probe), ask once more on a fresh one instead of reporting the
+        // service down.
+        let retry = request.try_clone();
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) if is_stale_connection(&e) => match retry {
+                Some(again) => again.send().await.map_err(|e| self.classify(url, &e))?,
+                None => return Err(self.classify(url, &e)),
+            },
+            Err(e) => return Err(self.classify(url, &e)),
+        };
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(HttpError::Status {
@@ -153,6 +164,17 @@ impl HttpClient {
     }
 }
 
+/// Whether a request failed because its pooled connection was already closed by the peer:
+/// hyper's "connection closed before message completed" or a reset, before any answer.
+fn is_stale_connection(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() || e.is_redirect() || e.is_status() {
+        return false;
+    }
+    let chain = error_chain(e);
+    chain.contains("connection closed before message completed")
+        || chain.contains("Connection reset by peer")
+}
+
 /// The URL without user info or query, fit to print (secrets never reach logs).
 pub fn redact(url: &Url) -> String {
     let mut shown = url.clone();
@@ -186,6 +208,53 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: after a service restart, the first probe used a kept-alive connection to the
+    /// old process and the target was reported down ("connection closed before message
+    /// completed"). The server here answers the first request on a connection, then closes the
+    /// connection when the second arrives — as a restarted process does.
+    #[tokio::test]
+    async fn a_dead_kept_alive_connection_is_retried_on_a_fresh_one() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut connections = 0;
+            for stream in listener.incoming().take(2) {
+                connections += 1;
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut read_request = || {
+                    let mut line = String::new();
+                    let mut got = false;
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        got = true;
+                        if line == "\r\n" {
+                            break;
+                        }
+                        line.clear();
+                    }
+                    got
+                };
+                if !read_request() {
+                    continue;
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .unwrap();
+                if connections == 1 {
+                    // The next request on this connection is read, then the connection dies.
+                    read_request();
+                }
+            }
+            connections
+        });
+        let client = HttpClient::new(&HttpOptions::default()).unwrap();
+        let url = Url::parse(&format!("http://{addr}/")).unwrap();
+        assert_eq!(client.get_bytes(&url, 100).await.unwrap().1, b"ok");
+        assert_eq!(client.get_bytes(&url, 100).await.unwrap().1, b"ok");
+        assert_eq!(server.join().unwrap(), 2, "the retry used a new connection");
+    }
 
     #[test]
     fn redact_drops_credentials_and_query() {
