@@ -820,6 +820,19 @@ mod tests {
     const TARGET: &str = "[[targets]]\nname = \"one-api\"\nurl = \"http://127.0.0.1:3000\"\n";
 
     #[test]
+    fn the_init_examples_evidence_and_action_parse_when_uncommented() {
+        let text = crate::config::example_uncommented("[evidence]");
+        let config = parse(&text).unwrap();
+        let actions = &config.actions.actions;
+        assert_eq!(actions.len(), 1, "{text}");
+        assert_eq!(
+            (actions[0].name.as_str(), actions[0].target.as_str()),
+            ("restart", "one-api")
+        );
+        assert!(format!("{:?}", actions[0]).contains("docker-compose"));
+    }
+
+    #[test]
     fn the_guides_auto_restart_as_config() {
         let text = format!(
             r#"[agent]

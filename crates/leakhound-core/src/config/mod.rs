@@ -31,6 +31,28 @@ use walk::{Ctx, Lines, Table};
 /// The commented configuration `leakhound init` writes. It parses to the defaults plus one target.
 pub const EXAMPLE: &str = include_str!("example.toml");
 
+/// [`EXAMPLE`] with the commented block that starts at the line `# {header}` uncommented (up to
+/// the next empty line): the tests check that what `init` suggests parses.
+#[cfg(test)]
+pub(crate) fn example_uncommented(header: &str) -> String {
+    let mut inside = false;
+    EXAMPLE
+        .lines()
+        .map(|l| {
+            if l.strip_prefix("# ") == Some(header) {
+                inside = true;
+            }
+            if l.is_empty() {
+                inside = false;
+            }
+            match l.strip_prefix("# ") {
+                Some(rest) if inside => format!("{rest}\n"),
+                _ => format!("{l}\n"),
+            }
+        })
+        .collect()
+}
+
 /// One mistake in a config file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfigError {

@@ -478,22 +478,7 @@ mod tests {
 
     #[test]
     fn the_init_examples_block_parses_when_uncommented() {
-        let mut inside = false;
-        let text: String = crate::config::EXAMPLE
-            .lines()
-            .map(|l| {
-                if l == "# [remote_write]" {
-                    inside = true;
-                }
-                if l.is_empty() {
-                    inside = false;
-                }
-                match l.strip_prefix("# ") {
-                    Some(rest) if inside => format!("{rest}\n"),
-                    _ => format!("{l}\n"),
-                }
-            })
-            .collect();
+        let text = crate::config::example_uncommented("[remote_write]");
         let config = Config::parse(&text, &|name| {
             (name == "REMOTE_WRITE_TOKEN").then(|| "t0ken".to_string())
         })
