@@ -280,7 +280,8 @@
         el('td', {}, v.error ? el('span', { class: 'err', text: v.error }) : el('span', { class: 'muted', text: v.source || '' })),
       ];
       put(r.tr, ...cells);
-      if (flash) { r.tr.classList.remove('flash'); void r.tr.offsetWidth; r.tr.classList.add('flash'); }
+      // Web Animations: no forced layout per update (a hundred rows update every few seconds).
+      if (flash && r.tr.animate) r.tr.animate([{ background: '#fff3b0' }, { background: 'transparent' }], 1000);
     }
     function upsert(view, flash) {
       let r = rows.get(view.name);
@@ -291,6 +292,11 @@
       }
       const levelChanged = r.view.level !== view.level || r.view.up !== view.up;
       r.view = view;
+      if (view.history) {
+        // The stored history (from /api/targets?history=): older than any live point.
+        const first = r.points.length ? r.points[0][0] : Infinity;
+        r.points = view.history.filter((p) => p[1] !== null && p[0] < first).concat(r.points);
+      }
       if (view.goroutines !== null && view.goroutines !== undefined && view.ts_ms) {
         const last = r.points[r.points.length - 1];
         if (!last || last[0] < view.ts_ms) r.points.push([view.ts_ms, view.goroutines]);
@@ -299,25 +305,6 @@
       }
       renderRow(r, flash);
       return levelChanged;
-    }
-    async function loadTrends() {
-      const names = [...rows.keys()];
-      let next = 0;
-      async function worker() {
-        while (next < names.length) {
-          const name = names[next++];
-          try {
-            const body = await api('/api/targets/' + encodeURIComponent(name) + '/samples?since=' + TREND_WINDOW + '&step=1m');
-            const r = rows.get(name);
-            const old = body.samples.filter((s) => s.metrics && s.metrics.goroutines !== null && s.metrics.goroutines !== undefined)
-              .map((s) => [s.ts_ms, s.metrics.goroutines]);
-            const first = r.points.length ? r.points[0][0] : Infinity;
-            r.points = old.filter((p) => p[0] < first).concat(r.points);
-            renderRow(r, false);
-          } catch (_) { /* no history (no database): the live points fill the trend */ }
-        }
-      }
-      await Promise.all([worker(), worker(), worker(), worker()]);
     }
     let alertsAt = 0;
     async function loadAlerts() {
@@ -334,7 +321,12 @@
 
     (async () => {
       try {
-        const list = await api('/api/targets');
+        // One request for the table and every trend; without a database (no history) the
+        // live points fill the trends.
+        const list = await api('/api/targets?history=' + TREND_WINDOW).catch((e) => {
+          if (e instanceof AuthError) throw e;
+          return api('/api/targets');
+        });
         list.forEach((v) => upsert(v, false));
         renderSummary();
         if (!list.length) tbody.append(el('tr', {}, el('td', { colspan: 7, class: 'muted', text: 'No targets.' })));
@@ -348,7 +340,6 @@
         lagged() { api('/api/targets').then((l) => { l.forEach((v) => upsert(v, false)); renderSummary(); }).catch(() => {}); },
       });
       loadAlerts();
-      loadTrends();
     })();
     ticker(() => {
       for (const td of document.querySelectorAll('td.seen')) {
@@ -702,7 +693,7 @@
               el('td', { text: e.change }), el('td', { class: 'num', text: fmtInt(e.before) }), el('td', { class: 'num', text: fmtInt(e.after) }),
               el('td', { class: 'num ' + (e.delta > 0 ? 'delta-up' : e.delta < 0 ? 'delta-down' : ''), text: (e.delta > 0 ? '+' : '') + fmtInt(e.delta) }),
               el('td', { text: e.blocking }),
-              el('td', {}, el('pre', { class: 'stack', text: frameText(e.top_frame) + '\ncreated by ' + frameText(e.created_by) })))))),
+              el('td', {}, el('pre', { class: 'stack', text: frameText(e.top_frame || e.frames[0]) + (e.created_by ? '\ncreated by ' + frameText(e.created_by) : '') })))))),
           body.more_entries ? el('p', { class: 'muted', text: body.more_entries + ' smaller changes not shown.' }) : null);
       } catch (e) { showError(detail, e); }
     }

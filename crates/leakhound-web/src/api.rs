@@ -166,18 +166,71 @@ pub(crate) struct TargetView {
     latency_ms: Option<f64>,
     source: Option<String>,
     error: Option<String>,
+    /// With `?history=30m`: `[ts_ms, goroutines]` pairs over that span, at most
+    /// [`HISTORY_POINTS`] (the peak of each slice; `null` goroutines where the target was down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<(i64, Option<u64>)>>,
 }
 
-async fn targets(State(state): State<AppState>) -> Json<Vec<TargetView>> {
-    let views = state
-        .target_names()
-        .into_iter()
+/// Points per target in `/api/targets?history=…` (the dashboard's trend column).
+pub const HISTORY_POINTS: i64 = 60;
+
+/// The longest `history` `/api/targets` answers.
+const MAX_HISTORY_MS: i64 = 24 * 3_600_000;
+
+#[derive(Debug, Deserialize)]
+struct TargetsQuery {
+    history: Option<String>,
+}
+
+async fn targets(
+    State(state): State<AppState>,
+    Query(q): Query<TargetsQuery>,
+) -> Result<Json<Vec<TargetView>>, AppError> {
+    let names = state.target_names();
+    let mut views: Vec<TargetView> = names
+        .iter()
         .map(|name| {
-            let s = state.latest(&name);
-            target_view(&state, name, s)
+            let s = state.latest(name);
+            target_view(&state, name.clone(), s)
         })
         .collect();
-    Json(views)
+    if let Some(text) = &q.history {
+        let span = match leakhound_core::units::parse_duration(text) {
+            Ok(d) if !d.is_zero() && d.as_millis() <= MAX_HISTORY_MS as u128 => {
+                d.as_millis() as i64
+            }
+            _ => {
+                return Err(AppError::BadRequest(format!(
+                    "history='{text}' is not a duration between 1s and 24h; write e.g. history=30m"
+                )))
+            }
+        };
+        let db = database(&state)?;
+        let until = leakhound_agent::agent::now_ms() + 1;
+        let since = until - span;
+        let step = (span / HISTORY_POINTS).max(1000);
+        let histories = blocking(move || {
+            let store = Store::open_read_only(&db).map_err(|e| e.to_string())?;
+            names
+                .iter()
+                .map(|name| {
+                    let rows = store
+                        .samples(name, since, until)
+                        .map_err(|e| e.to_string())?;
+                    Ok(downsample(rows, step)
+                        .into_iter()
+                        .map(|s| (s.ts_ms, s.metrics.goroutines.filter(|_| s.up)))
+                        .collect())
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })
+        .await?;
+        for (view, history) in views.iter_mut().zip(histories) {
+            view.history = Some(history);
+        }
+    }
+    Ok(Json(views))
 }
 
 /// One target as `/api/targets` (and the live feed, `/api/events`) shows it.
@@ -195,6 +248,7 @@ pub(crate) fn target_view(state: &AppState, name: String, s: Option<Sample>) -> 
         source: s.as_ref().map(|s| s.source.clone()),
         error: s.and_then(|s| s.error),
         name,
+        history: None,
     }
 }
 

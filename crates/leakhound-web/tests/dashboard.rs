@@ -462,3 +462,40 @@ async fn dumps_list_buckets_and_diff_from_the_store() {
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(text(r).await.contains("no goroutine profile"));
 }
+
+#[tokio::test]
+async fn targets_with_history_carry_their_recent_goroutines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("lh.db");
+    let now = leakhound_agent::agent::now_ms();
+    let mut rows: Vec<Sample> = (0..120)
+        .map(|i| sample("one-api", now - (120 - i) * 30_000, 1000 + i as u64))
+        .collect();
+    rows[119].up = false;
+    Store::open(&db).unwrap().insert(&rows).unwrap();
+    let state = AppState::new(&config("", db.to_str().unwrap()), latest());
+
+    let r = get(state.clone(), "/api/targets?history=30m").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = serde_json::from_str(&text(r).await).unwrap();
+    let history = v[0]["history"].as_array().unwrap();
+    assert!((55..=61).contains(&history.len()), "{}", history.len());
+    let first = history[0][0].as_i64().unwrap();
+    assert!(first >= now - 30 * 60_000, "older than 30 min: {first}");
+    assert_eq!(
+        history[history.len() - 1][1],
+        Value::Null,
+        "the down sample"
+    );
+    assert_eq!(history[history.len() - 2][1], 1118);
+    assert_eq!(v[1]["history"], serde_json::json!([]), "backup has none");
+
+    let r = get(state.clone(), "/api/targets").await;
+    let v: Value = serde_json::from_str(&text(r).await).unwrap();
+    assert!(v[0].get("history").is_none());
+    let r = get(state, "/api/targets?history=2d").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(text(r)
+        .await
+        .contains("history='2d' is not a duration between 1s and 24h"));
+}

@@ -237,6 +237,13 @@ fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
     let fixture = Fixture::start();
     fixture.leak("chan", 100, "dashboard");
     let (agent, base) = agent(dir.path(), &fixture, "");
+    // A first goroutine dump (evidence bundle) before the big leak, a second one after it.
+    let capture = || {
+        let config = dir.path().join("leakhound.toml");
+        let out = support::leakhound(&["capture", TARGET, "-c", config.to_str().unwrap()]);
+        assert!(out.status.success(), "capture: {}", support::stderr(&out));
+    };
+    capture();
     let browser = Browser::start();
     let mut page = browser.open(&format!("{base}/"));
 
@@ -301,6 +308,7 @@ fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
         "warning"
     );
     let overview = page.screenshot("dashboard-overview.png");
+    capture();
 
     // The target page: the goroutine chart is drawn (pixels of the series colour), the facts
     // show the same count.
@@ -357,7 +365,42 @@ fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
     );
     let target = page.screenshot("dashboard-target.png");
 
-    for shot in [overview, target] {
+    // The dumps: both listed; the newest one's buckets name the leaking call site; the diff
+    // of the two shows the 2500 new goroutines there.
+    page.wait_for(
+        Duration::from_secs(20),
+        "the two dumps in the list",
+        "document.querySelectorAll('table.dumps tbody tr').length",
+        |v| v == 2,
+    );
+    page.eval("document.querySelector('table.dumps tbody tr button').click()");
+    let buckets = page.wait_for(
+        Duration::from_secs(20),
+        "the newest dump's buckets",
+        "(() => { const t = document.querySelector('#dump-detail table.buckets'); return t ? t.textContent : ''; })()",
+        |v| v.as_str().is_some_and(|t| !t.is_empty()),
+    );
+    let buckets = buckets.as_str().unwrap();
+    assert!(
+        buckets.contains("awaitChunk") && buckets.contains("2,500"),
+        "{buckets}"
+    );
+    page.eval("[...document.querySelectorAll('#dumps button')].find((b) => b.textContent === 'Diff').click()");
+    let first = page.wait_for(
+        Duration::from_secs(20),
+        "the diff of the two dumps",
+        "(() => { const r = document.querySelector('#dump-detail table.diff tbody tr'); return r ? r.textContent : ''; })()",
+        |v| v.as_str().is_some_and(|t| !t.is_empty()),
+    );
+    let first = first.as_str().unwrap();
+    assert!(
+        first.starts_with("new") && first.contains("+2,500") && first.contains("awaitChunk"),
+        "the diff's first row: {first}"
+    );
+    page.eval("document.querySelector('#dumps').scrollIntoView()");
+    let dumps = page.screenshot("dashboard-dumps.png");
+
+    for shot in [overview, target, dumps] {
         assert!(
             std::fs::metadata(&shot).unwrap().len() > 10_000,
             "{shot:?} is tiny"
@@ -438,7 +481,7 @@ fn generate_history(db: &Path, targets: u64, days: u64, interval_s: u64) -> u64 
     let mut written = 0;
     for t in 0..targets {
         let name = format!("svc-{t:03}");
-        let leaking = t % 10 == 0;
+        let leaking = t.is_multiple_of(10);
         let mut batch = Vec::with_capacity(20_000);
         for i in 0..n {
             let ts = now - (n - i) * step;
