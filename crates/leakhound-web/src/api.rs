@@ -318,15 +318,15 @@ async fn samples(
     let db = database(&state)?;
     let target = name.clone();
     let rows = blocking(move || {
-        Store::open_read_only(&db)
-            .and_then(|s| s.samples(&target, since, until))
-            .map_err(|e| e.to_string())
+        let store = Store::open_read_only(&db).map_err(|e| e.to_string())?;
+        match step {
+            Some(step) => downsample_in_chunks(&store, &target, since, until, step),
+            None => store
+                .samples(&target, since, until)
+                .map_err(|e| e.to_string()),
+        }
     })
     .await?;
-    let rows = match step {
-        Some(step) => downsample(rows, step),
-        None => rows,
-    };
     if rows.len() > MAX_POINTS {
         return Err(AppError::BadRequest(format!(
             "{} samples in that range, more than {MAX_POINTS}: ask for a shorter range or add a step, e.g. step=1m",
@@ -340,6 +340,38 @@ async fn samples(
         step_ms: step,
         samples: rows,
     }))
+}
+
+/// About a day of samples read at a time when a range is downsampled: a 30-day chart never holds
+/// the month's rows in memory at once (86,400 samples at 30 s would be ~40 MB).
+const CHUNK_MS: i64 = 86_400_000;
+
+/// [`downsample`] over `[since, until)`, reading the store in chunks that end on bucket
+/// boundaries (so no bucket is split between two chunks).
+fn downsample_in_chunks(
+    store: &Store,
+    target: &str,
+    since: i64,
+    until: i64,
+    step_ms: i64,
+) -> Result<Vec<Sample>, String> {
+    let buckets_per_chunk = (CHUNK_MS / step_ms).max(1);
+    let mut out = Vec::new();
+    let mut lo = since;
+    while lo < until {
+        let hi = lo
+            .div_euclid(step_ms)
+            .saturating_add(buckets_per_chunk)
+            .saturating_mul(step_ms)
+            .min(until);
+        let rows = store.samples(target, lo, hi).map_err(|e| e.to_string())?;
+        out.extend(downsample(rows, step_ms));
+        if out.len() > MAX_POINTS {
+            break; // the caller refuses it anyway
+        }
+        lo = hi;
+    }
+    Ok(out)
 }
 
 /// One sample per `step_ms` bucket: the one with the most goroutines (a leak shows in the

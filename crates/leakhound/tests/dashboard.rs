@@ -680,9 +680,12 @@ fn dashboard_first_paint_and_agent_memory_on_a_stored_history() {
     let table = median(overview.iter().map(|o| o.1).collect());
     let complete = median(overview.iter().map(|o| o.2).collect());
     let mut line = format!(
-        "| {targets} targets × {days} d at {interval_s} s ({} samples{}) | FCP {fcp:.0} ms | table {table:.0} ms | trends {complete:.0} ms |",
-        if samples > 0 { samples.to_string() } else { "reused store".into() },
-        if samples > 0 { format!(", generated in {generated_s:.0} s") } else { String::new() },
+        "| {targets} targets × {days} d at {interval_s} s ({}) | FCP {fcp:.0} ms | table {table:.0} ms | trends {complete:.0} ms |",
+        if samples > 0 {
+            format!("{samples} samples, generated in {generated_s:.0} s")
+        } else {
+            "store reused".into()
+        },
     );
     for (range, times) in &ranges {
         line.push_str(&format!(" {range} chart {:.0} ms |", median(times.clone())));
