@@ -25,5 +25,6 @@ pub mod notify;
 pub mod outbox;
 pub mod probe;
 pub mod remote_write;
+pub mod report;
 pub mod sim;
 pub mod store;

@@ -135,7 +135,8 @@ CREATE INDEX IF NOT EXISTS action_runs_by_target ON action_runs(target, started_
 /// Tables (and indexes) this schema owns; anything else marks a foreign database.
 const OWN_OBJECTS: &str = "'targets','samples','samples_by_target_time','outbox','outbox_due',\
     'alert_events','alert_events_by_target','silences','agent_state',\
-    'evidence_bundles','evidence_by_target','action_runs','action_runs_by_target'";
+    'evidence_bundles','evidence_by_target','action_runs','action_runs_by_target',\
+    'sample_rollups','samples_rollup'";
 
 const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
@@ -285,6 +286,7 @@ impl Store {
             .execute_batch(SCHEMA)
             .map_err(|e| self.classify(e))?;
         self.migrate_samples()?;
+        crate::report::ensure_rollups(&self.conn).map_err(|e| self.classify(e))?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| self.classify(e))?;

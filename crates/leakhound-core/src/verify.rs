@@ -24,8 +24,9 @@
 
 use crate::config::VerifyConfig;
 use crate::trend::{Trend, Verdict};
-use crate::units::{human_bytes, human_duration};
-use serde::Serialize;
+use crate::units::{human_bytes, human_duration, mb};
+use crate::Sample;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 const MINUTE: i64 = 60_000;
@@ -121,6 +122,131 @@ pub struct WindowAverages {
     pub memory_bytes: Option<f64>,
 }
 
+/// The guide's `baseline.json` (its health JSON, GUIDE §1) plus leakhound's richer data in
+/// `leakhound` (absent in a file saved with `curl …/api/monitor/health > baseline.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    pub status: String,
+    pub goroutines: u64,
+    #[serde(default)]
+    pub memory: GuideMemory,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leakhound: Option<BaselineDetail>,
+}
+
+/// The health JSON's `memory` object, in whole MB.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GuideMemory {
+    #[serde(default)]
+    pub alloc_mb: u64,
+    #[serde(default)]
+    pub total_alloc_mb: u64,
+    #[serde(default)]
+    pub sys_mb: u64,
+    #[serde(default)]
+    pub num_gc: u64,
+}
+
+/// What leakhound adds to a baseline: averages over a window, memory, and the time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineDetail {
+    pub target: String,
+    pub taken_at_ms: i64,
+    /// Local time, for people reading the file.
+    #[serde(default)]
+    pub taken_at: String,
+    pub window_seconds: u64,
+    pub samples: u64,
+    pub goroutines_avg: f64,
+    pub goroutines_min: u64,
+    pub goroutines_max: u64,
+    /// Average memory used (RSS, else cgroup, else `Sys`, else `Alloc`).
+    pub memory_avg_bytes: Option<f64>,
+    pub memory_bytes: Option<u64>,
+}
+
+impl Baseline {
+    /// A baseline from the samples of the last `window` before `now_ms` (oldest first): the
+    /// guide's fields from the newest sample with a goroutine count, averages over all of them.
+    /// `None` when no sample has a goroutine count.
+    pub fn from_samples(
+        target: &str,
+        samples: &[Sample],
+        now_ms: i64,
+        window: Duration,
+        taken_at: String,
+    ) -> Option<Baseline> {
+        let newest = samples
+            .iter()
+            .rev()
+            .find(|s| s.metrics.goroutines.is_some())?;
+        let avg = window_averages(samples, now_ms);
+        let counts: Vec<u64> = samples
+            .iter()
+            .filter_map(|s| s.metrics.goroutines)
+            .collect();
+        let m = &newest.metrics;
+        Some(Baseline {
+            status: "ok".into(),
+            goroutines: m.goroutines.unwrap_or(0),
+            memory: GuideMemory {
+                alloc_mb: m.alloc_bytes.map_or(0, mb),
+                total_alloc_mb: m.total_alloc_bytes.map_or(0, mb),
+                sys_mb: m.sys_bytes.map_or(0, mb),
+                num_gc: m.num_gc.unwrap_or(0),
+            },
+            leakhound: Some(BaselineDetail {
+                target: target.to_string(),
+                taken_at_ms: now_ms,
+                taken_at,
+                window_seconds: window.as_secs(),
+                samples: avg.samples,
+                goroutines_avg: avg.goroutines,
+                goroutines_min: counts.iter().copied().min().unwrap_or(0),
+                goroutines_max: counts.iter().copied().max().unwrap_or(0),
+                memory_avg_bytes: avg.memory_bytes,
+                memory_bytes: m.memory_used_bytes(),
+            }),
+        })
+    }
+
+    /// The baseline as averages to compare with. A guide-only file (no `leakhound` part) has
+    /// one reading: its goroutines, and its `sys_mb` as memory; `taken_at_ms` then comes from
+    /// the caller (e.g. the file's modification time).
+    pub fn averages(&self, taken_at_ms: i64) -> WindowAverages {
+        match &self.leakhound {
+            Some(d) => WindowAverages {
+                ts_ms: d.taken_at_ms,
+                samples: d.samples,
+                goroutines: d.goroutines_avg,
+                memory_bytes: d.memory_avg_bytes,
+            },
+            None => WindowAverages {
+                ts_ms: taken_at_ms,
+                samples: 1,
+                goroutines: self.goroutines as f64,
+                memory_bytes: (self.memory.sys_mb > 0)
+                    .then(|| (self.memory.sys_mb * (1 << 20)) as f64),
+            },
+        }
+    }
+}
+
+/// Averages of `samples` (goroutines, and memory used), ending at `now_ms`.
+pub fn window_averages(samples: &[Sample], now_ms: i64) -> WindowAverages {
+    let g = mean(samples.iter().filter_map(|s| s.metrics.goroutines));
+    let m = mean(samples.iter().filter_map(|s| s.metrics.memory_used_bytes()));
+    WindowAverages {
+        ts_ms: now_ms,
+        samples: samples
+            .iter()
+            .filter(|s| s.metrics.goroutines.is_some())
+            .count() as u64,
+        goroutines: g.unwrap_or(0.0),
+        memory_bytes: m,
+    }
+}
+
 /// GUIDE §10 day one: "save the health JSON as baseline.json, compare an hour later — growth
 /// < 20 % is normal". Goroutines and memory are compared (each must grow less than
 /// `max_growth`); before `min_elapsed` has passed the check is pending.
@@ -194,7 +320,7 @@ fn mean(values: impl Iterator<Item = u64>) -> Option<f64> {
 }
 
 /// Shared start of a checkpoint: the window, whether it has ended, and the samples in it.
-fn window<'a>(points: &'a [Point], start_ms: i64, len_ms: i64) -> (i64, Vec<&'a Point>) {
+fn window(points: &[Point], start_ms: i64, len_ms: i64) -> (i64, Vec<&Point>) {
     let end = start_ms + len_ms;
     (
         end,
@@ -205,6 +331,7 @@ fn window<'a>(points: &'a [Point], start_ms: i64, len_ms: i64) -> (i64, Vec<&'a 
     )
 }
 
+#[allow(clippy::too_many_arguments)] // private, four call sites, each argument a different fact
 fn finish(
     name: &'static str,
     rule: String,
@@ -748,6 +875,52 @@ mod tests {
             week_one(0, 8 * DAY, &[Some(5), None, None], &cfg()).status,
             Status::NoData
         );
+    }
+
+    #[test]
+    fn baselines_keep_the_guide_shape() {
+        let samples: Vec<Sample> = (0..20)
+            .map(|i| Sample {
+                target: "one-api".into(),
+                ts_ms: i * 30_000,
+                up: true,
+                error: None,
+                latency_ms: 1.0,
+                source: "health".into(),
+                metrics: crate::Metrics {
+                    goroutines: Some(1000 + i as u64 * 10),
+                    alloc_bytes: Some(256 * MB),
+                    total_alloc_bytes: Some(1024 * MB),
+                    sys_bytes: Some(512 * MB),
+                    num_gc: Some(45),
+                    ..crate::Metrics::default()
+                },
+            })
+            .collect();
+        let b = Baseline::from_samples(
+            "one-api",
+            &samples,
+            600_000,
+            Duration::from_secs(600),
+            "t".into(),
+        )
+        .unwrap();
+        let json = serde_json::to_value(&b).unwrap();
+        assert_eq!(json["status"], "ok");
+        assert_eq!(json["goroutines"], 1190);
+        assert_eq!(json["memory"]["alloc_mb"], 256);
+        assert_eq!(json["memory"]["sys_mb"], 512);
+        assert_eq!(json["memory"]["num_gc"], 45);
+        assert_eq!(json["leakhound"]["goroutines_avg"], 1095.0);
+        assert_eq!(json["leakhound"]["samples"], 20);
+        // The guide's own file (curl > baseline.json) reads back too.
+        let guide: Baseline = serde_json::from_str(
+            r#"{"status":"ok","goroutines":1234,"memory":{"alloc_mb":256,"total_alloc_mb":1024,"sys_mb":512,"num_gc":45}}"#,
+        )
+        .unwrap();
+        let a = guide.averages(42);
+        assert_eq!((a.ts_ms, a.goroutines), (42, 1234.0));
+        assert_eq!(a.memory_bytes, Some(512.0 * MB as f64));
     }
 
     #[test]

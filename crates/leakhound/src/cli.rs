@@ -84,6 +84,14 @@ pub enum Command {
     /// Write a Grafana dashboard or Prometheus rules made from the config.
     #[command(subcommand)]
     Export(crate::export::ExportCommand),
+    /// History from the agent's store (GUIDE §8 compare_goroutines.sh): distribution, current,
+    /// peak, trough, average of the last 1000, sparkline of the last 100, trend; charts and HTML.
+    Report(crate::report::ReportArgs),
+    /// Save a target's baseline right after deploying a fix (GUIDE §10 baseline.json).
+    Baseline(crate::verify::BaselineArgs),
+    /// Compare a target with its baseline (growth < 20 % after 1 h), or follow the guide's
+    /// checkpoints with --plan (30 min, 2 h, 24 h, week one). Exit 0 pass/pending, 1 fail, 2 no data.
+    Verify(crate::verify::VerifyArgs),
     /// Save an evidence bundle of a target now: goroutine and heap profiles, samples, suspects.
     ///
     /// TARGET is a target name from the config file or a URL. The bundle goes to [evidence]

@@ -8,10 +8,12 @@ mod cli;
 mod demo;
 mod export;
 mod logging;
+mod report;
 mod run;
 mod silence;
 mod tui;
 mod view;
+mod verify;
 mod watch;
 
 use clap::Parser;
@@ -48,6 +50,9 @@ fn main() -> ExitCode {
             Command::Silence(SilenceCommand::Rm(args)) => silence::rm(args),
             Command::Notify(NotifyCommand::Test(args)) => run::notify_test(args).await,
             Command::Export(command) => export::run(command),
+            Command::Report(args) => report::run(args),
+            Command::Baseline(args) => verify::baseline(args),
+            Command::Verify(args) => verify::verify(args),
             Command::Capture(args) => capture::run(args).await,
             Command::Actions(actions::ActionsCommand::List(args)) => actions::list(args),
         }

@@ -1,0 +1,811 @@
+//! History queries for reports and fix verification, fast on months of samples.
+//!
+//! A report never loads a range's rows: it asks SQLite for aggregates. Long ranges read
+//! `sample_rollups` — per target and 10-minute bucket: count, down count, goroutine
+//! count/sum/min/max and band counts (the guide's default ladder), memory count/sum/min/max —
+//! kept exact by an `AFTER INSERT` trigger on `samples` and built once from the existing rows when
+//! a database first gets the table. The partial buckets at the two ends of a range come from
+//! `samples` itself, so every figure equals the same SQL over the raw rows. Ranges shorter than
+//! 12 hours, a ladder other than the default, or a database without the trigger (an old file
+//! opened read-only) read `samples` directly.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use leakhound_agent::report::History;
+//! use leakhound_core::ladder::GoroutineLadder;
+//!
+//! let mut history = History::open(std::path::Path::new("leakhound.db"))?;
+//! let now = 1_760_000_000_000;
+//! let report = history.report("one-api", now - 3_600_000, now, &GoroutineLadder::default(), 100.0)?;
+//! println!("{:?} samples, peak {:?}", report.map(|r| r.totals.samples), ());
+//! # Ok(()) }
+//! ```
+
+use crate::store::{Store, StoreError};
+use leakhound_core::ladder::GoroutineLadder;
+use leakhound_core::report::{
+    Aggregate, At, Current, RecentAverage, ReportInputs, Stat, TargetReport,
+};
+use leakhound_core::rules::Transition;
+use leakhound_core::verify::Point;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// Width of a rollup bucket.
+pub const ROLLUP_MS: i64 = 600_000;
+/// Ranges at least this long read the rollups.
+const ROLLUP_FROM_MS: i64 = 12 * 3_600_000;
+/// Buckets a report's series aims for (charts and trend fits).
+pub const SERIES_POINTS: i64 = 400;
+
+/// The memory figure of a row, as [`leakhound_core::Metrics::memory_used_bytes`] picks it.
+const MEMORY: &str = "coalesce(rss_bytes, cgroup_memory_bytes, sys_bytes, alloc_bytes)";
+
+/// The rollup table and the trigger that keeps it. Bands are the guide's default ladder
+/// (1000 / 2000 / 3000 / 5000 / 10000, each band including its upper bound).
+const ROLLUP_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS sample_rollups (
+    target_id  INTEGER NOT NULL,
+    bucket_ms  INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    down       INTEGER NOT NULL,
+    first_ms   INTEGER NOT NULL,
+    last_ms    INTEGER NOT NULL,
+    g_n        INTEGER NOT NULL,
+    g_sum      INTEGER NOT NULL,
+    g_min      INTEGER,
+    g_max      INTEGER,
+    b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL,
+    b3 INTEGER NOT NULL, b4 INTEGER NOT NULL, b5 INTEGER NOT NULL,
+    m_n        INTEGER NOT NULL,
+    m_sum      INTEGER NOT NULL,
+    m_min      INTEGER,
+    m_max      INTEGER,
+    PRIMARY KEY (target_id, bucket_ms)
+) WITHOUT ROWID;
+";
+
+/// Columns of one row's rollup contribution, over `{s}` (the sample row: `NEW` or `samples`).
+fn contribution(s: &str) -> String {
+    let m =
+        format!("coalesce({s}.rss_bytes, {s}.cgroup_memory_bytes, {s}.sys_bytes, {s}.alloc_bytes)");
+    let g = format!("{s}.goroutines");
+    format!(
+        "{s}.target_id, {s}.ts_ms - ({s}.ts_ms % {ROLLUP_MS}), 1, NOT {s}.up, {s}.ts_ms, {s}.ts_ms, \
+         {g} IS NOT NULL, coalesce({g}, 0), {g}, {g}, \
+         coalesce({g} < 1000, 0), coalesce({g} >= 1000 AND {g} <= 2000, 0), \
+         coalesce({g} > 2000 AND {g} <= 3000, 0), coalesce({g} > 3000 AND {g} <= 5000, 0), \
+         coalesce({g} > 5000 AND {g} <= 10000, 0), coalesce({g} > 10000, 0), \
+         ({m}) IS NOT NULL, coalesce({m}, 0), {m}, {m}"
+    )
+}
+
+fn trigger_sql() -> String {
+    let pick_min = |c: &str| {
+        format!("{c} = CASE WHEN {c} IS NULL OR excluded.{c} < {c} THEN excluded.{c} ELSE {c} END")
+    };
+    let pick_max = |c: &str| {
+        format!("{c} = CASE WHEN {c} IS NULL OR excluded.{c} > {c} THEN excluded.{c} ELSE {c} END")
+    };
+    format!(
+        "CREATE TRIGGER samples_rollup AFTER INSERT ON samples BEGIN \
+         INSERT INTO sample_rollups VALUES ({}) \
+         ON CONFLICT(target_id, bucket_ms) DO UPDATE SET \
+         n = n + 1, down = down + excluded.down, \
+         first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms), \
+         g_n = g_n + excluded.g_n, g_sum = g_sum + excluded.g_sum, {}, {}, \
+         b0 = b0 + excluded.b0, b1 = b1 + excluded.b1, b2 = b2 + excluded.b2, \
+         b3 = b3 + excluded.b3, b4 = b4 + excluded.b4, b5 = b5 + excluded.b5, \
+         m_n = m_n + excluded.m_n, m_sum = m_sum + excluded.m_sum, {}, {}; END",
+        contribution("NEW"),
+        pick_min("g_min"),
+        pick_max("g_max"),
+        pick_min("m_min"),
+        pick_max("m_max"),
+    )
+}
+
+/// Create the rollup table and its trigger if missing; a database that gets them now has its
+/// existing samples rolled up in the same transaction (once; seconds per million samples).
+/// Called by [`Store::open`].
+pub(crate) fn ensure_rollups(conn: &Connection) -> rusqlite::Result<()> {
+    let has_trigger = |c: &Connection| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    if has_trigger(conn)? {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> rusqlite::Result<()> {
+        if has_trigger(conn)? {
+            return Ok(());
+        }
+        conn.execute_batch(ROLLUP_TABLE)?;
+        conn.execute("DELETE FROM sample_rollups", [])?;
+        // The same contribution per row, summed per bucket.
+        conn.execute_batch(&format!(
+            "INSERT INTO sample_rollups \
+             SELECT target_id, bucket, count(*), sum(d), min(f), max(l), sum(gn), sum(gs), \
+                    min(gmin), max(gmax), sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), \
+                    sum(mn), sum(ms), min(mmin), max(mmax) \
+             FROM (SELECT {} FROM samples) GROUP BY target_id, bucket",
+            aliased(&contribution("samples"))
+        ))?;
+        conn.execute_batch(&trigger_sql())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// `contribution("samples")` with a name on every column, for the backfill's subquery.
+fn aliased(contribution: &str) -> String {
+    const NAMES: [&str; 20] = [
+        "target_id",
+        "bucket",
+        "one",
+        "d",
+        "f",
+        "l",
+        "gn",
+        "gs",
+        "gmin",
+        "gmax",
+        "b0",
+        "b1",
+        "b2",
+        "b3",
+        "b4",
+        "b5",
+        "mn",
+        "ms",
+        "mmin",
+        "mmax",
+    ];
+    split_top_level(contribution)
+        .iter()
+        .zip(NAMES)
+        .map(|(expr, name)| format!("{expr} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Split on commas outside parentheses.
+fn split_top_level(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0;
+    let mut current = String::new();
+    for ch in text.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(current.trim().to_string());
+                current.clear();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(ch);
+    }
+    if !current.trim().is_empty() {
+        parts.push(current.trim().to_string());
+    }
+    parts
+}
+
+/// Reports of many targets, read by up to `threads` connections at once (each target's queries
+/// are independent; SQLite readers do not block each other in WAL mode). In `targets` order;
+/// `None` for a target the database does not know.
+pub fn reports(
+    path: &Path,
+    targets: &[String],
+    since_ms: i64,
+    until_ms: i64,
+    ladder: &GoroutineLadder,
+    min_growth_per_hour: f64,
+    threads: usize,
+) -> Result<Vec<Option<TargetReport>>, StoreError> {
+    let threads = threads.clamp(1, targets.len().max(1));
+    let chunk = targets.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Vec<Option<TargetReport>>, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = targets
+            .chunks(chunk)
+            .map(|names| {
+                scope.spawn(move || {
+                    let mut history = History::open(path)?;
+                    names
+                        .iter()
+                        .map(|n| history.report(n, since_ms, until_ms, ladder, min_growth_per_hour))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Sql {
+                        path: path.display().to_string(),
+                        detail: "a report thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(targets.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// Read access to a leakhound database for reports and `verify`.
+#[derive(Debug)]
+pub struct History {
+    store: Store,
+    rollups: bool,
+}
+
+fn u(v: Option<i64>) -> Option<u64> {
+    v.and_then(|x| u64::try_from(x).ok())
+}
+
+impl History {
+    /// Open an existing database read-only.
+    pub fn open(path: &Path) -> Result<History, StoreError> {
+        let mut store = Store::open_read_only(path)?;
+        let rollups = {
+            let c = store.connection();
+            c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        };
+        let rollups = rollups.map_err(|e| store.classify(e))? > 0;
+        Ok(History { store, rollups })
+    }
+
+    /// Whether long ranges can use the rollups (false for a file no leakhound with rollups has
+    /// opened for writing yet).
+    pub fn has_rollups(&self) -> bool {
+        self.rollups
+    }
+
+    fn run<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let result = f(self.store.connection());
+        result.map_err(|e| self.store.classify(e))
+    }
+
+    /// Names of all targets with stored samples.
+    pub fn targets(&self) -> Result<Vec<String>, StoreError> {
+        self.store.targets()
+    }
+
+    pub fn target_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.run(|c| {
+            c.query_row("SELECT id FROM targets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    /// The time of a target's first sample.
+    pub fn first_sample_ms(&mut self, target_id: i64) -> Result<Option<i64>, StoreError> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT min(ts_ms) FROM samples WHERE target_id = ?1",
+                [target_id],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    /// Aggregates of `since_ms <= ts_ms < until_ms` in buckets of `step_ms` (aligned to
+    /// multiples of `step_ms`), oldest first; empty buckets are left out.
+    pub fn buckets(
+        &mut self,
+        target_id: i64,
+        since_ms: i64,
+        until_ms: i64,
+        step_ms: i64,
+        ladder: &GoroutineLadder,
+    ) -> Result<Vec<Aggregate>, StoreError> {
+        let step_ms = step_ms.max(1);
+        let use_rollups = self.rollups
+            && *ladder == GoroutineLadder::default()
+            && until_ms - since_ms >= ROLLUP_FROM_MS
+            && step_ms % ROLLUP_MS == 0;
+        if !use_rollups {
+            return self.raw_buckets(target_id, since_ms, until_ms, step_ms, ladder);
+        }
+        let inner_start = since_ms + (ROLLUP_MS - since_ms.rem_euclid(ROLLUP_MS)) % ROLLUP_MS;
+        let inner_end = until_ms - until_ms.rem_euclid(ROLLUP_MS);
+        if inner_end <= inner_start {
+            return self.raw_buckets(target_id, since_ms, until_ms, step_ms, ladder);
+        }
+        let mut parts = self.raw_buckets(target_id, since_ms, inner_start, step_ms, ladder)?;
+        parts.extend(self.rollup_buckets(target_id, inner_start, inner_end, step_ms)?);
+        parts.extend(self.raw_buckets(target_id, inner_end, until_ms, step_ms, ladder)?);
+        // Merge neighbours that fall in the same step bucket (the edges and the rollups).
+        let mut merged: Vec<(i64, Aggregate)> = Vec::with_capacity(parts.len());
+        for a in parts {
+            let key = a.first_ms.div_euclid(step_ms);
+            match merged.last_mut() {
+                Some((k, last)) if *k == key => last.merge(&a),
+                _ => merged.push((key, a)),
+            }
+        }
+        Ok(merged.into_iter().map(|(_, a)| a).collect())
+    }
+
+    fn raw_buckets(
+        &mut self,
+        target_id: i64,
+        since_ms: i64,
+        until_ms: i64,
+        step_ms: i64,
+        ladder: &GoroutineLadder,
+    ) -> Result<Vec<Aggregate>, StoreError> {
+        if until_ms <= since_ms {
+            return Ok(Vec::new());
+        }
+        let b = ladder.0.map(|x| i64::try_from(x).unwrap_or(i64::MAX));
+        let sql = format!(
+            "SELECT ts_ms / ?4 AS bucket, count(*), total(NOT up), min(ts_ms), max(ts_ms), \
+                    count(goroutines), sum(goroutines), min(goroutines), max(goroutines), \
+                    total(goroutines < ?5), total(goroutines >= ?5 AND goroutines <= ?6), \
+                    total(goroutines > ?6 AND goroutines <= ?7), total(goroutines > ?7 AND goroutines <= ?8), \
+                    total(goroutines > ?8 AND goroutines <= ?9), total(goroutines > ?9), \
+                    count({MEMORY}), sum({MEMORY}), min({MEMORY}), max({MEMORY}) \
+             FROM samples WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 \
+             GROUP BY bucket ORDER BY bucket"
+        );
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![target_id, since_ms, until_ms, step_ms, b[0], b[1], b[2], b[3], b[4]],
+                |r| {
+                    let band =
+                        |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, f64>(9 + i)? as u64) };
+                    Ok(Aggregate {
+                        samples: r.get::<_, i64>(1)? as u64,
+                        down: r.get::<_, f64>(2)? as u64,
+                        first_ms: r.get(3)?,
+                        last_ms: r.get(4)?,
+                        goroutines: Stat {
+                            n: r.get::<_, i64>(5)? as u64,
+                            sum: i128::from(r.get::<_, Option<i64>>(6)?.unwrap_or(0)),
+                            min: u(r.get(7)?),
+                            max: u(r.get(8)?),
+                        },
+                        bands: [band(0)?, band(1)?, band(2)?, band(3)?, band(4)?, band(5)?],
+                        memory: Stat {
+                            n: r.get::<_, i64>(15)? as u64,
+                            sum: i128::from(r.get::<_, Option<i64>>(16)?.unwrap_or(0)),
+                            min: u(r.get(17)?),
+                            max: u(r.get(18)?),
+                        },
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+    }
+
+    fn rollup_buckets(
+        &mut self,
+        target_id: i64,
+        since_ms: i64,
+        until_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<Aggregate>, StoreError> {
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT bucket_ms / ?4 AS bucket, sum(n), sum(down), min(first_ms), max(last_ms), \
+                        sum(g_n), sum(g_sum), min(g_min), max(g_max), \
+                        sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), \
+                        sum(m_n), sum(m_sum), min(m_min), max(m_max) \
+                 FROM sample_rollups WHERE target_id = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?3 \
+                 GROUP BY bucket ORDER BY bucket",
+            )?;
+            let rows = stmt.query_map(params![target_id, since_ms, until_ms, step_ms], |r| {
+                let n =
+                    |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+                Ok(Aggregate {
+                    samples: n(1)?,
+                    down: n(2)?,
+                    first_ms: r.get(3)?,
+                    last_ms: r.get(4)?,
+                    goroutines: Stat {
+                        n: n(5)?,
+                        sum: i128::from(r.get::<_, i64>(6)?),
+                        min: u(r.get(7)?),
+                        max: u(r.get(8)?),
+                    },
+                    bands: [n(9)?, n(10)?, n(11)?, n(12)?, n(13)?, n(14)?],
+                    memory: Stat {
+                        n: n(15)?,
+                        sum: i128::from(r.get::<_, i64>(16)?),
+                        min: u(r.get(17)?),
+                        max: u(r.get(18)?),
+                    },
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// The step a range's series uses: about [`SERIES_POINTS`] buckets, a multiple of the rollup
+    /// width for long ranges.
+    pub fn step_for(since_ms: i64, until_ms: i64) -> i64 {
+        let range = (until_ms - since_ms).max(1);
+        let step = (range + SERIES_POINTS - 1) / SERIES_POINTS;
+        if range >= ROLLUP_FROM_MS {
+            (step + ROLLUP_MS - 1) / ROLLUP_MS * ROLLUP_MS
+        } else {
+            step.max(1)
+        }
+    }
+
+    /// The newest sample at or before `until_ms`.
+    pub fn current(
+        &mut self,
+        target_id: i64,
+        until_ms: i64,
+    ) -> Result<Option<Current>, StoreError> {
+        let sql = format!(
+            "SELECT ts_ms, up, error, goroutines, {MEMORY} FROM samples \
+             WHERE target_id = ?1 AND ts_ms < ?2 ORDER BY ts_ms DESC LIMIT 1"
+        );
+        self.run(|c| {
+            c.query_row(&sql, params![target_id, until_ms], |r| {
+                Ok(Current {
+                    ts_ms: r.get(0)?,
+                    up: r.get(1)?,
+                    error: r.get(2)?,
+                    goroutines: u(r.get(3)?),
+                    memory_bytes: u(r.get(4)?),
+                })
+            })
+            .optional()
+        })
+    }
+
+    /// The newest `n` goroutine counts before `until_ms`, oldest first, with their times.
+    pub fn last_goroutines(
+        &mut self,
+        target_id: i64,
+        until_ms: i64,
+        n: usize,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let mut rows: Vec<(i64, u64)> = self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT ts_ms, goroutines FROM samples WHERE target_id = ?1 AND ts_ms < ?2 \
+                 AND goroutines IS NOT NULL ORDER BY ts_ms DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![target_id, until_ms, n as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+            })?;
+            rows.collect()
+        })?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// When `value` was first seen as the goroutine count in `[since, until)`. With rollups, the
+    /// 10-minute bucket that holds it is found first, so only its rows are read.
+    fn when(
+        &mut self,
+        target_id: i64,
+        since_ms: i64,
+        until_ms: i64,
+        value: u64,
+        column: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let (mut lo_ms, mut hi_ms) = (since_ms, until_ms);
+        if self.rollups && until_ms - since_ms > 2 * ROLLUP_MS {
+            let sql = format!(
+                "SELECT bucket_ms FROM sample_rollups WHERE target_id = ?1 AND bucket_ms >= ?2 \
+                 AND bucket_ms < ?3 AND {column} = ?4 ORDER BY bucket_ms LIMIT 1"
+            );
+            let lo = since_ms - since_ms.rem_euclid(ROLLUP_MS);
+            let bucket: Option<i64> = self.run(|c| {
+                c.query_row(&sql, params![target_id, lo, until_ms, value as i64], |r| {
+                    r.get(0)
+                })
+                .optional()
+            })?;
+            if let Some(b) = bucket {
+                lo_ms = since_ms.max(b);
+                hi_ms = until_ms.min(b + ROLLUP_MS);
+            }
+        }
+        let mut find = |lo: i64, hi: i64| {
+            self.run(|c| {
+                c.query_row(
+                    "SELECT ts_ms FROM samples WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 \
+                     AND goroutines = ?4 ORDER BY ts_ms LIMIT 1",
+                    params![target_id, lo, hi, value as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+        };
+        match find(lo_ms, hi_ms)? {
+            Some(ts) => Ok(Some(ts)),
+            // The bucket found reaches outside the range (its value was seen there): search all.
+            None if (lo_ms, hi_ms) != (since_ms, until_ms) => find(since_ms, until_ms),
+            None => Ok(None),
+        }
+    }
+
+    /// The whole report of one target over `[since_ms, until_ms)`; `None` for an unknown target.
+    pub fn report(
+        &mut self,
+        target: &str,
+        since_ms: i64,
+        until_ms: i64,
+        ladder: &GoroutineLadder,
+        min_growth_per_hour: f64,
+    ) -> Result<Option<TargetReport>, StoreError> {
+        let Some(id) = self.target_id(target)? else {
+            return Ok(None);
+        };
+        let step = Self::step_for(since_ms, until_ms);
+        let buckets = self.buckets(id, since_ms, until_ms, step, ladder)?;
+        // Peak and trough: the bucket that holds them, then the first sample there with the value.
+        let mut peak = None;
+        let mut trough = None;
+        if let Some(b) = buckets
+            .iter()
+            .filter(|b| b.goroutines.max.is_some())
+            .max_by_key(|b| b.goroutines.max)
+        {
+            if let Some(v) = b.goroutines.max {
+                let ts = self.when(id, b.first_ms, b.last_ms + 1, v, "g_max")?;
+                peak = ts.map(|ts_ms| At { value: v, ts_ms });
+            }
+        }
+        if let Some(b) = buckets
+            .iter()
+            .filter(|b| b.goroutines.min.is_some())
+            .min_by_key(|b| b.goroutines.min)
+        {
+            if let Some(v) = b.goroutines.min {
+                let ts = self.when(id, b.first_ms, b.last_ms + 1, v, "g_min")?;
+                trough = ts.map(|ts_ms| At { value: v, ts_ms });
+            }
+        }
+        let last_1000 = self.last_goroutines(id, until_ms, 1000)?;
+        let recent = match (last_1000.first(), last_1000.last()) {
+            (Some(first), Some(last)) => Some(RecentAverage {
+                samples: last_1000.len() as u64,
+                average: last_1000.iter().map(|p| p.1 as f64).sum::<f64>() / last_1000.len() as f64,
+                first_ms: first.0,
+                last_ms: last.0,
+            }),
+            _ => None,
+        };
+        let last_100 = last_1000
+            .iter()
+            .skip(last_1000.len().saturating_sub(100))
+            .map(|p| p.1)
+            .collect();
+        let current = self.current(id, until_ms)?;
+        Ok(Some(TargetReport::build(
+            ReportInputs {
+                target: target.to_string(),
+                since_ms,
+                until_ms,
+                buckets,
+                current,
+                peak,
+                trough,
+                last_1000: recent,
+                last_100,
+            },
+            ladder,
+            min_growth_per_hour,
+        )))
+    }
+
+    /// Raw points of `[since, until)` for short windows (the verify plan's first two hours).
+    pub fn points(
+        &mut self,
+        target_id: i64,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<Point>, StoreError> {
+        let sql = format!(
+            "SELECT ts_ms, goroutines, {MEMORY} FROM samples \
+             WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms"
+        );
+        self.run(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![target_id, since_ms, until_ms], |r| {
+                Ok(Point {
+                    ts_ms: r.get(0)?,
+                    goroutines: u(r.get(1)?),
+                    memory_bytes: u(r.get(2)?),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// A target's whole samples in `[since, until)`, oldest first (short windows only: the
+    /// baseline's few minutes).
+    pub fn samples(
+        &self,
+        target: &str,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<leakhound_core::Sample>, StoreError> {
+        self.store.samples(target, since_ms, until_ms)
+    }
+
+    /// The alert history of a target since `since_ms`, newest first.
+    pub fn alerts(
+        &mut self,
+        target: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Transition>, StoreError> {
+        let bodies: Vec<String> = self.run(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT body FROM alert_events WHERE target = ?1 AND at_ms >= ?2 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![target, since_ms, limit as i64], |r| r.get(0))?;
+            rows.collect()
+        })?;
+        Ok(bodies
+            .iter()
+            .filter_map(|b| serde_json::from_str(b).ok())
+            .collect())
+    }
+
+    /// Whether the database has a table (e.g. the evidence tables of newer versions).
+    pub fn has_table(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.run(|c| {
+            c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+        })
+    }
+
+    /// The newest evidence bundle of a target, with its suspects (`None` also for databases
+    /// from before evidence bundles).
+    pub fn latest_bundle(
+        &self,
+        target: &str,
+    ) -> Result<Option<crate::evidence::Bundle>, StoreError> {
+        self.store.latest_bundle(target)
+    }
+
+    /// A value from `agent_state` (e.g. a saved baseline).
+    pub fn state(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        self.run(|c| {
+            c.query_row("SELECT value FROM agent_state WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leakhound_core::{Metrics, Sample};
+
+    fn sample(target: &str, ts: i64, g: Option<u64>, rss: Option<u64>) -> Sample {
+        Sample {
+            target: target.into(),
+            ts_ms: ts,
+            up: g.is_some(),
+            error: None,
+            latency_ms: 1.0,
+            source: "health".into(),
+            metrics: Metrics {
+                goroutines: g,
+                rss_bytes: rss,
+                sys_bytes: Some(7),
+                ..Metrics::default()
+            },
+        }
+    }
+
+    /// A day and a half of samples every 30 s with a saw-tooth and some down samples.
+    fn samples(target: &str) -> Vec<Sample> {
+        (0..4320)
+            .map(|i: i64| {
+                let g = (i % 13 != 0).then(|| (300 + (i * 7919) % 12_000) as u64);
+                let rss = (i % 5 != 0).then(|| (100 + i % 50) as u64 * 1_000_000);
+                sample(target, 1_700_000_123_000 + i * 30_000, g, rss)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rollups_equal_raw_sql_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let all = samples("a");
+        {
+            // Half before the rollups exist (an older database), half after.
+            let mut store = Store::open(&path).unwrap();
+            store
+                .connection()
+                .execute_batch("DROP TRIGGER samples_rollup; DROP TABLE sample_rollups")
+                .unwrap();
+            store.insert(&all[..2000]).unwrap();
+            store.insert(&samples("b")[..10]).unwrap();
+        }
+        {
+            let mut store = Store::open(&path).unwrap(); // backfills
+            store.insert(&all[2000..]).unwrap();
+        }
+        let mut h = History::open(&path).unwrap();
+        assert!(h.has_rollups());
+        let id = h.target_id("a").unwrap().unwrap();
+        let ladder = GoroutineLadder::default();
+        let since = all[17].ts_ms + 1234;
+        let until = all[4000].ts_ms - 777;
+        let step = History::step_for(since, until);
+        assert_eq!(step % ROLLUP_MS, 0);
+        let fast = Aggregate::total(&h.buckets(id, since, until, step, &ladder).unwrap());
+        let raw = Aggregate::total(&h.raw_buckets(id, since, until, 60_000, &ladder).unwrap());
+        assert_eq!(fast, raw);
+        assert!(fast.samples > 3900 && fast.down > 100, "{fast:?}");
+        let expected: u64 = all
+            .iter()
+            .filter(|s| s.ts_ms >= since && s.ts_ms < until)
+            .filter_map(|s| s.metrics.goroutines)
+            .max()
+            .unwrap();
+        assert_eq!(fast.goroutines.max, Some(expected));
+        // A non-default ladder reads the rows.
+        let other = GoroutineLadder([10, 20, 30, 40, 50]);
+        let bands = Aggregate::total(&h.buckets(id, since, until, step, &other).unwrap()).bands;
+        assert_eq!(bands[5], fast.goroutines.n);
+    }
+
+    #[test]
+    fn report_of_an_unknown_target_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        Store::open(&path)
+            .unwrap()
+            .insert(&samples("a")[..5])
+            .unwrap();
+        let mut h = History::open(&path).unwrap();
+        assert!(h
+            .report("nope", 0, i64::MAX, &GoroutineLadder::default(), 100.0)
+            .unwrap()
+            .is_none());
+        let r = h
+            .report("a", 0, i64::MAX / 2, &GoroutineLadder::default(), 100.0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.totals.samples, 5);
+        assert_eq!(r.last_100.len(), 4);
+    }
+}
