@@ -338,6 +338,7 @@
           renderSummary();
         },
         lagged() { api('/api/targets').then((l) => { l.forEach((v) => upsert(v, false)); renderSummary(); }).catch(() => {}); },
+        alert() { loadAlerts(); },
       });
       loadAlerts();
     })();
@@ -600,6 +601,7 @@
       openFeed('?target=' + encodeURIComponent(name), {
         snapshot(list) { if (list[0]) { current = list[0]; renderFacts(); } },
         target: onLive,
+        alert() { loadAlerts(); },
       });
       loadAlerts();
       dumpsView(name, dumps);

@@ -4,6 +4,8 @@
 //!   client that (re)connects has the whole picture without a race against the next sample;
 //! - `event: target` — one target (the `/api/targets` element shape, plus the sample's full
 //!   `metrics` as in `/api/targets/{name}/samples`) each time it is probed;
+//! - `event: alert` — an alert transition (firing, repeat, resolved; the `/api/alerts` element
+//!   shape) recorded after the stream opened, read from the store every [`ALERT_POLL`];
 //! - `event: lagged` — `{"missed": N}`: this client read too slowly and N samples went past it;
 //!   fetch `/api/targets` (or wait for the next `target` events) to catch up;
 //! - a `:` comment every 15 s keeps proxies from closing an idle stream.
@@ -33,6 +35,12 @@ pub const MAX_CLIENTS: usize = 64;
 /// How often an idle stream sends a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+/// How often a stream looks for new alert transitions in the store.
+pub const ALERT_POLL: Duration = Duration::from_secs(2);
+
+/// At most this many alert events per poll (the rest follow at the next one).
+const ALERT_BATCH: i64 = 100;
+
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/events", get(events))
 }
@@ -58,7 +66,47 @@ struct Feed {
     rx: broadcast::Receiver<Sample>,
     stop: watch::Receiver<bool>,
     target: Option<String>,
+    /// The last `alert_events` id sent (`None`: no database, no alert events).
+    last_alert: Option<i64>,
+    alert_tick: tokio::time::Interval,
+    /// Alert events read but not sent yet.
+    pending: std::collections::VecDeque<Event>,
     _slot: OwnedSemaphorePermit,
+}
+
+/// `(id, body)` of alert transitions after `after`, oldest first; none when the store has no
+/// alert table yet.
+fn alerts_after(db: &std::path::Path, after: i64) -> Result<Vec<(i64, String)>, String> {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut stmt = match conn
+        .prepare("SELECT id, body FROM alert_events WHERE id > ?1 ORDER BY id LIMIT ?2")
+    {
+        Ok(stmt) => stmt,
+        Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let rows = stmt
+        .query_map([after, ALERT_BATCH], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| e.to_string());
+    rows
+}
+
+/// The newest `alert_events` id (0 when there is none).
+fn newest_alert(db: &std::path::Path) -> i64 {
+    use rusqlite::{Connection, OpenFlags};
+    Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| {
+            c.query_row("SELECT coalesce(max(id), 0) FROM alert_events", [], |r| {
+                r.get(0)
+            })
+        })
+        .unwrap_or(0)
 }
 
 async fn events(
@@ -102,11 +150,22 @@ async fn events(
         .event("snapshot")
         .json_data(&views)
         .map_err(|e| AppError::Internal(format!("live feed snapshot: {e}")))?;
+    let last_alert = match state.0.database.clone() {
+        Some(db) => tokio::task::spawn_blocking(move || newest_alert(&db))
+            .await
+            .ok(),
+        None => None,
+    };
+    let mut alert_tick = tokio::time::interval(ALERT_POLL);
+    alert_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
         stop: state.0.stop.subscribe(),
         state: state.clone(),
         rx,
         target: q.target,
+        last_alert,
+        alert_tick,
+        pending: std::collections::VecDeque::new(),
         _slot: slot,
     };
     let stream = stream::once(async move { Ok(snapshot) }).chain(stream::unfold(feed, next));
@@ -116,10 +175,19 @@ async fn events(
 /// The next event of one stream; `None` ends it (the server stops, or the agent is gone).
 async fn next(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
     loop {
+        if let Some(event) = feed.pending.pop_front() {
+            return Some((Ok(event), feed));
+        }
+        let polling = feed.last_alert.is_some();
         let received = tokio::select! {
             biased;
             _ = feed.stop.wait_for(|stopping| *stopping) => return None,
-            r = feed.rx.recv() => r,
+            r = feed.rx.recv() => Some(r),
+            _ = feed.alert_tick.tick(), if polling => None,
+        };
+        let Some(received) = received else {
+            poll_alerts(&mut feed).await;
+            continue;
         };
         let event = match received {
             Ok(sample) => {
@@ -146,5 +214,38 @@ async fn next(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
             Err(RecvError::Closed) => return None,
         };
         return Some((Ok(event), feed));
+    }
+}
+
+/// Queue the alert transitions recorded since the last poll (of this stream's target only,
+/// when it has one).
+async fn poll_alerts(feed: &mut Feed) {
+    let (Some(after), Some(db)) = (feed.last_alert, feed.state.0.database.clone()) else {
+        return;
+    };
+    let rows = match tokio::task::spawn_blocking(move || alerts_after(&db, after)).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => {
+            tracing::debug!("live feed: cannot read alert events: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    for (id, body) in rows {
+        feed.last_alert = Some(id);
+        let Ok(transition) = serde_json::from_str::<leakhound_core::rules::Transition>(&body)
+        else {
+            continue;
+        };
+        if feed
+            .target
+            .as_ref()
+            .is_some_and(|t| *t != transition.target)
+        {
+            continue;
+        }
+        if let Ok(event) = Event::default().event("alert").json_data(&transition) {
+            feed.pending.push_back(event);
+        }
     }
 }

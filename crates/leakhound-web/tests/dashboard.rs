@@ -499,3 +499,58 @@ async fn targets_with_history_carry_their_recent_goroutines() {
         .await
         .contains("history='2d' is not a duration between 1s and 24h"));
 }
+
+#[tokio::test]
+async fn alert_transitions_recorded_after_connecting_arrive_on_the_feed() {
+    use leakhound_core::config::Levels;
+    use leakhound_core::rules::{default_rules, RuleEngine};
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("lh.db");
+    let start = leakhound_agent::agent::now_ms() - 600_000;
+    let samples: Vec<Sample> = (0..20)
+        .map(|i| sample("one-api", start + i * 30_000, 4000 + 200 * i as u64))
+        .collect();
+    Store::open(&db).unwrap().insert(&samples).unwrap();
+    let mut engine = RuleEngine::new(default_rules(&Levels::default()));
+    let mut events = Vec::new();
+    for i in 0..samples.len() {
+        events.extend(engine.evaluate(samples[i].ts_ms, "one-api", &samples[..=i]));
+    }
+    let record = |t: &leakhound_core::rules::Transition| {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "INSERT INTO alert_events(at_ms, target, rule, kind, severity, fingerprint, notified, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            rusqlite::params![t.at_ms, t.target, t.rule, t.kind.name(), t.severity.name(), t.fingerprint, t.notify, serde_json::to_string(t).unwrap()],
+        )
+        .unwrap();
+    };
+    // One transition from before the stream opened: not replayed.
+    record(&events[0]);
+    let (tx, _) = broadcast::channel(16);
+    let state = AppState::new(&config("", db.to_str().unwrap()), latest()).with_live(tx);
+    let r = get(state.clone(), "/api/events").await;
+    let mut body = r.into_body().into_data_stream();
+    let mut buf = String::new();
+    assert_eq!(next_event(&mut body, &mut buf).await.0, "snapshot");
+    let last = events.last().unwrap();
+    record(last);
+    let (name, v) = next_event(&mut body, &mut buf).await;
+    assert_eq!(name, "alert");
+    assert_eq!(v["rule"], last.rule.as_str());
+    assert_eq!(v["fingerprint"], last.fingerprint.as_str());
+    assert_eq!(v["target"], "one-api");
+
+    // A stream of another target does not get it.
+    let r = get(state, "/api/events?target=backup").await;
+    let mut other = r.into_body().into_data_stream();
+    let mut other_buf = String::new();
+    assert_eq!(next_event(&mut other, &mut other_buf).await.0, "snapshot");
+    record(last);
+    let nothing = tokio::time::timeout(
+        leakhound_web::sse::ALERT_POLL * 2,
+        next_event(&mut other, &mut other_buf),
+    )
+    .await;
+    assert!(nothing.is_err(), "an alert of one-api on backup's feed");
+}

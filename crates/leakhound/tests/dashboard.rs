@@ -233,6 +233,7 @@ const ROW_COUNT: &str = "(() => { const td = document.querySelector('#targets tr
 #[test]
 #[ignore = "needs chromium and the Go fixture; scripts/test runs it"]
 fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
+    let started_ms = leakhound_agent::agent::now_ms();
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::start();
     fixture.leak("chan", 100, "dashboard");
@@ -311,9 +312,24 @@ fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
     capture();
 
     // The target page: the goroutine chart is drawn (pixels of the series colour), the facts
-    // show the same count.
+    // show the same count. A custom range around this test, so the lines span the chart.
     let href = page.eval("document.querySelector('#targets a.name').getAttribute('href')");
-    page.navigate(&format!("{base}{}", href.as_str().unwrap()));
+    let href = href.as_str().unwrap();
+    let client = reqwest::blocking::Client::new();
+    poll(Duration::from_secs(30), "6 stored samples", || {
+        let v: Value = client
+            .get(format!("{base}/api{href}/samples?since=1h"))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (v["samples"].as_array()?.len() >= 6).then_some(())
+    });
+    page.navigate(&format!(
+        "{base}{href}#range=custom&from={}&to={}",
+        started_ms - 1_000,
+        leakhound_agent::agent::now_ms() + 1_000
+    ));
     page.wait_for(
         Duration::from_secs(30),
         "the goroutine chart with the leak in it",
