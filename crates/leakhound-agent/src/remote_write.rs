@@ -545,7 +545,7 @@ impl Sender {
                     failures += 1;
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     // Log the first failure and then every tenth, not every retry.
-                    if failures == 1 || failures % 10 == 0 {
+                    if failures == 1 || failures.is_multiple_of(10) {
                         tracing::warn!(
                             url = %self.url,
                             attempt = failures,

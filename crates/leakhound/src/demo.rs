@@ -97,6 +97,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let plain = args.plain || !std::io::stdout().is_terminal();
     let (live_tx, mut live_rx) = broadcast::channel(256);
+    // The dashboard, live, on a free loopback port (the agent's own web server).
+    let latest = Latest::default();
+    config.web.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let web = leakhound_web::start_live(&config, false, latest.clone(), Some(live_tx.clone()))
+        .await
+        .context("cannot start the dashboard")?;
+    if let Some(web) = &web {
+        println!(
+            "Dashboard: http://{}/ (live while the demo runs; `--duration 10m` for longer)\n",
+            web.local_addr()
+        );
+    }
     let duration = args.duration;
     // Quitting the live view (q) ends the demo early too.
     let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
@@ -107,7 +119,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             _ = quit_rx => {}
         }
     };
-    let agent_run = agent::run(&config, shutdown, Some(live_tx), Latest::default());
+    let agent_run = agent::run(&config, shutdown, Some(live_tx), latest);
     let summary = if plain {
         let _quit = quit_tx;
         tokio::pin!(agent_run);
@@ -176,6 +188,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         done?
     };
 
+    if let Some(web) = web {
+        web.stop().await;
+    }
     println!(
         "\nStored {} samples. What the history says (from {}):",
         summary.samples_stored,

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+mod support;
+
 use leakhound_agent::sim::{SimConfig, Simulator};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -243,6 +245,55 @@ fn demo_runs_the_whole_pipeline() {
             && stdout.contains("channel=openai"),
         "{stdout}"
     );
+}
+
+/// The demo serves the dashboard while it runs: the page and the API answer, with both
+/// simulated targets.
+#[test]
+fn demo_serves_the_dashboard_while_it_runs() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["demo", "--duration", "20s", "--plain"])
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .take(20)
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("Dashboard: ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string)
+        })
+        .expect("the demo prints the dashboard's address");
+    let client = reqwest::blocking::Client::new();
+    let page = client.get(&url).send().unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().unwrap().contains("<html"));
+    let targets: serde_json::Value = support::poll(
+        std::time::Duration::from_secs(15),
+        "both simulated targets in /api/targets",
+        || {
+            let v: serde_json::Value = client
+                .get(format!("{url}api/targets"))
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            (v.as_array()?.len() == 2).then_some(v)
+        },
+    );
+    let text = targets.to_string();
+    assert!(
+        text.contains("one-api (simulated)") && text.contains("healthy (simulated)"),
+        "{text}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[tokio::test(flavor = "multi_thread")]
