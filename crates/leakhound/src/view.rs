@@ -6,18 +6,7 @@ use leakhound_core::units::mb;
 use leakhound_core::Sample;
 use serde_json::json;
 
-/// `▁▂▃▄▅▆▇█` of the values, scaled between their min and max.
-pub fn sparkline(values: &[u64]) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let (Some(&min), Some(&max)) = (values.iter().min(), values.iter().max()) else {
-        return String::new();
-    };
-    let span = (max - min).max(1) as f64;
-    values
-        .iter()
-        .map(|&v| BARS[(((v - min) as f64 / span) * 7.0).round() as usize])
-        .collect()
-}
+pub use leakhound_core::report::sparkline;
 
 /// One line of `check` output, e.g.
 /// `127.0.0.1:3000  goroutines 1234 🟢 good  memory 512MB 🟢 normal  via health in 3ms`.

@@ -678,29 +678,7 @@ fn read_action(
         }
     };
 
-    let zero_ok = |ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, key: &'static str| {
-        let v = t.get(key)?;
-        let parsed = match v.get_ref() {
-            DeValue::String(s) => crate::units::parse_duration(s),
-            DeValue::Integer(i) => i
-                .as_str()
-                .parse::<u64>()
-                .map(Duration::from_secs)
-                .map_err(|_| format!("'{}' is not a number of seconds ≥ 0", i.as_str())),
-            other => Err(format!(
-                "'{}' is a {}, expected a duration such as \"2m\" or \"0s\"",
-                show(other),
-                other.type_str()
-            )),
-        };
-        match parsed {
-            Ok(d) => Some(d),
-            Err(msg) => {
-                ctx.error(v.span().start, &t.path_of(key), msg);
-                None
-            }
-        }
-    };
+    let zero_ok = super::alerts::duration_or_zero;
     let hold = zero_ok(ctx, t, "for").unwrap_or(Duration::ZERO);
     let cooldown = zero_ok(ctx, t, "cooldown").unwrap_or(Duration::from_secs(15 * 60));
     let max_runs = match t.uint(ctx, "max_runs") {

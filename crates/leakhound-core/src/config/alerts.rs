@@ -440,7 +440,7 @@ fn number(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, key: &'static str) -> Option
 }
 
 /// A duration where zero means "none" (`for = "0s"`, `repeat_interval = "0s"`).
-fn duration_or_zero(
+pub(super) fn duration_or_zero(
     ctx: &mut Ctx<'_>,
     t: &mut Table<'_, '_>,
     key: &'static str,
