@@ -32,7 +32,7 @@ Examples:
   leakhound report --since 30d --format html --out incident.html
   leakhound report one-api --format png --out one-api.png
 
-Exit codes: 0 a report was written, 2 no samples in the range (or an unknown target), 3 an error.")]
+Exit codes: 0 a report was written, 2 no samples in the range, 3 an error (e.g. an unknown target).")]
 pub struct ReportArgs {
     /// The target's name as stored by the agent (default: every target).
     #[arg(value_name = "TARGET")]
@@ -380,7 +380,10 @@ where
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE.mix(0.0));
     if font {
-        mesh.x_label_formatter(&fmt_x).x_labels(8).y_labels(6);
+        mesh.x_label_formatter(&fmt_x)
+            .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+            .x_labels(8)
+            .y_labels(6);
     } else {
         mesh.x_labels(0).y_labels(0);
     }
@@ -446,7 +449,10 @@ where
     let mut mesh = chart.configure_mesh();
     mesh.light_line_style(WHITE.mix(0.0));
     if font {
-        mesh.x_label_formatter(&fmt_x).x_labels(8).y_labels(5);
+        mesh.x_label_formatter(&fmt_x)
+            .y_label_formatter(&|y: &f64| format!("{y:.0}"))
+            .x_labels(8)
+            .y_labels(5);
     } else {
         mesh.x_labels(0).y_labels(0);
     }
