@@ -177,6 +177,18 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `30d`, `24h`, `90m` as users write `--since` (humantime would say `30days`).
+fn short_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => human_duration(d),
+        s if s % 86_400 == 0 && s >= 2 * 86_400 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        _ => human_duration(d),
+    }
+}
+
 fn time_of(ts_ms: i64) -> String {
     local_time(ts_ms)
 }
@@ -193,7 +205,7 @@ pub fn text(r: &TargetReport, levels: &Levels, since: Duration) -> String {
         s,
         "{} — last {} ({} → {}): {} samples, {} down",
         r.target,
-        human_duration(since),
+        short_duration(since),
         time_of(r.since_ms),
         time_of(r.until_ms - 1),
         t.samples,
@@ -580,7 +592,7 @@ pub fn html(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<p class=\"muted\">The last {} until {}, from the agent's store. Bands: the guide's health table (GUIDE §7).</p>\n",
         escape(&title),
         escape(&title),
-        escape(&human_duration(since)),
+        escape(&short_duration(since)),
         escape(&local_time(generated_ms))
     );
     if reports.is_empty() {
