@@ -16,8 +16,8 @@
 pub mod config;
 pub mod exposition;
 pub mod ladder;
-pub mod report;
 pub mod remediation;
+pub mod report;
 pub mod rules;
 pub mod sample;
 pub mod trend;

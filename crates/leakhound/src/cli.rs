@@ -221,7 +221,12 @@ pub struct WatchArgs {
     #[arg(long, value_name = "URL", conflicts_with = "targets")]
     pub agent: Option<String>,
     /// The agent's [web] token (sent as `Authorization: Bearer …`).
-    #[arg(long, env = "LEAKHOUND_WEB_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "LEAKHOUND_WEB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
 }
 

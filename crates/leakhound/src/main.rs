@@ -12,8 +12,8 @@ mod report;
 mod run;
 mod silence;
 mod tui;
-mod view;
 mod verify;
+mod view;
 mod watch;
 
 use clap::Parser;
