@@ -373,9 +373,26 @@ fn watch_reads_a_running_agent() {
         |s| row_has(s, "leaky", "warning"),
     );
     tmux.keys("agent", &["d"]);
-    tmux.wait("agent", 20, "the no-dumps hint", |s| {
-        s.contains("no goroutine dumps")
-    });
+    tmux.wait(
+        "agent",
+        20,
+        "the hint that the agent takes the dumps",
+        |s| s.contains("the agent takes leaky's dumps"),
+    );
+    // A bundle the agent's store records (here from `leakhound capture`) reaches the suspects
+    // pane through the agent's dumps API, with the fixture's leaking call site.
+    let out = support::leakhound(&["capture", "leaky", "-c", config.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    tmux.wait(
+        "agent",
+        30,
+        "the agent's bundle in the suspects pane",
+        |s| {
+            s.contains("The agent's newest bundle")
+                && s.contains("80 leaks.(*StreamForwarder).awaitChunk")
+                && s.contains("channel=agent")
+        },
+    );
     tmux.keys("agent", &["q"]);
     assert_sane(&tmux, "agent", "q (agent)");
     agent.stop();

@@ -68,6 +68,8 @@ pub enum DumpReason {
     Growth,
     /// The `d` key.
     Manual,
+    /// An evidence bundle the agent captured (watching a running agent).
+    Evidence,
 }
 
 impl DumpReason {
@@ -76,6 +78,7 @@ impl DumpReason {
             DumpReason::Baseline => "baseline",
             DumpReason::Growth => "growth",
             DumpReason::Manual => "on request",
+            DumpReason::Evidence => "the agent's evidence",
         }
     }
 }
@@ -485,7 +488,7 @@ impl App {
             self.set_status(
                 now_ms,
                 format!(
-                    "no goroutine dumps of {name} here: watch its URL directly (`leakhound watch URL`) to take them"
+                    "the agent takes {name}'s dumps (on alerts, or `leakhound capture {name}`); its newest bundle shows here. To dump now, `leakhound watch URL`"
                 ),
             );
             return None;

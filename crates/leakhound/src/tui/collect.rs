@@ -6,6 +6,7 @@ use super::app::{DumpReason, DumpView, Event, SiteRow};
 use anyhow::Context;
 use goroutine_dump::{Bucket, Format, GroupBy, SuspectOptions};
 use leakhound_agent::agent::spawn_probers;
+use leakhound_agent::evidence::Bundle;
 use leakhound_agent::http::{HttpClient, HttpError, HttpOptions};
 use leakhound_core::config::{Auth, TargetConfig};
 use leakhound_core::Sample;
@@ -123,6 +124,18 @@ impl Agent {
         self.get(self.url(&["api", "targets"])?).await
     }
 
+    /// The newest evidence bundle of a target (`GET /api/targets/NAME/dumps?limit=1`).
+    pub async fn latest_dump(&self, name: &str) -> anyhow::Result<Option<Bundle>> {
+        #[derive(Deserialize)]
+        struct Dumps {
+            dumps: Vec<Bundle>,
+        }
+        let mut u = self.url(&["api", "targets", name, "dumps"])?;
+        u.query_pairs_mut().append_pair("limit", "1");
+        let answer: Dumps = self.get(u).await?;
+        Ok(answer.dumps.into_iter().next())
+    }
+
     /// `GET /api/targets/NAME/samples?since=…[&step=…]`.
     pub async fn samples(
         &self,
@@ -170,6 +183,8 @@ pub fn spawn_agent_poller(
             }
         }
         let mut failing = false;
+        let mut bundles: HashMap<String, i64> = HashMap::new();
+        let mut rounds: u64 = 0;
         loop {
             let round = async {
                 let targets = agent.targets().await?;
@@ -184,6 +199,23 @@ pub fn spawn_agent_poller(
                 }
                 anyhow::Ok(out)
             };
+            let mut dumps = Vec::new();
+            if rounds.is_multiple_of(DUMP_ROUNDS) {
+                for name in &names {
+                    // An agent without evidence (or an older one) simply has none to show.
+                    if let Ok(Some(bundle)) = agent.latest_dump(name).await {
+                        if bundles.get(name) != Some(&bundle.id) {
+                            bundles.insert(name.clone(), bundle.id);
+                            dumps.push(Event::Dump {
+                                target: name.clone(),
+                                reason: DumpReason::Evidence,
+                                result: Ok(view_of_bundle(&bundle)),
+                            });
+                        }
+                    }
+                }
+            }
+            rounds += 1;
             let events = match round.await {
                 Ok(samples) => {
                     let mut events = Vec::new();
@@ -195,6 +227,7 @@ pub fn spawn_agent_poller(
                         last.insert(s.target.clone(), s.ts_ms);
                         events.push(Event::from(s));
                     }
+                    events.extend(dumps);
                     events
                 }
                 Err(e) => {
@@ -213,6 +246,44 @@ pub fn spawn_agent_poller(
             }
         }
     });
+}
+
+/// The agent's bundles are looked for every this many polling rounds.
+const DUMP_ROUNDS: u64 = 6;
+
+/// The suspects pane's view of an agent's evidence bundle: what grew since its previous bundle
+/// (suspects) and its largest user-code groups.
+fn view_of_bundle(b: &Bundle) -> DumpView {
+    let row = |s: &leakhound_agent::evidence::BundleSuspect| SiteRow {
+        function: goroutine_dump::short_function(&s.function).to_string(),
+        location: s.location.clone(),
+        first: s
+            .delta
+            .map_or(s.count, |d| (s.count as i64 - d).max(0) as u64),
+        last: s.count,
+        blocking: s.blocking.clone(),
+        labels: s.labels.join(" "),
+    };
+    let grew: Vec<SiteRow> = b
+        .suspects
+        .iter()
+        .filter(|s| s.basis == "grew")
+        .take(SHOWN)
+        .map(row)
+        .collect();
+    DumpView {
+        at_ms: b.at_ms,
+        goroutines: b.goroutines.unwrap_or(0),
+        snapshots: if grew.is_empty() { 1 } else { 2 },
+        suspects: grew,
+        largest: b
+            .suspects
+            .iter()
+            .filter(|s| s.basis != "grew")
+            .take(SHOWN)
+            .map(row)
+            .collect(),
+    }
 }
 
 // --- goroutine dumps ---------------------------------------------------------------------------

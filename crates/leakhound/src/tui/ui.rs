@@ -332,9 +332,10 @@ fn site_lines(row: &SiteRow, growth: bool, out: &mut Vec<Line<'static>>) {
 fn draw_suspects(frame: &mut Frame, app: &App, t: &TargetState, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     let mut title = " suspects ".to_string();
-    if !t.dumpable {
+    if !t.dumpable && t.dump.is_none() {
         lines.push(Line::from(
-            "No goroutine dumps in this view (no pprof URL for this target).",
+            "No goroutine dumps in this view (no pprof URL for this target; a running agent's \
+             evidence bundles show here once it captures one).",
         ));
     } else if let Some(d) = &t.dump {
         title = format!(
@@ -348,7 +349,12 @@ fn draw_suspects(frame: &mut Frame, app: &App, t: &TargetState, area: Rect) {
                 site_lines(row, true, &mut lines);
             }
         } else {
-            lines.push(Line::from(if d.snapshots < 2 {
+            lines.push(Line::from(if d.snapshots < 2 && !t.dumpable {
+                format!(
+                    "The agent's newest bundle ({} goroutines); the next one shows what grew.",
+                    d.goroutines
+                )
+            } else if d.snapshots < 2 {
                 format!(
                     "One dump so far ({} goroutines): d again later shows what grows.",
                     d.goroutines
