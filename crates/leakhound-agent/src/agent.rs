@@ -359,6 +359,15 @@ pub async fn run(
         (None, None)
     };
 
+    // Only these targets' plain samples matter to remediation (their actions' `for` and recovery
+    // watch); other targets reach it only with an alert change.
+    let action_targets: std::collections::HashSet<&str> = config
+        .actions
+        .actions
+        .iter()
+        .map(|a| a.target.as_str())
+        .collect();
+
     let capacity = config.targets.len().clamp(64, 8192);
     let (probe_tx, mut probe_rx) = mpsc::channel::<Probed>(capacity);
     let (store_tx, store_rx) = mpsc::channel::<Probed>(capacity);
@@ -399,7 +408,9 @@ pub async fn run(
         while let Some(probed) = probe_rx.recv().await {
             guide_log.observe(&probed.sample);
             let transitions = alerting.observe(&probed.sample).await;
-            if let Some(tx) = &remedy_tx {
+            let for_remedy =
+                !transitions.is_empty() || action_targets.contains(probed.sample.target.as_str());
+            if let Some(tx) = remedy_tx.as_ref().filter(|_| for_remedy) {
                 let obs = crate::actions::Observation {
                     sample: probed.sample.clone(),
                     transitions,
