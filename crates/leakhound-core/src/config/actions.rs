@@ -25,7 +25,7 @@
 //! Every action runs only after an evidence bundle of the incident was written (or, with
 //! `require_evidence = false`, after the capture failed with a recorded reason).
 
-use super::walk::{Ctx, Table};
+use super::walk::{boolean, show, Ctx, Table};
 use super::{AlertsConfig, ProcessSelector, TargetConfig};
 use crate::rules::{Metric, RuleKind, Severity};
 use serde::Serialize;
@@ -225,38 +225,6 @@ mod human_duration {
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&crate::units::human_duration(*d))
-    }
-}
-
-fn show(value: &DeValue<'_>) -> String {
-    match value {
-        DeValue::String(s) => s.to_string(),
-        DeValue::Integer(i) => i.as_str().to_string(),
-        DeValue::Float(f) => f.as_str().to_string(),
-        DeValue::Boolean(b) => b.to_string(),
-        DeValue::Datetime(d) => d.to_string(),
-        DeValue::Array(_) => "[…]".to_string(),
-        DeValue::Table(_) => "{…}".to_string(),
-    }
-}
-
-/// A `true`/`false` key.
-pub(super) fn boolean(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, key: &'static str) -> Option<bool> {
-    let v = t.get(key)?;
-    match v.get_ref() {
-        DeValue::Boolean(b) => Some(*b),
-        other => {
-            ctx.error(
-                v.span().start,
-                &t.path_of(key),
-                format!(
-                    "'{}' is a {}, expected true or false (without quotes)",
-                    show(other),
-                    other.type_str()
-                ),
-            );
-            None
-        }
     }
 }
 

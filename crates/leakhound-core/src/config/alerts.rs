@@ -18,7 +18,7 @@
 //! severity = "urgent"
 //! ```
 
-use super::walk::{Ctx, Table};
+use super::walk::{boolean, show, Ctx, Table};
 use super::Levels;
 use crate::rules::{default_rules, Metric, Rule, RuleKind, Severity};
 use serde::Serialize;
@@ -379,39 +379,8 @@ fn read_rule(
     }
 }
 
-fn show(value: &DeValue<'_>) -> String {
-    match value {
-        DeValue::String(s) => s.to_string(),
-        DeValue::Integer(i) => i.as_str().to_string(),
-        DeValue::Float(f) => f.as_str().to_string(),
-        DeValue::Boolean(b) => b.to_string(),
-        DeValue::Datetime(d) => d.to_string(),
-        DeValue::Array(_) => "[…]".to_string(),
-        DeValue::Table(_) => "{…}".to_string(),
-    }
-}
-
 fn get<'t, 'i>(t: &mut Table<'t, 'i>, key: &'t str) -> Option<&'t Spanned<DeValue<'i>>> {
     t.get(key)
-}
-
-fn boolean(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, key: &'static str) -> Option<bool> {
-    let v = get(t, key)?;
-    match v.get_ref() {
-        DeValue::Boolean(b) => Some(*b),
-        other => {
-            ctx.error(
-                v.span().start,
-                &t.path_of(key),
-                format!(
-                    "'{}' is a {}, expected true or false (without quotes)",
-                    show(other),
-                    other.type_str()
-                ),
-            );
-            None
-        }
-    }
 }
 
 /// A number, whole or not.

@@ -513,7 +513,7 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     let mut actions_enabled = None;
 
     if let Some(mut t) = root.table(ctx, "agent") {
-        actions_enabled = actions::boolean(ctx, &mut t, "actions_enabled");
+        actions_enabled = walk::boolean(ctx, &mut t, "actions_enabled");
         let a = &mut config.agent;
         if let Some(v) = t.string(ctx, "database") {
             a.database = v.into();

@@ -47,7 +47,8 @@ impl Ctx<'_> {
     }
 }
 
-fn show(value: &DeValue<'_>) -> String {
+/// A value as the user wrote it, for error messages.
+pub(crate) fn show(value: &DeValue<'_>) -> String {
     match value {
         DeValue::String(s) => s.to_string(),
         DeValue::Integer(i) => i.as_str().to_string(),
@@ -56,6 +57,26 @@ fn show(value: &DeValue<'_>) -> String {
         DeValue::Datetime(d) => d.to_string(),
         DeValue::Array(_) => "[…]".to_string(),
         DeValue::Table(_) => "{…}".to_string(),
+    }
+}
+
+/// A `true`/`false` key.
+pub(crate) fn boolean(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, key: &'static str) -> Option<bool> {
+    let v = t.get(key)?;
+    match v.get_ref() {
+        DeValue::Boolean(b) => Some(*b),
+        other => {
+            ctx.error(
+                v.span().start,
+                &t.path_of(key),
+                format!(
+                    "'{}' is a {}, expected true or false (without quotes)",
+                    show(other),
+                    other.type_str()
+                ),
+            );
+            None
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! guide_metrics = true   # also export oneapi_goroutines / oneapi_memory_mb
 //! ```
 
-use super::walk::{Ctx, Table};
+use super::walk::{boolean, Ctx, Table};
 use serde::Serialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -208,29 +208,6 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     }
     text.parse::<SocketAddr>()
         .map_err(|_| format!("'{text}' is not an address with a port; {fix}"))
-}
-
-fn boolean(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, key: &'static str) -> Option<bool> {
-    let v = t.get(key)?;
-    match v.get_ref() {
-        DeValue::Boolean(b) => Some(*b),
-        other => {
-            ctx.error(
-                v.span().start,
-                &t.path_of(key),
-                format!(
-                    "'{}' is a {}, expected true or false (without quotes)",
-                    match other {
-                        DeValue::String(s) => s.to_string(),
-                        DeValue::Integer(i) => i.as_str().to_string(),
-                        _ => "…".to_string(),
-                    },
-                    other.type_str()
-                ),
-            );
-            None
-        }
-    }
 }
 
 #[cfg(test)]
