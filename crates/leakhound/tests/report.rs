@@ -301,7 +301,11 @@ fn png_svg_and_html_files_are_valid() {
     // Chart text needs a TrueType font (scripts/test installs DejaVu); a machine with only Rust
     // gets the charts without labels and a warning saying so.
     if stderr(&out).contains("no TrueType font found") {
-        assert!(stderr(&out).contains("fonts-dejavu-core"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("fonts-dejavu-core"),
+            "{}",
+            stderr(&out)
+        );
     } else {
         assert!(
             doc.descendants()
