@@ -196,7 +196,7 @@ fn write_config(
     targets: &[(String, String)],
     hook_url: &str,
 ) -> PathBuf {
-    let mut text = format!(
+    let text = format!(
         r#"[agent]
 database = "{db}"
 flush_interval = "100ms"
@@ -225,16 +225,7 @@ secret = "{SECRET}"
 "#,
         db = db.display()
     );
-    for (name, url) in targets {
-        text.push_str(&format!(
-            "\n[[targets]]\nname = \"{name}\"\nurl = \"{url}\"\n"
-        ));
-    }
-    let path = dir.join("leakhound.toml");
-    std::fs::write(&path, text).unwrap();
-    let check = leakhound(&["config", "check", path.to_str().unwrap()]);
-    assert!(check.status.success(), "{}", stderr(&check));
-    path
+    support::write_targets_config(dir, text, targets)
 }
 
 fn one_target(fx: &Fixture) -> Vec<(String, String)> {

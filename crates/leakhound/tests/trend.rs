@@ -14,7 +14,7 @@ use leakhound_core::rules::{Transition, TransitionKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{leakhound, poll, stderr, Agent, Fixture};
+use support::{poll, Agent, Fixture};
 
 const RULE: &str = "goroutines_growth";
 /// Workers of the steady fixture's churn. Measured by hand (100 readings 30 ms apart): the
@@ -107,7 +107,7 @@ fn describe(events: &[Transition]) -> String {
 /// off or loosened. The checks filter on `goroutines_growth`; any other alert the agent raised
 /// is printed at the end for the record.
 fn write_config(dir: &Path, db: &Path, targets: &[(&str, String)]) -> PathBuf {
-    let mut text = format!(
+    let text = format!(
         r#"[agent]
 database = "{db}"
 flush_interval = "100ms"
@@ -122,16 +122,7 @@ jitter = "0s"
 "#,
         db = db.display()
     );
-    for (name, url) in targets {
-        text.push_str(&format!(
-            "\n[[targets]]\nname = \"{name}\"\nurl = \"{url}\"\n"
-        ));
-    }
-    let path = dir.join("leakhound.toml");
-    std::fs::write(&path, text).unwrap();
-    let check = leakhound(&["config", "check", path.to_str().unwrap()]);
-    assert!(check.status.success(), "{}", stderr(&check));
-    path
+    support::write_targets_config(dir, text, targets)
 }
 
 /// Issue 5: a steady linear leak of 1 goroutine/s fires the default trend rule within 5

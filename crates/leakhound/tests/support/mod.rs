@@ -356,3 +356,23 @@ impl Drop for Agent {
         let _ = self.child.wait();
     }
 }
+
+/// Write `head` plus one `[[targets]]` block per (name, url) to `DIR/leakhound.toml`, and make
+/// sure `leakhound config check` accepts it.
+pub fn write_targets_config<N: AsRef<str>>(
+    dir: &std::path::Path,
+    mut head: String,
+    targets: &[(N, String)],
+) -> std::path::PathBuf {
+    for (name, url) in targets {
+        head.push_str(&format!(
+            "\n[[targets]]\nname = \"{}\"\nurl = \"{url}\"\n",
+            name.as_ref()
+        ));
+    }
+    let path = dir.join("leakhound.toml");
+    std::fs::write(&path, head).unwrap();
+    let check = leakhound(&["config", "check", path.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    path
+}
