@@ -1,6 +1,7 @@
 mod analysis;
 mod fixture;
 mod formats;
+mod go126;
 mod props;
 
 use std::path::PathBuf;
