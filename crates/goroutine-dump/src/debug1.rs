@@ -1,33 +1,54 @@
 //! The debug=1 parser (`goroutine profile: total N`, `count @ pcs`, `# labels: {…}`,
 //! `#\tpc\tfunc+off\tfile:line`). Strict: a line that fits none of these is an error naming
 //! the line and what was expected.
+//!
+//! Go 1.26's `/debug/pprof/goroutineleak?debug=1` has the same body under the header
+//! `goroutineleak profile: total N`; it lists only the goroutines the leak-detection GC found
+//! blocked on unreachable primitives, so every record of it is marked [`Record::leaked`].
 
 use crate::debug2::{parse_u64, snippet, split_file_line, utf8, Lines};
 use crate::model::{Builder, Record, Snapshot, StrId};
 use crate::{Format, ParseError};
 
 pub(crate) const HEADER: &[u8] = b"goroutine profile: total ";
+/// The header of Go 1.26's goroutineleak profile (`GOEXPERIMENT=goroutineleakprofile`).
+pub(crate) const LEAK_HEADER: &[u8] = b"goroutineleak profile: total ";
+
+/// Whether `line` (leading whitespace already skipped) starts a debug=1 profile.
+pub(crate) fn is_header(line: &[u8]) -> bool {
+    line.starts_with(HEADER) || line.starts_with(LEAK_HEADER)
+}
 
 pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
     let mut b = Builder::new(Format::Debug1);
     let mut lines = Lines::new(input);
-    // The header (leading blank lines tolerated).
-    loop {
+    // The header (leading blank lines tolerated). Every goroutine of a goroutineleak
+    // profile is leaked.
+    let leaked = loop {
         let Some((line, _)) = lines.next_line() else {
             return Err(ParseError::NoGoroutines { lines: 0 });
         };
-        if line.trim_ascii().is_empty() {
+        let header = line.trim_ascii();
+        if header.is_empty() {
             continue;
         }
-        let Some(total) = line.trim_ascii().strip_prefix(HEADER) else {
-            return Err(syntax(lines.line_no, "'goroutine profile: total N'", line));
+        let (total, leaked) = if let Some(total) = header.strip_prefix(HEADER) {
+            (total, false)
+        } else if let Some(total) = header.strip_prefix(LEAK_HEADER) {
+            (total, true)
+        } else {
+            return Err(syntax(
+                lines.line_no,
+                "'goroutine profile: total N' or 'goroutineleak profile: total N'",
+                line,
+            ));
         };
         match parse_u64(total.trim_ascii()) {
             Some(n) => b.header_total = Some(n),
             None => return Err(syntax(lines.line_no, "a number after 'total'", line)),
         }
-        break;
-    }
+        break leaked;
+    };
 
     struct Rec {
         count: u64,
@@ -43,7 +64,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
         }
         if line.trim_ascii().is_empty() {
             if let Some(r) = cur.take() {
-                push(&mut b, r.count, r.labels, false);
+                push(&mut b, r.count, r.labels, leaked, false);
             }
             continue;
         }
@@ -86,7 +107,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
         if let Some(at) = memchr::memmem::find(line, b" @") {
             if let Some(count) = parse_u64(&line[..at]) {
                 if let Some(r) = cur.take() {
-                    push(&mut b, r.count, r.labels, false);
+                    push(&mut b, r.count, r.labels, leaked, false);
                 }
                 cur = Some(Rec {
                     count,
@@ -115,7 +136,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
                 ),
             );
         }
-        push(&mut b, r.count, r.labels, truncated);
+        push(&mut b, r.count, r.labels, leaked, truncated);
     }
     if b.records.is_empty() && b.header_total.unwrap_or(0) > 0 {
         return Err(ParseError::NoGoroutines {
@@ -125,7 +146,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
     Ok(b.build())
 }
 
-fn push(b: &mut Builder<'_>, count: u64, labels: u32, truncated: bool) {
+fn push(b: &mut Builder<'_>, count: u64, labels: u32, leaked: bool, truncated: bool) {
     let stack = b.finish_stack();
     b.records.push(Record {
         count,
@@ -133,7 +154,7 @@ fn push(b: &mut Builder<'_>, count: u64, labels: u32, truncated: bool) {
         state: 0,
         wait_minutes: None,
         locked_to_thread: false,
-        leaked: false,
+        leaked,
         stack,
         created_by: None,
         creator_id: None,
@@ -241,4 +262,54 @@ fn unescape(raw: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{bucketize, detect, parse, Format, GroupBy};
+
+    const LEAK: &str = "goroutineleak profile: total 5
+3 @ 0x48ac6e 0x41963c 0x6a3f12 0x492661
+# labels: {\"tenant\":\"acme\"}
+#\t0x6a3f11\texample.com/app/billing.(*Quota).report+0x51\t/app/billing/billing.go:79
+
+2 @ 0x48ac6e 0x41963c 0x6a3f12 0x492661
+#\t0x6a3f11\texample.com/app/billing.(*Quota).report+0x51\t/app/billing/billing.go:79
+
+";
+
+    #[test]
+    fn goroutineleak_debug1_is_detected_and_every_record_is_leaked() {
+        assert_eq!(detect(LEAK.as_bytes()), Format::Debug1);
+        assert_eq!(detect(format!("\n  {LEAK}").as_bytes()), Format::Debug1);
+        let s = parse(LEAK.as_bytes()).unwrap();
+        assert_eq!(s.format(), Format::Debug1);
+        assert!(s.warnings().is_empty(), "{:?}", s.warnings());
+        assert_eq!(s.header_total(), Some(5));
+        assert_eq!(s.total(), 5);
+        assert_eq!(s.records().len(), 2);
+        assert!(s.records().iter().all(|r| r.leaked));
+        let buckets = bucketize(&s, GroupBy::Function);
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].count, 5);
+        assert_eq!(buckets[0].leaked, 5);
+
+        // The same body under the goroutine profile's header: nothing is marked.
+        let plain = LEAK.replacen("goroutineleak profile:", "goroutine profile:", 1);
+        let s = parse(plain.as_bytes()).unwrap();
+        assert_eq!(s.total(), 5);
+        assert!(s.records().iter().all(|r| !r.leaked));
+        assert_eq!(bucketize(&s, GroupBy::Function)[0].leaked, 0);
+    }
+
+    #[test]
+    fn other_profile_headers_are_not_debug1() {
+        let heap = LEAK.replacen("goroutineleak profile:", "heap profile:", 1);
+        assert_eq!(detect(heap.as_bytes()), Format::Debug2);
+        let e = crate::parse_as(heap.as_bytes(), Format::Debug1).unwrap_err();
+        assert!(
+            matches!(e, crate::ParseError::Syntax { line: 1, .. }),
+            "{e:?}"
+        );
+    }
 }

@@ -87,7 +87,9 @@ pub enum ParseError {
     Proto(String),
 }
 
-/// Detects the format of `input` without parsing it.
+/// Detects the format of `input` without parsing it: gzip is the pprof protobuf, text that
+/// starts with `goroutine profile: total N` (or Go 1.26's `goroutineleak profile: total N`)
+/// is debug=1, anything else debug=2.
 pub fn detect(input: &[u8]) -> Format {
     if input.starts_with(&[0x1f, 0x8b]) {
         return Format::Proto;
@@ -97,7 +99,7 @@ pub fn detect(input: &[u8]) -> Format {
         .iter()
         .position(|c| !c.is_ascii_whitespace())
         .unwrap_or(head.len());
-    if head[start..].starts_with(debug1::HEADER) {
+    if debug1::is_header(&head[start..]) {
         Format::Debug1
     } else {
         Format::Debug2

@@ -74,8 +74,9 @@ pub struct Record {
     pub wait_minutes: Option<u32>,
     /// `locked to thread`.
     pub locked_to_thread: bool,
-    /// Go 1.26 `goroutineleak` profiles mark goroutines blocked on unreachable primitives
-    /// with `(leaked)` in the state.
+    /// The Go 1.26 runtime found these goroutines blocked on unreachable primitives: marked
+    /// `(leaked)` in the state in debug=2; in a `goroutineleak` profile (debug=1 header
+    /// `goroutineleak profile: total N`, proto sample type `goroutineleak/count`) every record.
     pub leaked: bool,
     /// The stack, leaf first.
     pub stack: StackId,

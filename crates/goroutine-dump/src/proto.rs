@@ -179,12 +179,19 @@ fn build(p: &Profile) -> Result<Snapshot, ParseError> {
             .map(String::as_str)
             .unwrap_or("")
     };
+    // Go 1.26's goroutineleak profile (sample type `goroutineleak/count`) holds only the
+    // goroutines the leak-detection GC found blocked on unreachable primitives: all leaked.
+    let mut leaked = false;
     if let Some(first) = p.sample_type.first() {
         let t = s(first.r#type);
-        if !t.is_empty() && t != "goroutine" && t != "goroutineleak" {
-            return Err(ParseError::Proto(format!(
-                "this is a '{t}' profile, expected a goroutine profile"
-            )));
+        match t {
+            "" | "goroutine" => {}
+            "goroutineleak" => leaked = true,
+            _ => {
+                return Err(ParseError::Proto(format!(
+                    "this is a '{t}' profile, expected a goroutine profile"
+                )))
+            }
         }
     }
     let functions: FxHashMap<u64, &Function> = p.function.iter().map(|f| (f.id, f)).collect();
@@ -231,7 +238,7 @@ fn build(p: &Profile) -> Result<Snapshot, ParseError> {
             state: 0,
             wait_minutes: None,
             locked_to_thread: false,
-            leaked: false,
+            leaked,
             stack,
             created_by: None,
             creator_id: None,
@@ -247,6 +254,89 @@ fn build(p: &Profile) -> Result<Snapshot, ParseError> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A two-sample goroutine-style profile of sample type `kind/count`, gzipped as served.
+    fn profile(kind: &str) -> Vec<u8> {
+        let strings = [
+            "",
+            kind,
+            "count",
+            "example.com/app/billing.(*Quota).report",
+            "/app/billing/billing.go",
+            "tenant",
+            "acme",
+        ];
+        let p = Profile {
+            sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+            period_type: Some(ValueType { r#type: 1, unit: 2 }),
+            period: 1,
+            sample: vec![
+                Sample {
+                    location_id: vec![1],
+                    value: vec![3],
+                    label: vec![Label {
+                        key: 5,
+                        str: 6,
+                        ..Default::default()
+                    }],
+                },
+                Sample {
+                    location_id: vec![1],
+                    value: vec![2],
+                    label: vec![],
+                },
+            ],
+            location: vec![Location {
+                id: 1,
+                address: 0x6a3f11,
+                line: vec![Line {
+                    function_id: 1,
+                    line: 79,
+                    column: 0,
+                }],
+                ..Default::default()
+            }],
+            function: vec![Function {
+                id: 1,
+                name: 3,
+                system_name: 3,
+                filename: 4,
+                start_line: 70,
+            }],
+            string_table: strings.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&prost::Message::encode_to_vec(&p)).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn goroutineleak_proto_records_are_leaked() {
+        let s = crate::parse(&profile("goroutineleak")).unwrap();
+        assert_eq!(s.format(), Format::Proto);
+        assert_eq!(s.total(), 5);
+        assert_eq!(s.records().len(), 2);
+        assert!(s.records().iter().all(|r| r.leaked));
+        let buckets = crate::bucketize(&s, crate::GroupBy::Function);
+        assert_eq!(buckets.len(), 1);
+        assert_eq!(buckets[0].count, 5);
+        assert_eq!(buckets[0].leaked, 5);
+
+        // The same samples as a goroutine profile: nothing is marked.
+        let s = crate::parse(&profile("goroutine")).unwrap();
+        assert_eq!(s.total(), 5);
+        assert!(s.records().iter().all(|r| !r.leaked));
+        assert_eq!(crate::bucketize(&s, crate::GroupBy::Function)[0].leaked, 0);
+
+        // Any other profile is refused.
+        assert_eq!(
+            crate::parse(&profile("inuse_space")).unwrap_err(),
+            ParseError::Proto(
+                "this is a 'inuse_space' profile, expected a goroutine profile".into()
+            )
+        );
+    }
 
     #[test]
     fn a_gzip_bomb_is_refused_at_the_limit() {

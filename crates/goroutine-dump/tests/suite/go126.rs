@@ -11,7 +11,7 @@
 //! (`leaky-go1.26.state.json`, `leaky-go1.26.goroutineleak.state.json`) and, for the totals, from
 //! the files themselves (`goroutine N [` headers, `total N` lines, `go tool pprof -raw`).
 
-use goroutine_dump::{bucketize, parse, Blocking, Format, GroupBy, Record, Snapshot};
+use goroutine_dump::{bucketize, detect, parse, Blocking, Format, GroupBy, Record, Snapshot};
 
 use super::data;
 
@@ -268,12 +268,14 @@ fn go126_debug2_buckets_find_the_drip_as_a_chan_send_leak() {
 }
 
 /// Go 1.26's goroutineleak profile in debug=1 starts with `goroutineleak profile: total N`, not
-/// `goroutine profile: total N`: `detect` takes it for debug=2 text and `parse` fails with
-/// `NoGoroutines { lines: 9 }`; `parse_as(…, Format::Debug1)` fails on the header line too.
+/// `goroutine profile: total N`; the body is the ordinary debug=1 format. It lists only the
+/// goroutines the leak-detection GC found unreachable, so every one is marked leaked.
 #[test]
-#[ignore = "goroutine-dump cannot parse Go 1.26 goroutineleak?debug=1: its header is 'goroutineleak profile: total N' (parse: NoGoroutines { lines: 9 })"]
 fn go126_goroutineleak_debug1_finds_only_the_unreachable_goroutines() {
-    let s = parse(&data("leaky-go1.26.goroutineleak.debug1.txt")).unwrap();
+    let text = data("leaky-go1.26.goroutineleak.debug1.txt");
+    assert!(text.starts_with(b"goroutineleak profile: total 47\n"));
+    assert_eq!(detect(&text), Format::Debug1);
+    let s = parse(&text).unwrap();
     assert_eq!(s.format(), Format::Debug1);
     assert!(s.warnings().is_empty(), "{:?}", s.warnings());
     assert_eq!(s.header_total(), Some(QUOTA_DRIP + ORPHANS));
@@ -281,24 +283,25 @@ fn go126_goroutineleak_debug1_finds_only_the_unreachable_goroutines() {
     check_leak_profile(&s);
 }
 
-/// The body of the goroutineleak debug=1 profile is the ordinary debug=1 format: with the header
-/// renamed it parses, and the leaked site is found.
+/// The same body under the goroutine profile's header parses the same, with nothing marked:
+/// the marks come from the header alone.
 #[test]
-fn go126_goroutineleak_debug1_body_parses_under_the_goroutine_header() {
+fn go126_goroutineleak_debug1_body_under_the_goroutine_header_is_not_marked() {
     let text = String::from_utf8(data("leaky-go1.26.goroutineleak.debug1.txt")).unwrap();
-    assert!(text.starts_with("goroutineleak profile: total 47\n"));
-    assert!(
-        parse(text.as_bytes()).is_err(),
-        "fixed? un-ignore the test above"
-    );
     let renamed = text.replacen("goroutineleak profile:", "goroutine profile:", 1);
     let s = parse(renamed.as_bytes()).unwrap();
     assert_eq!(s.format(), Format::Debug1);
     assert_eq!(s.header_total(), Some(QUOTA_DRIP + ORPHANS));
     assert_eq!(s.total(), QUOTA_DRIP + ORPHANS);
-    check_leak_profile(&s);
+    assert!(s.records().iter().all(|r| !r.leaked));
+    let buckets = bucketize(&s, GroupBy::Function);
+    assert_eq!(buckets.len(), 1);
+    assert_eq!(buckets[0].count, QUOTA_DRIP + ORPHANS);
+    assert_eq!(buckets[0].leaked, 0);
 }
 
+/// The proto of a goroutineleak profile has sample type `goroutineleak/count` (a goroutine
+/// profile's is `goroutine/count`): every sample is a leaked goroutine.
 #[test]
 fn go126_goroutineleak_proto_finds_only_the_unreachable_goroutines() {
     let s = parse(&data("leaky-go1.26.goroutineleak.debug0.pb.gz")).unwrap();
@@ -308,14 +311,12 @@ fn go126_goroutineleak_proto_finds_only_the_unreachable_goroutines() {
     check_leak_profile(&s);
 }
 
-/// The proto of a goroutineleak profile has sample type `goroutineleak/count` (a goroutine
-/// profile's is `goroutine/count`): every sample is a leaked goroutine.
 #[test]
-#[ignore = "goroutine-dump ignores the proto's sample type: the records of a Go 1.26 goroutineleak profile (goroutineleak/count) are not marked leaked"]
 fn go126_goroutineleak_proto_records_are_marked_leaked() {
     let s = parse(&data("leaky-go1.26.goroutineleak.debug0.pb.gz")).unwrap();
     assert!(s.records().iter().all(|r| r.leaked));
     let buckets = bucketize(&s, GroupBy::Function);
+    assert_eq!(buckets[0].count, QUOTA_DRIP + ORPHANS);
     assert_eq!(buckets[0].leaked, QUOTA_DRIP + ORPHANS);
 }
 
@@ -343,6 +344,12 @@ fn check_leak_profile(s: &Snapshot) {
         Some(REPORT_USAGE)
     );
     assert_eq!(buckets[0].count, QUOTA_DRIP + ORPHANS);
+    // The whole profile is leaked: every record, so every bucket (by line too).
+    assert!(s.records().iter().all(|r| r.leaked), "{f}");
+    assert_eq!(buckets[0].leaked, buckets[0].count, "{f}");
+    for b in bucketize(s, GroupBy::Line) {
+        assert_eq!(b.leaked, b.count, "{f}");
+    }
 }
 
 #[test]
