@@ -327,6 +327,31 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    /// A bucket made by hand (simulations, tests): `count` goroutines on `frames` (leaf first),
+    /// blocked on `blocking`; its site is the first frame that is neither runtime nor standard
+    /// library, and everything else is empty.
+    pub fn from_frames(key: &str, count: u64, blocking: Blocking, frames: Vec<FrameOut>) -> Bucket {
+        Bucket {
+            key: key.to_string(),
+            count,
+            blocking,
+            top_frame: frames
+                .iter()
+                .find(|f| !is_runtime(&f.function) && !is_std(&f.function))
+                .cloned(),
+            created_by: None,
+            creator_id: None,
+            frames,
+            states: Vec::new(),
+            wait_minutes: None,
+            labels: Vec::new(),
+            locked_to_thread: 0,
+            leaked: 0,
+            truncated: 0,
+            ids: Vec::new(),
+        }
+    }
+
     /// The frame to show for this bucket: the top user frame, else the first trimmed frame.
     pub fn site(&self) -> Option<&FrameOut> {
         self.top_frame.as_ref().or(self.frames.first())

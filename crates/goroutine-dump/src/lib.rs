@@ -45,6 +45,7 @@
 //! ```
 
 mod bucket;
+mod classify;
 mod debug1;
 mod debug2;
 mod diff;
@@ -55,6 +56,10 @@ mod suspect;
 pub use bucket::{
     bucketize, bucketize_filtered, is_runtime, is_std, package_of, short_function, Blocking,
     Bucket, FrameOut, GroupBy, LabelCount, NamedCount, WaitStats,
+};
+pub use classify::{
+    classify, classify_with_history, is_serving, Classification, ClassifyOptions, LeakSite,
+    Verdict as GrowthVerdict,
 };
 pub use diff::{diff, Change, Diff, DiffEntry};
 pub use model::{
