@@ -128,6 +128,10 @@ pub fn rule_expr(rule: &Rule, no_data_after: Duration) -> (String, String) {
                 ),
             )
         }
+        RuleKind::Leaked { min_leaked } => (
+            format!("leakhound_runtime_leaked_goroutines >= {min_leaked}"),
+            format!("{{{{ $labels.target }}}}: the Go runtime proved goroutines leaked{hold}"),
+        ),
         RuleKind::Down => (
             format!(
                 "leakhound_up == 0 or (time() - leakhound_last_sample_timestamp_seconds > {})",
@@ -190,7 +194,12 @@ pub fn prometheus_rules(config: &Config) -> String {
     }
     let _ = writeln!(out, "  - name: leakhound.alerts\n    rules:");
     let no_data = no_data_after(config);
-    for rule in &rules {
+    // The runtime's leak proof comes from goroutine profiles the agent reads, not from a series
+    // Prometheus has: that rule stays with the agent.
+    for rule in rules
+        .iter()
+        .filter(|r| !matches!(r.kind, RuleKind::Leaked { .. }))
+    {
         let (expr, summary) = rule_expr(rule, no_data);
         let _ = writeln!(
             out,

@@ -39,9 +39,12 @@ use toml::Spanned;
 pub struct EvidenceConfig {
     /// Root directory; bundles go to `dir/<target>/<time>-<trigger>/`.
     pub dir: PathBuf,
-    /// Capture a bundle when an alert (level, trend, baseline) starts firing on any target.
-    /// Off by default (it adds a follow-up message per alert); targets with `[[actions]]` get
-    /// these captures anyway.
+    /// Goroutine dumps on alerts, on every target (default on): the cheap `debug=1` profile is
+    /// taken when a target's goroutines grow (to tell a leak from load: the growth alert waits
+    /// for the verdict and names the leaking site in its first message), when a goroutine level
+    /// alert is about to fire, and as a quiet-time reference every 30 minutes; and a bundle is
+    /// saved when an alert starts firing. `false` turns all of it off (growth alerts then fire
+    /// on the counts alone); targets with `[[actions]]` still get a bundle before each action.
     pub on_alerts: bool,
     /// At most one automatic capture per target per this long (captures before an action and
     /// `leakhound capture` are not limited: an action has its own cooldown and storm guard).
@@ -68,7 +71,7 @@ impl Default for EvidenceConfig {
     fn default() -> Self {
         EvidenceConfig {
             dir: PathBuf::from("leakhound-evidence"),
-            on_alerts: false,
+            on_alerts: true,
             min_interval: Duration::from_secs(600),
             max_total_bytes: 500 << 20,
             debug2: false,

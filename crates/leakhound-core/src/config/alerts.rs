@@ -20,7 +20,10 @@
 
 use super::walk::{boolean, show, Ctx, Table};
 use super::Levels;
-use crate::rules::{default_rules, Metric, Rule, RuleKind, Severity};
+use crate::rules::{
+    default_rules, optional_rules, GrowthClass, Metric, Rule, RuleKind, Severity,
+    DEFAULT_GOROUTINE_GROWTH, DEFAULT_TREND_CONFIDENCE,
+};
 use serde::Serialize;
 use std::time::Duration;
 use toml::de::DeValue;
@@ -88,7 +91,12 @@ pub(super) fn read_alerts(
         }
     }
     if let Some(rules) = t.table(ctx, "rules") {
-        let builtin: Vec<String> = config.rules.iter().map(|r| r.id.clone()).collect();
+        let builtin: Vec<String> = config
+            .rules
+            .iter()
+            .chain(&optional_rules())
+            .map(|r| r.id.clone())
+            .collect();
         for (key, value) in rules.entries() {
             let id: &str = key.get_ref();
             let path = rules.path_of(id);
@@ -142,9 +150,22 @@ fn read_rule(
         parsed
     });
     let existing = rules.iter().position(|r| r.id == id);
-    let mut rule = match existing {
-        Some(i) => {
-            let rule = rules[i].clone();
+    // A built-in rule that is off by default is turned on by its table.
+    let optional = existing
+        .is_none()
+        .then(|| optional_rules().into_iter().find(|r| r.id == id))
+        .flatten()
+        .map(|mut rule| {
+            if let Some(v) = repeat {
+                rule.repeat_interval = v;
+            }
+            if let Some(v) = send_resolved {
+                rule.send_resolved = v;
+            }
+            rule
+        });
+    let mut rule = match existing.map(|i| rules[i].clone()).or(optional) {
+        Some(rule) => {
             if let Some(k) = kind_text.as_deref().filter(|&k| k != rule.kind.name()) {
                 ctx.error(
                     t.offset_of("kind"),
@@ -187,7 +208,7 @@ fn read_rule(
                     offset,
                     path,
                     format!(
-                        "'{id}' is not a built-in rule; {hint}to add a rule, give it a 'kind' (level, trend, baseline or down); built-in rules: {}",
+                        "'{id}' is not a built-in rule; {hint}to add a rule, give it a 'kind' (level, trend, baseline, down or leaked); built-in rules: {}",
                         builtin.join(", ")
                     ),
                 );
@@ -202,11 +223,14 @@ fn read_rule(
                     short_window: Duration::from_secs(5 * 60),
                     min_points: 9,
                     min_growth_per_hour: match metric {
-                        Metric::Goroutines => 600.0,
+                        Metric::Goroutines => DEFAULT_GOROUTINE_GROWTH,
                         Metric::Memory => (256u64 << 20) as f64,
                     },
-                    min_r_squared: 0.85,
+                    min_r_squared: 0.0,
+                    confidence: DEFAULT_TREND_CONFIDENCE,
+                    classify: GrowthClass::Any,
                 },
+                "leaked" => RuleKind::Leaked { min_leaked: 1 },
                 "baseline" => RuleKind::Baseline {
                     metric,
                     growth_percent: 20.0,
@@ -217,7 +241,7 @@ fn read_rule(
                     ctx.error(
                         t.offset_of("kind"),
                         &t.path_of("kind"),
-                        format!("'{other}' is not a rule kind; use level, trend, baseline or down"),
+                        format!("'{other}' is not a rule kind; use level, trend, baseline, down or leaked"),
                     );
                     return;
                 }
@@ -295,6 +319,8 @@ fn read_rule(
             min_points,
             min_growth_per_hour,
             min_r_squared,
+            confidence,
+            classify,
         } => {
             if let Some(v) = t.duration(ctx, "window") {
                 *window = v;
@@ -336,6 +362,27 @@ fn read_rule(
                     );
                 }
             }
+            if let Some(v) = number(ctx, t, "confidence") {
+                if v > 0.5 && v < 1.0 {
+                    *confidence = v;
+                } else {
+                    ctx.error(
+                        t.offset_of("confidence"),
+                        &t.path_of("confidence"),
+                        format!("'{v}' is not a confidence between 0.5 and 1 (exclusive); e.g. 0.9999 — higher waits for more evidence"),
+                    );
+                }
+            }
+            if let Some(text) = t.string(ctx, "classify") {
+                match GrowthClass::parse(&text) {
+                    Some(c) => *classify = c,
+                    None => ctx.error(
+                        t.offset_of("classify"),
+                        &t.path_of("classify"),
+                        format!("'{text}' is not a growth class; use leak (fire when the goroutine dumps show a leak), load (when they show load) or any (counts alone)"),
+                    ),
+                }
+            }
             if *short_window > *window {
                 ctx.error(
                     t.offset_of("short_window").max(t.offset_of("window")),
@@ -364,6 +411,11 @@ fn read_rule(
             }
             if let Some(v) = duration_or_zero(ctx, t, "after") {
                 *after = v;
+            }
+        }
+        RuleKind::Leaked { min_leaked } => {
+            if let Some(v) = t.uint(ctx, "min_leaked") {
+                *min_leaked = v.max(1);
             }
         }
         RuleKind::Down => {}
@@ -474,7 +526,8 @@ mod tests {
                 "memory_growth",
                 "goroutines_baseline",
                 "memory_baseline",
-                "target_down"
+                "target_down",
+                "goroutines_leaked"
             ]
         );
     }
@@ -546,6 +599,8 @@ min_growth_per_hour = "1GB"
                 min_points: 9,
                 min_growth_per_hour: 100.0,
                 min_r_squared: 0.9,
+                confidence: DEFAULT_TREND_CONFIDENCE,
+                classify: GrowthClass::Leak,
             }
         );
         let custom = a.rule("goroutines_8k").unwrap();

@@ -1,10 +1,11 @@
 //! The state machine: per (target, rule) pending → firing → resolved, with `for`, hysteresis,
 //! supersession of lower levels, repeats and silences. See the [module docs](super).
 
+use super::growth::{self, Fit, GrowthTest};
 use super::point::Observation;
 use super::{
-    fingerprint, Baseline, Evidence, Metric, Rule, RuleKind, Severity, Silences, Transition,
-    TransitionKind, TrendEvidence,
+    fingerprint, Baseline, DumpClass, DumpVerdict, Evidence, GrowthClass, Metric, Rule, RuleKind,
+    Severity, Silences, Transition, TransitionKind, TrendEvidence,
 };
 use crate::trend::Trend;
 use crate::units::human_duration;
@@ -61,6 +62,10 @@ struct TargetState {
     gap_ms: Option<i64>,
     baseline: Option<Baseline>,
     rules: BTreeMap<String, RuleState>,
+    /// Since when the goroutine counts grow (any classifying trend rule), for the dumps.
+    growth_since_ms: Option<i64>,
+    /// What the newest goroutine dumps said.
+    verdict: Option<DumpVerdict>,
 }
 
 /// The engine's whole state, to persist across restarts (serde) so that a restart neither
@@ -118,6 +123,30 @@ pub struct RuleEngine {
     /// When each target's trend rules were last fitted (not persisted: after a restart the
     /// first evaluation fits at once).
     trend_fitted_ms: HashMap<String, i64>,
+    /// Whether the agent classifies growth from goroutine dumps ([`RuleEngine::with_dumps`]).
+    dumps: Option<DumpPolicy>,
+}
+
+/// How the engine waits for, and asks for, goroutine dumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DumpPolicy {
+    /// A classifying rule whose counts grow waits this long for a first verdict, then fires
+    /// unclassified (a capture that never answers must not hide a leak).
+    pub first_verdict_wait: Duration,
+    /// While the dumps stay unclear, fire unclassified after the counts grew this long.
+    pub unclear_for: Duration,
+    /// Ask for a new dump this often while a growth is unconfirmed (or looks like load).
+    pub every: Duration,
+}
+
+impl Default for DumpPolicy {
+    fn default() -> Self {
+        DumpPolicy {
+            first_verdict_wait: Duration::from_secs(60),
+            unclear_for: Duration::from_secs(2 * 3600),
+            every: Duration::from_secs(120),
+        }
+    }
 }
 
 /// Trend rules are fitted at most this often per target, as a fraction of the shortest trend
@@ -145,6 +174,74 @@ impl RuleEngine {
             targets: BTreeMap::new(),
             silences: Silences::default(),
             trend_fitted_ms: HashMap::new(),
+            dumps: None,
+        }
+    }
+
+    /// Classify growth by goroutine dumps: classifying trend rules (`classify = "leak"` or
+    /// `"load"`) wait for [`RuleEngine::set_verdict`] as `policy` says, and
+    /// [`RuleEngine::capture_wanted`] says when a dump is due.
+    pub fn with_dumps(mut self, policy: DumpPolicy) -> RuleEngine {
+        self.dumps = Some(policy);
+        self
+    }
+
+    /// Like [`RuleEngine::with_dumps`] on an existing engine (`None`: counts alone decide).
+    pub fn set_dumps(&mut self, policy: Option<DumpPolicy>) {
+        self.dumps = policy;
+    }
+
+    /// What the newest goroutine dumps of `target` said. The target's trend rules are fitted
+    /// again at the next evaluation.
+    pub fn set_verdict(&mut self, target: &str, verdict: DumpVerdict) {
+        self.targets.entry(target.to_string()).or_default().verdict = Some(verdict);
+        self.trend_fitted_ms.remove(target);
+    }
+
+    /// Since when `target`'s goroutines grow, by the classifying trend rules' counts.
+    pub fn growth_since(&self, target: &str) -> Option<i64> {
+        self.targets.get(target).and_then(|t| t.growth_since_ms)
+    }
+
+    pub fn verdict(&self, target: &str) -> Option<&DumpVerdict> {
+        self.targets.get(target).and_then(|t| t.verdict.as_ref())
+    }
+
+    /// Whether a goroutine dump of `target` is due at `now`, and why: its goroutines grow and the
+    /// dumps have not confirmed a leak yet (one every `every`), or a goroutine level alert is
+    /// about to fire (so its first message can name the suspects).
+    pub fn capture_wanted(&self, target: &str, now_ms: i64) -> Option<&'static str> {
+        let policy = self.dumps?;
+        let st = self.targets.get(target)?;
+        let last = st.verdict.as_ref().map(|v| v.at_ms);
+        let due = |since: i64| match last {
+            None => true,
+            Some(at) if at < since - 30_000 => true,
+            Some(at) => now_ms - at >= ms(policy.every),
+        };
+        if let Some(since) = st.growth_since_ms {
+            let settled = st.verdict.as_ref().is_some_and(|v| {
+                v.at_ms >= since - 30_000 && (v.confirmed || v.class == DumpClass::Unavailable)
+            });
+            if !settled && due(since) {
+                return Some("growth");
+            }
+        }
+        let level_pending = self.rules.iter().find_map(|r| match r.kind {
+            RuleKind::Level {
+                metric: Metric::Goroutines,
+                ..
+            } => st
+                .rules
+                .get(&r.id)
+                .filter(|rs| rs.firing_since_ms.is_none())
+                .and_then(|rs| rs.pending_since_ms),
+            _ => None,
+        });
+        match (level_pending, last) {
+            (Some(_), None) => Some("level"),
+            (Some(since), Some(at)) if at < since - 30_000 => Some("level"),
+            _ => None,
         }
     }
 
@@ -398,28 +495,68 @@ impl RuleEngine {
             }
         }
 
-        // 2. Rules judged at `now`.
+        // 2. Rules judged at `now`. First, whether the goroutines grow at all (for the dumps).
+        let judged: Vec<Option<Judged>> = if fit_trends {
+            self.rules
+                .iter()
+                .map(|r| judge_trend(&r.kind, window, now_ms))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if fit_trends {
+            let growing = self.rules.iter().zip(&judged).any(|(r, j)| {
+                matches!(
+                    r.kind,
+                    RuleKind::Trend {
+                        classify: GrowthClass::Leak | GrowthClass::Load,
+                        ..
+                    }
+                ) && j.as_ref().is_some_and(|j| j.rising)
+            });
+            if !growing {
+                st.growth_since_ms = None;
+            } else if st.growth_since_ms.is_none() {
+                st.growth_since_ms = Some(now_ms);
+            }
+        }
         for ri in 0..self.rules.len() {
             let rule = &self.rules[ri];
             let obs = match &rule.kind {
                 RuleKind::Trend { .. } if !fit_trends => continue,
                 RuleKind::Trend {
                     min_growth_per_hour,
+                    classify,
                     ..
                 } => {
-                    let Some(judged) = judge_trend(&rule.kind, window, now_ms) else {
+                    let Some(judged) = judged.get(ri).cloned().flatten() else {
                         continue;
                     };
+                    let cond = self.classified(st, *classify, now_ms, &judged);
                     Obs {
-                        cond: judged.growing,
-                        since: None,
-                        clear: judged
-                            .fits
-                            .iter()
-                            .all(|f| f.slope_per_hour < rule.clear_below(*min_growth_per_hour)),
-                        value: judged.chosen.slope_per_hour,
+                        cond,
+                        // `for` counts from when the counts began to grow, not from the verdict.
+                        since: st.growth_since_ms.filter(|_| *classify != GrowthClass::Any),
+                        clear: judged.fits.iter().all(|f| {
+                            f.trend.slope_per_hour < rule.clear_below(*min_growth_per_hour)
+                        }),
+                        value: judged.chosen.trend.slope_per_hour,
                         threshold: *min_growth_per_hour,
                         reason: None,
+                    }
+                }
+                RuleKind::Leaked { min_leaked } => {
+                    let leaked = st.verdict.as_ref().and_then(|v| v.runtime_leaked);
+                    match leaked {
+                        Some(n) => Obs {
+                            cond: n >= *min_leaked,
+                            since: None,
+                            clear: n < *min_leaked,
+                            value: n as f64,
+                            threshold: *min_leaked as f64,
+                            reason: None,
+                        },
+                        None => continue,
                     }
                 }
                 RuleKind::Down => {
@@ -501,6 +638,36 @@ impl RuleEngine {
             st.rules.insert(rule.id.clone(), rs);
         }
         out
+    }
+
+    /// Whether a trend rule of `class` fires: its counts grow by at least the minimum — or,
+    /// when the dumps show a leak, by a quarter of it ([`growth::VERIFIED_SHARE`]) — and the
+    /// goroutine dumps agree with its class.
+    fn classified(&self, st: &TargetState, class: GrowthClass, now_ms: i64, j: &Judged) -> bool {
+        let Some(policy) = self.dumps else {
+            // Nobody takes dumps: the counts decide, and "load" can never be told.
+            return j.growing && class != GrowthClass::Load;
+        };
+        if class == GrowthClass::Any {
+            return j.growing;
+        }
+        if !j.rising {
+            return false;
+        }
+        let since = st.growth_since_ms.unwrap_or(now_ms);
+        let fresh = st
+            .verdict
+            .as_ref()
+            .filter(|v| v.at_ms >= since - 30_000)
+            .map(|v| v.class);
+        match (class, fresh) {
+            (GrowthClass::Load, verdict) => j.growing && verdict == Some(DumpClass::Load),
+            (_, Some(DumpClass::Leak)) => true,
+            (_, Some(DumpClass::Unavailable)) => j.growing,
+            (_, Some(DumpClass::Load | DumpClass::Flat)) => false,
+            (_, Some(DumpClass::Unclear)) => j.growing && now_ms - since >= ms(policy.unclear_for),
+            (_, None) => j.growing && now_ms - since >= ms(policy.first_verdict_wait),
+        }
     }
 
     /// Feed one observation to one rule's state machine.
@@ -613,15 +780,28 @@ impl RuleEngine {
             .max_by_key(|s| s.ts_ms());
         let trend_metric = rule.kind.metric().unwrap_or(Metric::Goroutines);
         let trend = match rule.kind {
-            RuleKind::Trend { .. } => judge_trend(&rule.kind, window, at).map(|j| j.chosen),
-            _ => fit(window, trend_metric, at, EVIDENCE_WINDOW_MS),
+            RuleKind::Trend { .. } => judge_trend(&rule.kind, window, at)
+                .map(|j| (j.chosen.trend, Some(j.chosen.interval.lower_per_hour))),
+            _ => fit(window, trend_metric, at, EVIDENCE_WINDOW_MS).map(|t| (t, None)),
         }
-        .map(|t| TrendEvidence {
+        .map(|(t, lower)| TrendEvidence {
             metric: trend_metric,
             slope_per_hour: t.slope_per_hour,
+            lower_per_hour: lower,
             r_squared: t.r_squared,
             points: t.points,
             span_seconds: t.span_seconds,
+        });
+        // The dumps' verdict, when it is about this episode (taken since the condition held).
+        let dumps = match rule.kind {
+            RuleKind::Trend { .. } | RuleKind::Level { .. } | RuleKind::Leaked { .. } => st
+                .verdict
+                .clone()
+                .filter(|v| v.at_ms >= rs.pending_since_ms.unwrap_or(started) - 120_000),
+            _ => None,
+        }
+        .filter(|v| {
+            v.class != DumpClass::Unavailable || matches!(rule.kind, RuleKind::Trend { .. })
         });
         let baseline = match rule.kind {
             RuleKind::Baseline { .. } => st.baseline.clone(),
@@ -642,6 +822,7 @@ impl RuleEngine {
             trend.as_ref(),
             baseline.as_ref(),
             reason.as_deref(),
+            dumps.as_ref(),
         );
         Transition {
             target: target.to_string(),
@@ -666,7 +847,11 @@ impl RuleEngine {
                 trend,
                 baseline,
                 reason,
-                top_growing: Vec::new(),
+                top_growing: dumps
+                    .as_ref()
+                    .map(|v| v.suspects.clone())
+                    .unwrap_or_default(),
+                dumps,
             },
         }
     }
@@ -702,16 +887,19 @@ fn median_gap<O: Observation>(window: &[O]) -> Option<i64> {
 }
 
 /// What a trend rule's fits say at one time.
+#[derive(Clone)]
 struct Judged {
     /// The valid fits: over the whole window, and over the short window.
-    fits: Vec<Trend>,
+    fits: Vec<Fit>,
     /// The first fit that shows growth, else the first valid one.
-    chosen: Trend,
+    chosen: Fit,
     growing: bool,
+    /// A fit shows growth of at least a quarter of the minimum ([`growth::VERIFIED_SHARE`]).
+    rising: bool,
 }
 
-/// Fit a trend rule's windows at `end`. A fit counts when it has `min_points` samples spanning
-/// at least 80 % of its window; `None` when neither does (too little history: no verdict).
+/// Fit a trend rule's windows at `end` ([`growth::judge`]); `None` when neither has enough
+/// history (no verdict).
 fn judge_trend<O: Observation>(kind: &RuleKind, window: &[O], end: i64) -> Option<Judged> {
     let RuleKind::Trend {
         metric,
@@ -720,31 +908,33 @@ fn judge_trend<O: Observation>(kind: &RuleKind, window: &[O], end: i64) -> Optio
         min_points,
         min_growth_per_hour,
         min_r_squared,
+        confidence,
+        ..
     } = kind
     else {
         return None;
     };
-    let fits: Vec<Trend> = [ms(*long), ms(*short_window)]
-        .into_iter()
-        .filter_map(|span| {
-            fit(window, *metric, end, span).filter(|f| {
-                f.points >= (*min_points).max(3) && f.span_seconds * 1000.0 >= 0.8 * span as f64
-            })
-        })
-        .collect();
-    let growing = fits
-        .iter()
-        .find(|f| f.slope_per_hour >= *min_growth_per_hour && f.r_squared >= *min_r_squared);
+    let test = GrowthTest {
+        metric: *metric,
+        window_ms: ms(*long),
+        short_window_ms: ms(*short_window),
+        min_points: *min_points,
+        min_growth_per_hour: *min_growth_per_hour,
+        min_r_squared: *min_r_squared,
+        z: growth::normal_quantile(0.5 + confidence.clamp(0.5, 0.999_999_999) / 2.0),
+    };
+    let fits = growth::judge(&test, window, end);
+    let growing = fits.iter().find(|f| f.growing);
     let chosen = *growing.or(fits.first())?;
     Some(Judged {
         growing: growing.is_some(),
+        rising: fits.iter().any(|f| f.rising),
         fits,
         chosen,
     })
 }
 
-/// At most this many points go into a rule's Theil–Sen fit (evenly thinned): the fit runs at
-/// every evaluation (3160 pairwise slopes at most), and 80 points are plenty for a slope.
+/// At most this many points go into an evidence fit (evenly thinned).
 const MAX_FIT_POINTS: usize = 80;
 
 /// Theil–Sen fit of `metric` over the samples in `(end - span, end]`.
@@ -780,8 +970,14 @@ fn summary(
     trend: Option<&TrendEvidence>,
     baseline: Option<&Baseline>,
     reason: Option<&str>,
+    dumps: Option<&DumpVerdict>,
 ) -> String {
     let resolved = kind == TransitionKind::Resolved;
+    // What the goroutine dumps said, for messages that start or repeat an alert.
+    let dumps_note = match dumps {
+        Some(v) if !resolved && !v.summary.is_empty() => format!("; {}", v.summary),
+        _ => String::new(),
+    };
     let trend_note = trend
         .filter(|t| t.points >= 3 && t.r_squared >= 0.5 && t.slope_per_hour.abs() >= 1.0)
         .map(|t| {
@@ -806,7 +1002,7 @@ fn summary(
             metric.format(threshold)
         ),
         RuleKind::Level { metric, .. } => format!(
-            "{target}: {metric} {} > {} ({}) for {held}{trend_note}",
+            "{target}: {metric} {} > {} ({}) for {held}{trend_note}{dumps_note}",
             metric.format(value),
             metric.format(threshold),
             rule.severity
@@ -819,14 +1015,28 @@ fn summary(
                     metric.format_rate(value)
                 )
             } else {
+                let lower = trend
+                    .and_then(|t| t.lower_per_hour)
+                    .map(|l| format!("at least {} with confidence, ", metric.format_rate(l)))
+                    .unwrap_or_default();
                 format!(
-                    "{target}: {metric} growing {} (R² {r2:.2} over {}), at least {} is a leak",
+                    "{target}: {metric} growing {} ({lower}R² {r2:.2} over {}; the rule's minimum is {}){dumps_note}",
                     metric.format_rate(value),
                     human_ms((span * 1000.0) as i64),
                     metric.format_rate(threshold)
                 )
             }
         }
+        RuleKind::Leaked { .. } if resolved => {
+            format!("{target}: the Go runtime reports no leaked goroutines any more")
+        }
+        RuleKind::Leaked { .. } => format!(
+            "{target}: the Go runtime proved {value:.0} goroutines leaked (blocked forever; goroutineleak profile){}",
+            dumps
+                .and_then(|v| v.site.as_deref())
+                .map(|s| format!(", most at {s}"))
+                .unwrap_or_default()
+        ),
         RuleKind::Baseline { metric, .. } => {
             let base = baseline.and_then(|b| b.value(*metric)).unwrap_or(0) as f64;
             let growth = if base > 0.0 {

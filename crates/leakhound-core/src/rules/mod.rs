@@ -59,12 +59,13 @@
 //! `evaluate` is called rarely); trend rules, repeats and silences are judged at `now`.
 
 mod engine;
+pub mod growth;
 mod point;
 mod silence;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{ActiveAlert, EngineSnapshot, RuleEngine};
+pub use engine::{ActiveAlert, DumpPolicy, EngineSnapshot, RuleEngine};
 pub use point::{Observation, Point};
 pub use silence::{glob_match, Silence, Silences};
 
@@ -192,10 +193,23 @@ pub enum RuleKind {
         short_window: Duration,
         /// A fit needs at least this many samples, spanning 80 % of its window.
         min_points: usize,
-        /// Growth per hour in the metric's unit (goroutines/h, bytes/h).
+        /// Growth per hour in the metric's unit (goroutines/h, bytes/h) that the lower
+        /// confidence limit of the slope must reach.
         min_growth_per_hour: f64,
-        /// The least-squares R² the growth must have (how straight the climb is), 0..=1.
+        /// Optional: the least-squares R² the growth must also have, 0..=1 (0 = off, the
+        /// default; R² says how straight a climb is, not how sure we are that it climbs).
         min_r_squared: f64,
+        /// Two-sided confidence of the slope's interval whose lower limit is compared
+        /// (default 0.9999: the lower limit is a one-sided 99.995 % bound).
+        confidence: f64,
+        /// What the growth must look like in the goroutine dumps for this rule to fire.
+        #[serde(default)]
+        classify: GrowthClass,
+    },
+    /// Goroutines that Go 1.26's `goroutineleak` profile proved leaked (they can never wake).
+    Leaked {
+        /// Fires when the runtime reports at least this many.
+        min_leaked: u64,
     },
     /// Growth against the target's saved baseline ([`RuleEngine::set_baseline`]).
     Baseline {
@@ -211,7 +225,7 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
-    pub const NAMES: [&'static str; 4] = ["level", "trend", "baseline", "down"];
+    pub const NAMES: [&'static str; 5] = ["level", "trend", "baseline", "down", "leaked"];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -219,6 +233,7 @@ impl RuleKind {
             RuleKind::Trend { .. } => "trend",
             RuleKind::Baseline { .. } => "baseline",
             RuleKind::Down => "down",
+            RuleKind::Leaked { .. } => "leaked",
         }
     }
 
@@ -227,9 +242,73 @@ impl RuleKind {
             RuleKind::Level { metric, .. }
             | RuleKind::Trend { metric, .. }
             | RuleKind::Baseline { metric, .. } => Some(*metric),
+            RuleKind::Leaked { .. } => Some(Metric::Goroutines),
             RuleKind::Down => None,
         }
     }
+}
+
+/// What a trend rule asks of the goroutine dumps taken while its metric grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrowthClass {
+    /// Counts alone decide (memory, and any rule without dumps).
+    #[default]
+    Any,
+    /// Fire when the dumps show a leak — or cannot be had (no pprof, capture failed): the
+    /// growth is then reported unclassified. Quiet while they show load.
+    Leak,
+    /// Fire only when the dumps show load (a lower-severity "load growth" rule).
+    Load,
+}
+
+impl GrowthClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            GrowthClass::Any => "any",
+            GrowthClass::Leak => "leak",
+            GrowthClass::Load => "load",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<GrowthClass> {
+        [GrowthClass::Any, GrowthClass::Leak, GrowthClass::Load]
+            .into_iter()
+            .find(|c| c.name() == text)
+    }
+}
+
+/// What the goroutine dumps said about a target's growth (from the agent's captures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DumpClass {
+    Leak,
+    Load,
+    /// Growth in the dumps, but spread out: neither clearly.
+    Unclear,
+    /// The dumps show no growth out of the noise.
+    Flat,
+    /// No dump could be had (no pprof endpoint, an error, captures turned off).
+    Unavailable,
+}
+
+/// The verdict of the latest goroutine dumps of a target, handed to the engine by
+/// [`RuleEngine::set_verdict`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpVerdict {
+    /// When the newest dump was taken.
+    pub at_ms: i64,
+    pub class: DumpClass,
+    /// A leak seen growing over several snapshots, or old, or proved by the runtime.
+    pub confirmed: bool,
+    /// One line: `leak confirmed at main.computeQuota (+1130 of +1180 goroutines over 3 snapshots)`.
+    pub summary: String,
+    /// The leaking function, for leaks.
+    pub site: Option<String>,
+    /// The top suspects, one line each, best first.
+    pub suspects: Vec<String>,
+    /// Goroutines Go 1.26's `goroutineleak` profile reported leaked (`None`: not served).
+    pub runtime_leaked: Option<u64>,
 }
 
 /// One alert rule. Its `id` is stable (it names the alert in messages, silences, the outbox and
@@ -299,35 +378,44 @@ impl Rule {
 /// | `goroutines_critical` | goroutines `> levels.critical` (10000) | critical | 30s |
 /// | `memory_warning` | memory `> levels.memory[2]` (3GB) | warning | 5m |
 /// | `memory_critical` | memory `> levels.memory[3]` (4GB) | critical | 1m |
-/// | `goroutines_growth` | ≥ 600/h with R² ≥ 0.85 over the last 30m or the last 5m (≥ 9 points) | warning | 30s |
-/// | `memory_growth` | ≥ 256MB/h with R² ≥ 0.85 over the last 30m or the last 10m (≥ 9 points) | warning | 30s |
+/// | `goroutines_growth` | the goroutines grow ≥ 120/h with 99.995 % confidence over the last 60m or 5m — and the goroutine dumps show a leak, or none can be had | warning | 30s |
+/// | `memory_growth` | memory grows ≥ 256MB/h with 99.995 % confidence over the last 30m or 10m | warning | 30s |
+/// | `goroutines_leaked` | Go 1.26's `goroutineleak` profile reports leaked goroutines | warning | – |
 /// | `goroutines_baseline` | `> 20 %` over the baseline, 1h after it was taken | warning | 5m |
 /// | `memory_baseline` | likewise for memory | warning | 5m |
 /// | `target_down` | down or no samples | urgent | 1m |
 ///
+/// Off by default, turned on with `[alerts.rules.goroutines_load] enabled = true`
+/// ([`optional_rules`]): `goroutines_load`, the same growth when the dumps show load.
+///
 /// Why: `for` 1m is three samples at the guide's 30 s cadence, enough to ignore one burst;
 /// L3 waits 30 s (two samples) because it asks for action now; memory warning waits 5m because
-/// Go's heap saws up and down with GC. A leak of 1 goroutine/s (3600/h) is six times the trend
-/// minimum; the 5m fit counts once 9 samples span 4 minutes and the growth must show at two
-/// evaluations 30 s apart, so from a cold start it fires 4.5 minutes in (at 5 s or 30 s
-/// samples), and a leak that starts after a flat hour about 3.5 minutes in. 600/h would take a service from 1000 to the L2 mark in under 7 hours; the 30m fit
-/// finds slower, steadier leaks. A noisy flat series has no straight climb: for ±30 % uniform
-/// noise at 30 s, R² ≥ 0.85 on 9–10 points twice in a row happened in 1 of 400 simulated
-/// 2-hour runs (R² ≥ 0.8 once: 1 in 11). Everything repeats every 4h and sends a resolved
-/// message.
+/// Go's heap saws up and down with GC. Growth is judged by significance, not straightness: the
+/// lower confidence limit of Sen's slope must reach the minimum (see [`growth`] and
+/// `docs/statistics.md`), so noise only delays an alert, and a step, a sawtooth or a wave that
+/// turned is refused. 120/h is low on purpose: counts alone cannot tell a leak from a load
+/// ramp or a daily cycle, so the agent takes goroutine dumps when the counts grow and the
+/// leak rule fires only when they show a leak (or cannot be had). The detection matrix in
+/// BENCHMARKS.md (`scripts/bench/detect`) measures time-to-detect and false alarms per week.
+/// Everything repeats every 4h and sends a resolved message.
 pub fn default_rules(levels: &Levels) -> Vec<Rule> {
     const MINUTE: Duration = Duration::from_secs(60);
     let alert = levels.alert;
     let memory = levels.memory.0;
     let level = |metric, above| RuleKind::Level { metric, above };
-    let trend = |metric, short_window: Duration, min_growth_per_hour| RuleKind::Trend {
-        metric,
-        window: 30 * MINUTE,
-        short_window,
-        min_points: 9,
-        min_growth_per_hour,
-        min_r_squared: 0.85,
-    };
+    let trend =
+        |metric, window: Duration, short_window: Duration, min_growth_per_hour, classify| {
+            RuleKind::Trend {
+                metric,
+                window,
+                short_window,
+                min_points: 9,
+                min_growth_per_hour,
+                min_r_squared: 0.0,
+                confidence: DEFAULT_TREND_CONFIDENCE,
+                classify,
+            }
+        };
     let baseline = |metric| RuleKind::Baseline {
         metric,
         growth_percent: 20.0,
@@ -367,13 +455,25 @@ pub fn default_rules(levels: &Levels) -> Vec<Rule> {
         .hold(MINUTE),
         Rule::new(
             "goroutines_growth",
-            trend(Goroutines, 5 * MINUTE, 600.0),
+            trend(
+                Goroutines,
+                60 * MINUTE,
+                5 * MINUTE,
+                DEFAULT_GOROUTINE_GROWTH,
+                GrowthClass::Leak,
+            ),
             Severity::Warning,
         )
         .hold(Duration::from_secs(30)),
         Rule::new(
             "memory_growth",
-            trend(Memory, 10 * MINUTE, (256u64 << 20) as f64),
+            trend(
+                Memory,
+                30 * MINUTE,
+                10 * MINUTE,
+                (256u64 << 20) as f64,
+                GrowthClass::Any,
+            ),
             Severity::Warning,
         )
         .hold(Duration::from_secs(30)),
@@ -385,8 +485,39 @@ pub fn default_rules(levels: &Levels) -> Vec<Rule> {
         .hold(5 * MINUTE),
         Rule::new("memory_baseline", baseline(Memory), Severity::Warning).hold(5 * MINUTE),
         Rule::new("target_down", RuleKind::Down, Severity::Urgent).hold(MINUTE),
+        Rule::new(
+            "goroutines_leaked",
+            RuleKind::Leaked { min_leaked: 1 },
+            Severity::Warning,
+        ),
     ]
 }
+
+/// Built-in rules that are off unless `[alerts.rules.ID] enabled = true`:
+/// `goroutines_load`, the goroutine growth of `goroutines_growth` when the dumps show load
+/// (more requests in flight), as a notice.
+pub fn optional_rules() -> Vec<Rule> {
+    vec![Rule::new(
+        "goroutines_load",
+        RuleKind::Trend {
+            metric: Metric::Goroutines,
+            window: Duration::from_secs(3600),
+            short_window: Duration::from_secs(300),
+            min_points: 9,
+            min_growth_per_hour: DEFAULT_GOROUTINE_GROWTH,
+            min_r_squared: 0.0,
+            confidence: DEFAULT_TREND_CONFIDENCE,
+            classify: GrowthClass::Load,
+        },
+        Severity::Warning,
+    )
+    .hold(Duration::from_secs(30))]
+}
+
+/// Default two-sided confidence of the growth rules' slope interval.
+pub const DEFAULT_TREND_CONFIDENCE: f64 = 0.9999;
+/// Default minimum goroutine growth per hour (the lower confidence limit must reach it).
+pub const DEFAULT_GOROUTINE_GROWTH: f64 = 120.0;
 
 /// A target's saved baseline (GUIDE §10 `baseline.json`): what it measured, and when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -441,6 +572,9 @@ impl TransitionKind {
 pub struct TrendEvidence {
     pub metric: Metric,
     pub slope_per_hour: f64,
+    /// The lower confidence limit of the slope (trend rules).
+    #[serde(default)]
+    pub lower_per_hour: Option<f64>,
     pub r_squared: f64,
     pub points: usize,
     pub span_seconds: f64,
@@ -466,6 +600,9 @@ pub struct Evidence {
     pub reason: Option<String>,
     /// The top growing call sites; empty here, filled by the agent from goroutine dumps.
     pub top_growing: Vec<String>,
+    /// What the goroutine dumps said (trend and level rules, when the agent took them).
+    #[serde(default)]
+    pub dumps: Option<DumpVerdict>,
 }
 
 /// One alert message to deliver (or, when `notify` is false, only to record).

@@ -60,7 +60,7 @@ impl Lcg {
     }
 }
 
-/// Feeds samples one at a time, like the agent: one `evaluate` per sample with the last 35
+/// Feeds samples one at a time, like the agent: one `evaluate` per sample with the last 65
 /// minutes as the window.
 struct Driver {
     engine: RuleEngine,
@@ -84,7 +84,7 @@ impl Driver {
     fn push(&mut self, s: Sample) -> Vec<Transition> {
         let now = s.ts_ms;
         self.window.push(s);
-        self.window.retain(|w| w.ts_ms > now - 35 * M);
+        self.window.retain(|w| w.ts_ms > now - 65 * M);
         self.tick(now)
     }
 
@@ -729,7 +729,170 @@ fn targets_are_independent_and_active_lists_what_fires() {
     assert!(active
         .iter()
         .any(|x| x.rule == "goroutines_warning" && x.superseded));
-    assert_eq!(e.window_needed(), std::time::Duration::from_secs(30 * 60));
+    assert_eq!(e.window_needed(), std::time::Duration::from_secs(60 * 60));
     e.forget(T);
     assert!(e.active().is_empty());
+}
+
+/// Noise of about ±50 around `level` (uniform, sd ≈ 29), deterministic per sample time.
+fn noisy(ts: i64, level: f64) -> Sample {
+    let mut rng = Lcg(ts as u64 ^ 0x9e37_79b9);
+    rng.next();
+    g(ts, (level + 100.0 * rng.next() - 50.0).max(0.0) as u64)
+}
+
+#[test]
+fn a_deploy_step_that_plateaus_is_no_growth() {
+    for jump in [200.0, 400.0] {
+        let mut d = Driver::defaults();
+        let t = d.run(0, 5 * S, H / (5 * S), |ts| noisy(ts, 1000.0));
+        d.run(t, 5 * S, 2 * H / (5 * S), |ts| noisy(ts, 1000.0 + jump));
+        assert_eq!(
+            d.count("goroutines_growth", TransitionKind::Firing),
+            0,
+            "jump {jump}: {:#?}",
+            d.out
+                .iter()
+                .map(|t| &t.evidence.summary)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_restart_and_its_warm_up_are_no_growth() {
+    let mut d = Driver::defaults();
+    let t = d.run(0, 5 * S, H / (5 * S), |ts| noisy(ts, 1000.0));
+    // The process restarts: 15 goroutines, back to 1000 over a minute, then flat.
+    let t = d.run(t, 5 * S, 1, |ts| g(ts, 15));
+    let t = d.run(t, 5 * S, 12, |ts| {
+        noisy(ts, 80.0 * ((ts - t) / (5 * S) + 1) as f64)
+    });
+    d.run(t, 5 * S, H / (5 * S), |ts| noisy(ts, 1000.0));
+    assert_eq!(
+        d.count("goroutines_growth", TransitionKind::Firing),
+        0,
+        "{:#?}",
+        d.out
+    );
+}
+
+#[test]
+fn the_next_tooth_of_a_batch_sawtooth_is_no_new_high() {
+    // A batch fills 400 goroutines over 10 minutes and drains, all day long.
+    let mut d = Driver::defaults();
+    d.run(0, 5 * S, 6 * H / (5 * S), |ts| {
+        noisy(
+            ts,
+            1000.0 + 400.0 * ((ts % (10 * M)) as f64 / (10 * M) as f64),
+        )
+    });
+    // The first tooth, seen with no history before it, can't be told from a leak; after
+    // the first hour none fires.
+    let late: Vec<&String> = d
+        .of("goroutines_growth", TransitionKind::Firing)
+        .into_iter()
+        .filter(|t| t.at_ms > H)
+        .map(|t| &t.evidence.summary)
+        .collect();
+    assert!(late.is_empty(), "{late:#?}");
+}
+
+fn dumps_driver(rules: Vec<Rule>) -> Driver {
+    let mut d = Driver::new(rules);
+    d.engine.set_dumps(Some(DumpPolicy::default()));
+    d
+}
+
+fn verdict(at_ms: i64, class: DumpClass) -> DumpVerdict {
+    DumpVerdict {
+        at_ms,
+        class,
+        confirmed: false,
+        summary: format!("{class:?} in the dumps"),
+        site: (class == DumpClass::Leak).then(|| "billing.(*QuotaService).reportUsage".into()),
+        suspects: vec!["billing.(*QuotaService).reportUsage (quota.go:42): 180 goroutines".into()],
+        runtime_leaked: None,
+    }
+}
+
+/// A flat hour, then 1 goroutine/s; the dumps answer `class` whenever the engine asks.
+fn leak_with_dumps(class: Option<DumpClass>, rules: Vec<Rule>) -> (Driver, i64) {
+    let mut d = dumps_driver(rules);
+    let start = d.run(0, 5 * S, H / (5 * S), |ts| noisy(ts, 1000.0));
+    let mut asked = 0;
+    for i in 0..(15 * M / (5 * S)) {
+        let ts = start + i * 5 * S;
+        d.push(noisy(ts, 1000.0 + ((ts - start) / S) as f64));
+        if d.engine.capture_wanted(T, ts).is_some() {
+            asked += 1;
+            if let Some(c) = class {
+                d.engine.set_verdict(T, verdict(ts, c));
+            }
+        }
+    }
+    assert!(asked >= 1, "the engine never asked for a dump");
+    (d, start)
+}
+
+#[test]
+fn a_leak_verdict_fires_the_growth_alert_naming_the_site() {
+    let (d, start) = leak_with_dumps(Some(DumpClass::Leak), default_rules(&Levels::default()));
+    let fired = d.of("goroutines_growth", TransitionKind::Firing);
+    assert_eq!(fired.len(), 1, "{:#?}", d.out);
+    assert!(
+        fired[0].at_ms - start <= 5 * M,
+        "after {} ms",
+        fired[0].at_ms - start
+    );
+    assert!(
+        fired[0]
+            .evidence
+            .summary
+            .contains("billing.(*QuotaService).reportUsage")
+            || fired[0].evidence.summary.contains("Leak in the dumps")
+    );
+    assert_eq!(fired[0].evidence.top_growing.len(), 1);
+    assert_eq!(
+        fired[0].evidence.dumps.as_ref().unwrap().class,
+        DumpClass::Leak
+    );
+}
+
+#[test]
+fn a_load_verdict_keeps_the_leak_rule_quiet_and_fires_the_optional_load_rule() {
+    let mut rules = default_rules(&Levels::default());
+    rules.extend(optional_rules());
+    let (d, _) = leak_with_dumps(Some(DumpClass::Load), rules);
+    assert_eq!(
+        d.count("goroutines_growth", TransitionKind::Firing),
+        0,
+        "{:#?}",
+        d.out
+    );
+    assert_eq!(
+        d.count("goroutines_load", TransitionKind::Firing),
+        1,
+        "{:#?}",
+        d.out
+    );
+}
+
+#[test]
+fn without_any_verdict_the_growth_fires_unclassified_after_the_wait() {
+    let (d, start) = leak_with_dumps(None, default_rules(&Levels::default()));
+    let fired = d.of("goroutines_growth", TransitionKind::Firing);
+    assert_eq!(fired.len(), 1, "{:#?}", d.out);
+    assert!(fired[0].at_ms - start <= 6 * M);
+    assert!(fired[0].evidence.dumps.is_none());
+}
+
+#[test]
+fn a_flat_service_never_asks_for_dumps() {
+    let mut d = dumps_driver(default_rules(&Levels::default()));
+    for i in 0..(2 * H / (5 * S)) {
+        let ts = i * 5 * S;
+        d.push(noisy(ts, 1000.0));
+        assert!(d.engine.capture_wanted(T, ts).is_none(), "asked at {ts}");
+    }
 }
