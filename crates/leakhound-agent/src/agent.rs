@@ -361,6 +361,18 @@ pub async fn run(
         channels.resend(),
     )?;
     let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
+    // Goroutine dumps tell a leak from load ([evidence] on_alerts, on by default): the engine
+    // waits for their verdict before a growth alert and names the suspects in its first message.
+    let (dump_tx, mut verdict_rx, dump_task) = if config.actions.evidence.on_alerts {
+        alerting
+            .engine_mut()
+            .set_dumps(Some(leakhound_core::rules::DumpPolicy::default()));
+        let (tx, rx, task) = crate::dump_task::spawn(Arc::new(config.clone()));
+        (Some(tx), Some(rx), Some(task))
+    } else {
+        (None, None, None)
+    };
+    let mut dump_state: HashMap<String, DumpState> = HashMap::new();
     // Evidence capture and [[actions]] run in their own task: a slow dump or command never
     // stalls probing (observations are dropped, with a warning, when its queue is full).
     let (remedy_tx, remedy_task) = if crate::actions::wanted(config) {
@@ -420,9 +432,33 @@ pub async fn run(
     );
 
     let ingest = async {
-        while let Some(probed) = probe_rx.recv().await {
+        loop {
+            // Verdicts first: a growth alert waits for them.
+            let probed = tokio::select! {
+                biased;
+                Some((target, verdict)) = async {
+                    match verdict_rx.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    alerting.engine_mut().set_verdict(&target, verdict);
+                    continue;
+                }
+                probed = probe_rx.recv() => match probed {
+                    Some(p) => p,
+                    None => break,
+                },
+            };
             guide_log.observe(&probed.sample);
             let transitions = alerting.observe(&probed.sample).await;
+            if let Some(tx) = &dump_tx {
+                let state = dump_state.entry(probed.sample.target.clone()).or_default();
+                if let Some(req) = state.next(alerting.engine(), &probed.sample) {
+                    // A full queue drops the request; the engine asks again.
+                    let _ = tx.try_send(req);
+                }
+            }
             let for_remedy =
                 !transitions.is_empty() || action_targets.contains(probed.sample.target.as_str());
             if let Some(tx) = remedy_tx.as_ref().filter(|_| for_remedy) {
@@ -462,6 +498,7 @@ pub async fn run(
         }
         drop(store_tx);
         drop(remedy_tx);
+        drop(dump_tx);
         alerting.save().await;
     };
     tokio::pin!(ingest);
@@ -474,6 +511,10 @@ pub async fn run(
             while probers.join_next().await.is_some() {}
             ingest.await;
         }
+    }
+    if let Some(task) = dump_task {
+        // It ends once its queue is drained; a profile request ends within its timeout.
+        let _ = task.await;
     }
     if let Some(task) = remedy_task {
         // A running action ends within its timeout; its messages are queued before delivery stops.
@@ -506,6 +547,70 @@ pub async fn run(
         "leakhound agent stopped"
     );
     Ok(summary)
+}
+
+/// The first reference dump of a target waits this long after its first sample (or restart).
+const REFERENCE_SETTLE_MS: i64 = 120_000;
+
+/// What the ingest loop remembers per target to drive the dump task.
+#[derive(Debug, Default)]
+struct DumpState {
+    /// The first sample: the first reference waits for the target to settle.
+    first_ms: Option<i64>,
+    last_goroutines: Option<u64>,
+    /// When a dump was last asked for (classification) and a reference last taken.
+    last_classify_ms: Option<i64>,
+    last_reference_ms: Option<i64>,
+}
+
+impl DumpState {
+    /// The dump to ask for after this sample, if any.
+    fn next(
+        &mut self,
+        engine: &leakhound_core::rules::RuleEngine,
+        sample: &Sample,
+    ) -> Option<crate::dump_task::DumpRequest> {
+        use crate::dump_task::DumpRequest;
+        let target = sample.target.clone();
+        let now = sample.ts_ms;
+        let goroutines = sample.metrics.goroutines;
+        let first = *self.first_ms.get_or_insert(now);
+        let restarted = matches!((self.last_goroutines, goroutines), (Some(prev), Some(g)) if prev >= 20 && (g as f64) < 0.3 * prev as f64);
+        if goroutines.is_some() {
+            self.last_goroutines = goroutines;
+        }
+        if restarted {
+            self.last_reference_ms = None;
+            self.first_ms = Some(now);
+            return Some(DumpRequest::Restarted { target });
+        }
+        if !sample.up {
+            return None;
+        }
+        if engine.capture_wanted(&target, now).is_some() {
+            // The verdict comes back asynchronously: don't ask twice for the same one.
+            if self.last_classify_ms.is_some_and(|t| now - t < 15_000) {
+                return None;
+            }
+            self.last_classify_ms = Some(now);
+            return Some(DumpRequest::Classify {
+                target,
+                at_ms: now,
+                growth_since: engine.growth_since(&sample.target),
+            });
+        }
+        // A reference from a process still warming up (or an agent that just started on a
+        // changing service) would make everything look grown: the first one waits two minutes.
+        let due = now - first >= REFERENCE_SETTLE_MS
+            && self
+                .last_reference_ms
+                .is_none_or(|t| now - t >= crate::dumps::REFERENCE_EVERY_MS);
+        if due && engine.growth_since(&target).is_none() {
+            self.last_reference_ms = Some(now);
+            return Some(DumpRequest::Reference { target, at_ms: now });
+        }
+        None
+    }
 }
 
 /// Store samples in batches of `batch_size` or every `flush_interval`, whichever comes first.

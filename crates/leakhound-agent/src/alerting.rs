@@ -329,6 +329,12 @@ impl Alerting {
         .await;
     }
 
+    /// The engine, to hand it what the goroutine dumps said ([`RuleEngine::set_verdict`]) or
+    /// turn dump classification on ([`RuleEngine::set_dumps`]).
+    pub fn engine_mut(&mut self) -> &mut RuleEngine {
+        &mut self.engine
+    }
+
     pub fn engine(&self) -> &RuleEngine {
         &self.engine
     }

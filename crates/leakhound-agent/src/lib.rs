@@ -17,7 +17,10 @@
 pub mod actions;
 pub mod agent;
 pub mod alerting;
+pub mod detect_sim;
 pub mod docker;
+pub mod dump_task;
+pub mod dumps;
 pub mod evidence;
 pub mod guide_log;
 pub mod http;

@@ -466,6 +466,9 @@ impl Remediation {
                     now_ms: now,
                 };
                 match self.capturer.capture(&target, req).await {
+                    // The alert's own message named the suspects (from the dump task's
+                    // verdict): the bundle is kept, no second message.
+                    Ok(_) if !t.evidence.top_growing.is_empty() => {}
                     Ok(bundle) => {
                         let m = self.evidence_message(&bundle, t);
                         self.notify(m).await;

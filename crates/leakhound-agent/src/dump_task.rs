@@ -1,0 +1,219 @@
+//! The agent's goroutine-dump task: takes the cheap `debug=1` goroutine profile of a target
+//! when the rule engine asks (its goroutines grow, or a goroutine level alert is about to fire)
+//! and a quiet-time reference every 30 minutes, keeps each target's [`DumpHistory`], and sends
+//! the verdict back to the rule engine — so the first message of an alert can say "leak at
+//! `pkg.(*T).method`" or stay quiet because the growth is load.
+//!
+//! Where a target serves Go 1.26's `/debug/pprof/goroutineleak` (built with
+//! `GOEXPERIMENT=goroutineleakprofile`), the reference capture also reads it: the runtime's own
+//! proof of leaked goroutines, for the `goroutines_leaked` rule. Profiles are bounded by
+//! `[evidence] max_profile_bytes` and parsed on a blocking thread, never on the runtime's
+//! workers. The task's queue is bounded; a full queue drops the request (the engine asks again).
+
+use crate::dumps::{unavailable, DumpHistory};
+use crate::evidence::pprof_url;
+use crate::http::{HttpClient, HttpOptions};
+use goroutine_dump::{bucketize, Bucket, GroupBy};
+use leakhound_core::config::{Config, TargetConfig};
+use leakhound_core::rules::{DumpClass, DumpVerdict};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// What the ingest loop asks of the dump task.
+#[derive(Debug, Clone)]
+pub enum DumpRequest {
+    /// Take a dump now and classify it (`growth_since`: when the counts began to grow).
+    Classify {
+        target: String,
+        at_ms: i64,
+        growth_since: Option<i64>,
+    },
+    /// Take a quiet-time reference dump.
+    Reference { target: String, at_ms: i64 },
+    /// The target restarted: its dumps say nothing about the new process.
+    Restarted { target: String },
+}
+
+/// A verdict for the rule engine.
+pub type VerdictMessage = (String, DumpVerdict);
+
+/// Requests queued at most (one per target is plenty; the engine asks again when due).
+pub const QUEUE: usize = 256;
+
+struct Task {
+    config: Arc<Config>,
+    histories: HashMap<String, DumpHistory>,
+    clients: HashMap<String, HttpClient>,
+    /// Whether a target serves `/debug/pprof/goroutineleak` (learnt on the first reference).
+    leak_profile: HashMap<String, bool>,
+    verdicts: mpsc::Sender<VerdictMessage>,
+}
+
+/// Start the task. Verdicts arrive on the returned receiver; it ends when the sender is dropped.
+pub fn spawn(
+    config: Arc<Config>,
+) -> (
+    mpsc::Sender<DumpRequest>,
+    mpsc::Receiver<VerdictMessage>,
+    JoinHandle<()>,
+) {
+    let (tx, mut rx) = mpsc::channel::<DumpRequest>(QUEUE);
+    let (vtx, vrx) = mpsc::channel::<VerdictMessage>(QUEUE);
+    let mut task = Task {
+        config,
+        histories: HashMap::new(),
+        clients: HashMap::new(),
+        leak_profile: HashMap::new(),
+        verdicts: vtx,
+    };
+    let handle = tokio::spawn(async move {
+        while let Some(req) = rx.recv().await {
+            task.handle(req).await;
+        }
+    });
+    (tx, vrx, handle)
+}
+
+/// The verdict of a goroutineleak profile: every goroutine in it is proved leaked.
+fn proved(mut buckets: Vec<Bucket>, at_ms: i64) -> DumpVerdict {
+    let count = buckets.iter().map(|b| b.count).sum::<u64>();
+    for b in &mut buckets {
+        b.leaked = b.count;
+    }
+    let c = goroutine_dump::classify(&[buckets], &Default::default());
+    crate::dumps::verdict_of(&c, at_ms, Some(count))
+}
+
+/// Why a profile could not be had, in words.
+type Failure = String;
+
+impl Task {
+    async fn handle(&mut self, req: DumpRequest) {
+        match req {
+            DumpRequest::Restarted { target } => {
+                self.histories.remove(&target);
+            }
+            DumpRequest::Reference { target, at_ms } => {
+                let Some(t) = self.target(&target) else {
+                    return;
+                };
+                if let Ok(buckets) = self.fetch(&t, "/debug/pprof/goroutine?debug=1").await {
+                    self.histories
+                        .entry(target.clone())
+                        .or_default()
+                        .push(at_ms, buckets, true);
+                }
+                let leaked = self.runtime_leaked(&t).await;
+                let count = leaked
+                    .as_ref()
+                    .map(|b| b.iter().map(|b| b.count).sum::<u64>());
+                self.histories
+                    .entry(target.clone())
+                    .or_default()
+                    .set_runtime_leaked(count);
+                // Only a proof of leaked goroutines is news at a reference: its buckets are the
+                // suspects, named by the runtime itself.
+                if let Some(buckets) = leaked.filter(|b| !b.is_empty()) {
+                    let _ = self.verdicts.send((target, proved(buckets, at_ms))).await;
+                }
+            }
+            DumpRequest::Classify {
+                target,
+                at_ms,
+                growth_since,
+            } => {
+                let Some(t) = self.target(&target) else {
+                    return;
+                };
+                let verdict = match self.fetch(&t, "/debug/pprof/goroutine?debug=1").await {
+                    Ok(buckets) => {
+                        // The runtime's proof, where served, confirms a leak at once.
+                        let proof = self.runtime_leaked(&t).await;
+                        let leaked = proof
+                            .as_ref()
+                            .map(|b| b.iter().map(|b| b.count).sum::<u64>());
+                        let history = self.histories.entry(target.clone()).or_default();
+                        history.set_runtime_leaked(leaked);
+                        history.push(at_ms, buckets, false);
+                        match (history.verdict(growth_since), proof) {
+                            // The counts' classification missed it: the runtime's own list of
+                            // leaked goroutines names the sites.
+                            (Some(v), Some(proof))
+                                if v.class != DumpClass::Leak && !proof.is_empty() =>
+                            {
+                                Some(proved(proof, at_ms))
+                            }
+                            (v, _) => v,
+                        }
+                    }
+                    Err(why) => Some(unavailable(at_ms, &why)),
+                };
+                if let Some(v) = verdict {
+                    tracing::info!(target_name = %target, class = ?v.class, "goroutine dumps: {}", v.summary);
+                    let _ = self.verdicts.send((target, v)).await;
+                }
+            }
+        }
+    }
+
+    fn target(&self, name: &str) -> Option<TargetConfig> {
+        self.config.targets.iter().find(|t| t.name == name).cloned()
+    }
+
+    fn client(&mut self, target: &TargetConfig) -> Result<HttpClient, Failure> {
+        if let Some(c) = self.clients.get(&target.name) {
+            return Ok(c.clone());
+        }
+        let c = HttpClient::new(&HttpOptions {
+            timeout: self.config.actions.evidence.timeout,
+            auth: target.auth.clone(),
+            headers: target.headers.clone(),
+        })
+        .map_err(|e| e.to_string())?;
+        self.clients.insert(target.name.clone(), c.clone());
+        Ok(c)
+    }
+
+    /// GET a profile of `target` and bucketize it off the async runtime.
+    async fn fetch(&mut self, target: &TargetConfig, path: &str) -> Result<Vec<Bucket>, Failure> {
+        let Some(url) = pprof_url(target, path) else {
+            return Err("the target has no URL, so there is no /debug/pprof to ask".into());
+        };
+        let client = self.client(target)?;
+        let max = self.config.actions.evidence.max_profile_bytes;
+        let (_, body) = client.get_bytes(&url, max).await.map_err(|e| {
+            format!("no goroutine profile ({e}); does the service import net/http/pprof?")
+        })?;
+        tokio::task::spawn_blocking(move || {
+            goroutine_dump::parse(&body)
+                .map(|snap| bucketize(&snap, GroupBy::Line))
+                .map_err(|e| format!("the goroutine profile does not parse: {e}"))
+        })
+        .await
+        .map_err(|e| format!("the profile parser failed: {e}"))?
+    }
+
+    /// The buckets of `/debug/pprof/goroutineleak` (the goroutines the runtime proved leaked),
+    /// when the target serves it.
+    async fn runtime_leaked(&mut self, target: &TargetConfig) -> Option<Vec<Bucket>> {
+        if self.leak_profile.get(&target.name) == Some(&false) {
+            return None;
+        }
+        match self
+            .fetch(target, "/debug/pprof/goroutineleak?debug=1")
+            .await
+        {
+            Ok(buckets) => {
+                self.leak_profile.insert(target.name.clone(), true);
+                Some(buckets)
+            }
+            Err(_) => {
+                // Not served (a Go without the experiment answers 404): don't ask again.
+                self.leak_profile.insert(target.name.clone(), false);
+                None
+            }
+        }
+    }
+}
