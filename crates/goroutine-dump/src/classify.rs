@@ -263,13 +263,20 @@ pub fn classify_with_history(
     } else {
         0.0
     };
+    // Growth that stands out of each bucket's own noise; request buckets wobble by their square
+    // root, so the total's change alone would bury a slow leak.
+    let significant_growth = |r: &Row<'_>| {
+        let d = delta(r);
+        if d > 0 && d as f64 > noise(r, first(r), last(r)) {
+            d
+        } else {
+            0
+        }
+    };
     let serving_significant: i64 = rows
         .iter()
         .filter(|r| r.serving)
-        .map(|r| delta(r))
-        .zip(rows.iter().filter(|r| r.serving))
-        .filter(|(d, r)| *d > 0 && *d as f64 > noise(r, first(r), last(r)))
-        .map(|(d, _)| d)
+        .map(significant_growth)
         .sum();
     let tol = |c: u64| (opts.max_drop_ratio * c as f64).max(1.0);
     let mut candidates: Vec<(f64, &Row<'_>)> = Vec::new();
@@ -345,15 +352,7 @@ pub fn classify_with_history(
     result.leak_growth = leak_growth;
 
     let runtime_says = !runtime_leaked.is_empty();
-    // Growth that stands out of each bucket's own noise; request buckets wobble by their square
-    // root, so the total's change alone would bury a slow leak.
-    let significant: i64 = rows
-        .iter()
-        .map(|r| delta(r))
-        .zip(rows.iter())
-        .filter(|(d, r)| *d > 0 && *d as f64 > noise(r, first(r), last(r)))
-        .map(|(d, _)| d)
-        .sum();
+    let significant: i64 = rows.iter().map(significant_growth).sum();
     let grew = significant > 0;
     if runtime_says || (leak_growth > 0 && leak_growth as f64 >= opts.majority * significant as f64)
     {
@@ -388,15 +387,14 @@ pub fn classify_with_history(
                     .map_or("?".to_string(), |f| f.function.clone())
             },
         );
+        let top_growth = result.sites.first().map_or(0, |s| s.growth);
         result.reason = format!(
-            "leak {} at {site} ({:+} of {:+} goroutines over {n} snapshots{})",
+            "leak {} at {site} ({top_growth:+} goroutines there over {n} snapshots; {total:+} in all{})",
             if result.confirmed {
                 "confirmed"
             } else {
                 "suspected"
             },
-            result.sites.first().map_or(0, |s| s.growth),
-            total,
             if runtime_says {
                 "; marked leaked by the Go runtime"
             } else {

@@ -792,17 +792,34 @@ impl RuleEngine {
             points: t.points,
             span_seconds: t.span_seconds,
         });
-        // The dumps' verdict, when it is about this episode (taken since the condition held).
-        let dumps = match rule.kind {
-            RuleKind::Trend { .. } | RuleKind::Level { .. } | RuleKind::Leaked { .. } => st
-                .verdict
-                .clone()
-                .filter(|v| v.at_ms >= rs.pending_since_ms.unwrap_or(started) - 120_000),
-            _ => None,
-        }
-        .filter(|v| {
-            v.class != DumpClass::Unavailable || matches!(rule.kind, RuleKind::Trend { .. })
-        });
+        // The dumps' verdict, when it is about this episode (taken since the condition held)
+        // and says something: a leak or load for goroutine rules, "no dump" for the rules
+        // that waited for one.
+        let classifying = matches!(
+            rule.kind,
+            RuleKind::Trend {
+                classify: GrowthClass::Leak | GrowthClass::Load,
+                ..
+            }
+        );
+        let goroutine_rule = classifying
+            || matches!(
+                rule.kind,
+                RuleKind::Level {
+                    metric: Metric::Goroutines,
+                    ..
+                } | RuleKind::Leaked { .. }
+            );
+        let dumps = st
+            .verdict
+            .clone()
+            .filter(|_| goroutine_rule)
+            .filter(|v| v.at_ms >= rs.pending_since_ms.unwrap_or(started) - 120_000)
+            .filter(|v| match v.class {
+                DumpClass::Leak | DumpClass::Load => true,
+                DumpClass::Unavailable => classifying,
+                DumpClass::Unclear | DumpClass::Flat => false,
+            });
         let baseline = match rule.kind {
             RuleKind::Baseline { .. } => st.baseline.clone(),
             _ => None,

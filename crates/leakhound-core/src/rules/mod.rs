@@ -301,7 +301,7 @@ pub struct DumpVerdict {
     pub class: DumpClass,
     /// A leak seen growing over several snapshots, or old, or proved by the runtime.
     pub confirmed: bool,
-    /// One line: `leak confirmed at main.computeQuota (+1130 of +1180 goroutines over 3 snapshots)`.
+    /// One line: `leak confirmed at main.computeQuota (+1130 goroutines there over 3 snapshots; +1180 in all)`.
     pub summary: String,
     /// The leaking function, for leaks.
     pub site: Option<String>,

@@ -31,7 +31,12 @@ impl Fixture {
     }
 
     pub fn start_with(args: &[&str]) -> Fixture {
-        let mut child = Command::new(fixture_binary())
+        Self::start_binary(&fixture_binary(), args)
+    }
+
+    /// Start another build of the fixture (e.g. `LEAKHOUND_FIXTURE_LEAKPROFILE`).
+    pub fn start_binary(binary: &str, args: &[&str]) -> Fixture {
+        let mut child = Command::new(binary)
             .args(["-addr", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
