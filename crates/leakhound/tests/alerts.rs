@@ -217,6 +217,10 @@ enabled = false
 [alerts.rules.memory_growth]
 enabled = false
 
+# These tests count the level rules' own messages: no alert-time evidence follow-ups.
+[evidence]
+on_alerts = false
+
 [[notifiers]]
 name = "hook"
 type = "webhook"
@@ -562,6 +566,9 @@ jitter = "0s"
 
 [alerts.rules.goroutines_warning]
 for = "0s"
+
+[evidence]
+on_alerts = false
 
 [[targets]]
 name = "leaky"
