@@ -513,7 +513,9 @@ pub async fn run(
         }
     }
     if let Some(task) = dump_task {
-        // It ends once its queue is drained; a profile request ends within its timeout.
+        // Its dumps live in memory only: stop it now rather than wait for a slow target's
+        // profile (up to [evidence] timeout per queued request).
+        task.abort();
         let _ = task.await;
     }
     if let Some(task) = remedy_task {
