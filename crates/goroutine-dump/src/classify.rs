@@ -190,19 +190,7 @@ pub fn classify_with_history(
         return result;
     }
 
-    let maps: Vec<FxHashMap<&str, &Bucket>> = series
-        .iter()
-        .map(|bs| bs.iter().map(|b| (b.key.as_str(), b)).collect())
-        .collect();
-    let mut keys: Vec<&str> = Vec::new();
-    let mut seen: FxHashMap<&str, ()> = FxHashMap::default();
-    for bs in series.iter().rev() {
-        for b in bs {
-            if seen.insert(b.key.as_str(), ()).is_none() {
-                keys.push(b.key.as_str());
-            }
-        }
-    }
+    let (maps, keys) = crate::suspect::index(series);
     let rows: Vec<Row<'_>> = keys
         .into_iter()
         .filter_map(|key| {

@@ -135,19 +135,7 @@ pub fn suspects(snapshots: &[Snapshot], opts: &SuspectOptions) -> Vec<Suspect> {
 /// Like [`suspects`], from already bucketized snapshots (all grouped the same way).
 pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> Vec<Suspect> {
     let n = series.len();
-    let maps: Vec<FxHashMap<&str, &Bucket>> = series
-        .iter()
-        .map(|bs| bs.iter().map(|b| (b.key.as_str(), b)).collect())
-        .collect();
-    let mut order: Vec<&str> = Vec::new();
-    let mut seen: FxHashMap<&str, ()> = FxHashMap::default();
-    for bs in series.iter().rev() {
-        for b in bs {
-            if seen.insert(b.key.as_str(), ()).is_none() {
-                order.push(b.key.as_str());
-            }
-        }
-    }
+    let (maps, order) = index(series);
     let mut out = Vec::new();
     for key in order {
         let buckets: Vec<Option<&Bucket>> = maps.iter().map(|m| m.get(key).copied()).collect();
@@ -283,6 +271,28 @@ pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> V
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
     out
+}
+
+/// Each snapshot's buckets by key, and every key of the series once, newest snapshot first.
+pub(crate) type SeriesIndex<'a> = (Vec<FxHashMap<&'a str, &'a Bucket>>, Vec<&'a str>);
+
+/// Index a series of bucketized snapshots (shared by [`suspects_from_buckets`] and
+/// [`crate::classify`]).
+pub(crate) fn index(series: &[Vec<Bucket>]) -> SeriesIndex<'_> {
+    let maps = series
+        .iter()
+        .map(|bs| bs.iter().map(|b| (b.key.as_str(), b)).collect())
+        .collect();
+    let mut order: Vec<&str> = Vec::new();
+    let mut seen: FxHashMap<&str, ()> = FxHashMap::default();
+    for bs in series.iter().rev() {
+        for b in bs {
+            if seen.insert(b.key.as_str(), ()).is_none() {
+                order.push(b.key.as_str());
+            }
+        }
+    }
+    (maps, order)
 }
 
 /// Size of the intersection of two ascending id lists.

@@ -577,7 +577,7 @@ impl DumpState {
         let now = sample.ts_ms;
         let goroutines = sample.metrics.goroutines;
         let first = *self.first_ms.get_or_insert(now);
-        let restarted = matches!((self.last_goroutines, goroutines), (Some(prev), Some(g)) if prev >= 20 && (g as f64) < 0.3 * prev as f64);
+        let restarted = crate::dumps::restarted(self.last_goroutines, goroutines);
         if goroutines.is_some() {
             self.last_goroutines = goroutines;
         }

@@ -42,11 +42,9 @@ pub struct DumpHistory {
 impl DumpHistory {
     /// Feed a sample's goroutine count; a restart clears the history.
     pub fn observe(&mut self, goroutines: Option<u64>) {
-        if let (Some(prev), Some(now)) = (self.last_goroutines, goroutines) {
-            if prev >= 20 && (now as f64) < 0.3 * prev as f64 {
-                self.dumps.clear();
-                self.runtime_leaked = None;
-            }
+        if restarted(self.last_goroutines, goroutines) {
+            self.dumps.clear();
+            self.runtime_leaked = None;
         }
         if goroutines.is_some() {
             self.last_goroutines = goroutines;
@@ -140,6 +138,12 @@ impl DumpHistory {
         let c = self.classify(growth_since)?;
         Some(verdict_of(&c, at_ms, self.runtime_leaked))
     }
+}
+
+/// Whether the goroutine count fell like a restarted process's: under 30 % of the previous
+/// sample's, from at least 20 (the agent's ingest state and [`DumpHistory::observe`] both ask).
+pub fn restarted(previous: Option<u64>, now: Option<u64>) -> bool {
+    matches!((previous, now), (Some(prev), Some(g)) if prev >= 20 && (g as f64) < 0.3 * prev as f64)
 }
 
 /// A classification as the rule engine and the messages read it.

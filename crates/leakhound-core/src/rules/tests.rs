@@ -845,13 +845,13 @@ fn a_leak_verdict_fires_the_growth_alert_naming_the_site() {
         "after {} ms",
         fired[0].at_ms - start
     );
+    // The first message carries the dumps' verdict, and its suspects name the site.
     assert!(
-        fired[0]
-            .evidence
-            .summary
-            .contains("billing.(*QuotaService).reportUsage")
-            || fired[0].evidence.summary.contains("Leak in the dumps")
+        fired[0].evidence.summary.ends_with("; Leak in the dumps"),
+        "{}",
+        fired[0].evidence.summary
     );
+    assert!(fired[0].evidence.top_growing[0].starts_with("billing.(*QuotaService).reportUsage"));
     assert_eq!(fired[0].evidence.top_growing.len(), 1);
     assert_eq!(
         fired[0].evidence.dumps.as_ref().unwrap().class,
