@@ -94,7 +94,8 @@ var (
 	textBomb  []byte // debug=1 text, ~20 MB of distinct stacks with absurd counts
 	bigOver   []byte // 10 MB + 1 KB health JSON
 	bigProm   []byte // 10 MB - 64 KB of valid Prometheus text
-	errText   string // 1 MB with embedded newlines
+	errHealth []byte // health JSON whose count is a 1 MB string with embedded newlines
+	errVars   []byte // the same as expvar
 )
 
 func buildPayloads() {
@@ -135,7 +136,9 @@ func buildPayloads() {
 	for e.Len() < 1<<20 {
 		e.WriteString("\n" + fakeLine + " " + strings.Repeat("A", 200))
 	}
-	errText = e.String()
+	q, _ := json.Marshal(e.String())
+	errHealth = []byte(`{"status":"ok","goroutines":` + string(q) + `}`)
+	errVars = []byte(`{"goroutines":` + string(q) + `,"memstats":{"Alloc":1}}`)
 }
 
 func serve(args []string) {
@@ -331,11 +334,11 @@ func badMux(t *target, sink string) http.Handler {
 				json200(w, `{"status":"ok","goroutines":`+v+`,"memory":{"alloc_mb":1e308,"sys_mb":18446744073709551616}}`)
 			}
 		case "errtext":
-			q, _ := json.Marshal(errText)
+			w.Header().Set("Content-Type", "application/json")
 			if r.URL.Path == "/debug/vars" {
-				json200(w, `{"goroutines":`+string(q)+`,"memstats":{"Alloc":1}}`)
+				w.Write(errVars)
 			} else {
-				json200(w, `{"status":"ok","goroutines":`+string(q)+`}`)
+				w.Write(errHealth)
 			}
 		case "redirect":
 			if t.i%2 == 0 {
