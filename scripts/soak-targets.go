@@ -349,7 +349,9 @@ func badMux(t *target, sink string) http.Handler {
 		case "secret-url":
 			http.Error(w, "internal error", http.StatusInternalServerError)
 		case "bomb-proto", "bomb-text", "climber":
-			if strings.HasPrefix(r.URL.Path, "/debug/pprof/goroutine") {
+			// The bombs answer every profile path (goroutineleak too); a climber only the
+			// goroutine profile (Go without the goroutineleak experiment answers 404 there).
+			if r.URL.Path == "/debug/pprof/goroutine" || (t.kind != "climber" && strings.HasPrefix(r.URL.Path, "/debug/pprof/goroutine")) {
 				switch t.kind {
 				case "bomb-proto":
 					w.Header().Set("Content-Type", "application/octet-stream")
