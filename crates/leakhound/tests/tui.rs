@@ -203,7 +203,7 @@ fn watch_shows_levels_suspects_survives_resize_and_quits_cleanly() {
         row_has(s, "leaky", "normal")
     });
     assert!(
-        screen.contains("GOROUTINES") && screen.contains("LEVEL"),
+        screen.contains("GOROUTINES") && screen.contains("ALERT"),
         "{screen}"
     );
     assert_eq!(

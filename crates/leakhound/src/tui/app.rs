@@ -475,7 +475,13 @@ impl App {
                         t.latest = Some(s);
                         t.refit(window);
                     }
-                    self.set_status(now_ms, format!("resumed ({n} samples caught up)"));
+                    self.set_status(
+                        now_ms,
+                        format!(
+                            "resumed ({} caught up)",
+                            crate::view::plural(n as u64, "sample")
+                        ),
+                    );
                 }
             }
             KeyCode::Char('w') => {

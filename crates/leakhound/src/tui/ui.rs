@@ -137,7 +137,7 @@ fn draw_table(frame: &mut Frame, app: &App, area: Rect) {
         "TARGET".to_string(),
         "GOROUTINES".to_string(),
         "MEMORY".to_string(),
-        "LEVEL".to_string(),
+        "ALERT".to_string(),
         "TREND".to_string(),
         format!("LAST {}", app.window_label()),
     ])
@@ -200,7 +200,7 @@ fn draw_detail(frame: &mut Frame, app: &App, t: &TargetState, area: Rect) {
         if let Some(g) = s.metrics.goroutines {
             let state = app.levels.goroutines.state(g);
             title = format!(
-                " {} · {g} goroutines · guide: {} ({}) · via {} ",
+                " {} · {g} goroutines · health {}, action {} · via {} ",
                 t.name,
                 state.word(),
                 state.action(),
@@ -513,9 +513,17 @@ mod tests {
         assert!(calm.contains("normal"), "{calm}");
         assert!(calm.contains("→ stable") || calm.contains('·'), "{calm}");
         assert!(lines[0].contains("2 targets"), "{}", lines[0]);
+        // The column says which scale its words are: the alert levels, not the health table.
+        assert!(
+            lines.iter().any(|l| l.contains(" ALERT ")),
+            "{}",
+            lines.join("\n")
+        );
         // The detail pane is about the selected target (the first).
         assert!(
-            lines.iter().any(|l| l.contains("leaky · 340 goroutines")),
+            lines
+                .iter()
+                .any(|l| l.contains("leaky · 340 goroutines · health excellent, action none")),
             "{}",
             lines.join("\n")
         );
