@@ -101,6 +101,7 @@ pub async fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     if let Some(db) = args.db {
         config.agent.database = db;
     }
+    crate::silence::not_a_directory(&config.agent.database)?;
     if let Some(dir) = args.dir {
         config.actions.evidence.dir = std::path::absolute(&dir).unwrap_or(dir);
     }

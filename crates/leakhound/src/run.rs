@@ -95,6 +95,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(db) = args.db {
         config.agent.database = db;
     }
+    crate::silence::not_a_directory(&config.agent.database)?;
     if let Some(log) = args.continuous_log {
         config.agent.continuous_log = Some(log);
     }

@@ -21,6 +21,13 @@ pub fn database(args: &DbArgs) -> anyhow::Result<PathBuf> {
     } else {
         leakhound_core::config::AgentConfig::default().database
     };
+    not_a_directory(&path)?;
+    Ok(path)
+}
+
+/// A directory given as the database is refused with the fix (a file path), before SQLite
+/// says "unable to open database file".
+pub fn not_a_directory(path: &std::path::Path) -> anyhow::Result<()> {
     if path.is_dir() {
         bail!(
             "'{}' is a directory; the database is a file: pass its path, e.g. --db {}",
@@ -28,7 +35,7 @@ pub fn database(args: &DbArgs) -> anyhow::Result<PathBuf> {
             path.join("leakhound.db").display()
         );
     }
-    Ok(path)
+    Ok(())
 }
 
 /// The database for a command that only reads: it must exist (reading never creates one).

@@ -92,6 +92,9 @@ fn a_directory_given_as_the_database_is_named_as_one() {
         &["silence", "list", "--db", d],
         &["silence", "add", "--db", d, "--target", "x"],
         &["actions", "list", "--db", d],
+        &["run", "--db", d, "--duration", "1s", "http://127.0.0.1:1"],
+        &["capture", "http://127.0.0.1:1", "--db", d],
+        &["baseline", "one-api", "--db", d],
     ] {
         let out = leakhound_in(dir.path(), args);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
