@@ -49,6 +49,13 @@ impl Outbox {
         })
     }
 
+    /// An existing database, read-only (`silence list`): never creates or migrates it.
+    pub fn open_read_only(path: &Path) -> Result<Outbox, StoreError> {
+        Ok(Outbox {
+            store: Store::open_read_only(path)?,
+        })
+    }
+
     fn run<T>(
         &mut self,
         f: impl FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T>,

@@ -372,7 +372,10 @@ fn finish(
         name,
         rule,
         status,
-        detail: format!("{detail} [{samples} samples]"),
+        detail: format!(
+            "{detail} [{samples} sample{}]",
+            if samples == 1 { "" } else { "s" }
+        ),
         window_start_ms: start_ms,
         window_end_ms: end_ms,
     }

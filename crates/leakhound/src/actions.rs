@@ -31,7 +31,7 @@ pub struct ActionsListArgs {
 }
 
 pub fn list(args: ActionsListArgs) -> anyhow::Result<ExitCode> {
-    let path = crate::silence::database(&args.db)?;
+    let path = crate::silence::existing_database(&args.db)?;
     let store = Store::open_read_only(&path)?;
     let runs = store.runs(args.target.as_deref(), args.limit)?;
     if args.json {

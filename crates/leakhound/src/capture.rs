@@ -6,7 +6,9 @@ use crate::run::load_config;
 use anyhow::Context;
 use clap::Args;
 use leakhound_agent::agent::TargetProber;
-use leakhound_core::config::Config;
+use leakhound_agent::evidence::pprof_url;
+use leakhound_agent::http::{redact, HttpClient, HttpError, HttpOptions};
+use leakhound_core::config::{Config, TargetConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,8 +34,37 @@ pub struct CaptureArgs {
     pub json: bool,
 }
 
+/// Whether the target answers its goroutine profile (`debug=1`; only its first line is read).
+async fn preflight(config: &Config, target: &TargetConfig) -> anyhow::Result<()> {
+    let Some(url) = pprof_url(target, "/debug/pprof/goroutine?debug=1") else {
+        anyhow::bail!(
+            "'{}' has no URL, so there is no /debug/pprof to read; nothing was saved",
+            target.name
+        );
+    };
+    let client = HttpClient::new(&HttpOptions {
+        timeout: config.actions.evidence.timeout,
+        auth: target.auth.clone(),
+        headers: target.headers.clone(),
+    })?;
+    match client
+        .get_until(&url, config.actions.evidence.max_profile_bytes, |b| {
+            b.contains(&b'\n')
+        })
+        .await
+    {
+        Ok(_) | Err(HttpError::TooLarge { .. }) => Ok(()),
+        Err(e) => anyhow::bail!(
+            "no goroutine profile from '{}' ({}): {e}; nothing was saved",
+            target.name,
+            redact(&url)
+        ),
+    }
+}
+
 /// Exit codes: 0 the bundle holds the goroutine profile, 1 it was recorded without it (the
-/// reason is printed), 3 nothing could be saved.
+/// profile failed between the first check and the capture; the reason is printed), 3 no
+/// profile could be had (nothing is written) or nothing could be saved.
 pub async fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let config_path = args.config.clone().or_else(|| {
         let default = PathBuf::from("leakhound.toml");
@@ -70,9 +101,13 @@ pub async fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     if let Some(db) = args.db {
         config.agent.database = db;
     }
+    crate::silence::not_a_directory(&config.agent.database)?;
     if let Some(dir) = args.dir {
         config.actions.evidence.dir = std::path::absolute(&dir).unwrap_or(dir);
     }
+    // A capture that gets no goroutine profile is an error, and nothing is written (no bundle,
+    // no database): ask for the profile's first line before anything is created.
+    preflight(&config, &target).await?;
     let latest = match TargetProber::new(&target) {
         Ok(mut p) => Some(p.probe().await),
         Err(_) => None,

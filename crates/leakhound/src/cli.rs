@@ -17,7 +17,9 @@ Examples:
 
 A target is a base URL (the guide's /api/monitor/health, expvar /debug/vars, Prometheus
 /metrics or /debug/pprof are found on their own), a full URL of one of those, `pid:1234`
-or `process:NAME` for a local process.";
+or `process:NAME` for a local process.
+
+The operations guide's methods (§1–§11), each with its leakhound command: docs/guide.md";
 
 /// Watch Go services for goroutine leaks: check, watch, store history, alert, find the leak.
 #[derive(Debug, Parser)]
@@ -50,16 +52,23 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Probe targets once and print goroutines, memory and the guide's state (GUIDE §8 quick_check).
+    /// Probe targets once and print goroutines, memory and the guide's health state.
+    ///
+    /// The guide's quick_check.sh: docs/guide.md#8-the-scripts. Without TARGETs and --config,
+    /// ./leakhound.toml is read (as every other command does).
     ///
     /// Exit codes: 0 all normal, 1 some target above --fail-above goroutines, 2 some target
     /// could not be probed (2 wins over 1).
     Check(CheckArgs),
-    /// Live view of targets (GUIDE §1 monitor_goroutines.sh): a row per target, a chart and the
-    /// leak suspects of the selected one.
+    /// Live view of targets: a row per target, a chart and the leak suspects of the selected one.
+    ///
+    /// The guide's monitor_goroutines.sh: docs/guide.md#1-the-health-endpoint.
     ///
     /// Keys: ↑/↓ or j/k select, p pause, w window (5m/30m/2h), d goroutine dump now (updates
     /// the suspects), ? help, q/Esc/Ctrl-C quit. `--plain` (or a pipe) prints one line per sample.
+    ///
+    /// Exit codes: 0, or 2 when some target's last sample was down (it could not be probed, or
+    /// with --agent the agent could not answer for it) — as `check` does.
     Watch(WatchArgs),
     /// Run the agent: poll every target in the config, store samples, log the guide's lines.
     Run(RunArgs),
@@ -84,10 +93,10 @@ pub enum Command {
     /// Write a Grafana dashboard or Prometheus rules made from the config.
     #[command(subcommand)]
     Export(crate::export::ExportCommand),
-    /// History from the agent's store (GUIDE §8 compare_goroutines.sh): distribution, current,
-    /// peak, trough, average of the last 1000, sparkline of the last 100, trend; charts and HTML.
+    /// History from the agent's store: distribution, current, peak, trough, average of the last
+    /// 1000, sparkline of the last 100, trend; charts and HTML (docs/guide.md#8-the-scripts).
     Report(crate::report::ReportArgs),
-    /// Save a target's baseline right after deploying a fix (GUIDE §10 baseline.json).
+    /// Save a target's baseline right after deploying a fix (docs/guide.md#10-verifying-a-fix).
     Baseline(crate::verify::BaselineArgs),
     /// Compare a target with its baseline (growth < 20 % after 1 h), or follow the guide's
     /// checkpoints with --plan (30 min, 2 h, 24 h, week one). Exit 0 pass/pending, 1 fail, 2 no data.
@@ -212,7 +221,8 @@ pub struct WatchArgs {
     /// stdout is not a terminal).
     #[arg(long)]
     pub plain: bool,
-    /// Stop after every target has this many samples (default: until q or Ctrl-C).
+    /// Stop after every target has this many samples (default: until q or Ctrl-C). A failed
+    /// probe or agent request counts as a (down) sample, so a dead target still ends the run.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     /// Read targets and samples from a running agent's HTTP API (`leakhound run` with [web])
@@ -244,7 +254,8 @@ pub struct RunArgs {
     /// Store samples in this SQLite file (overrides [agent] database).
     #[arg(long, value_name = "FILE")]
     pub db: Option<PathBuf>,
-    /// Append GUIDE §8 continuous_monitor lines to this file (overrides [agent] continuous_log).
+    /// Append continuous_monitor lines (docs/guide.md#8-the-scripts) to this file (overrides
+    /// [agent] continuous_log).
     #[arg(long, value_name = "FILE")]
     pub continuous_log: Option<PathBuf>,
     /// Stop by itself after this long (default: until SIGINT/SIGTERM).

@@ -166,12 +166,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|t| (t.name.clone(), dumps.contains_key(&t.name)))
             .collect();
-        let app = App::new(
+        let mut app = App::new(
             "leakhound demo (simulated services)",
             config.levels.clone(),
             1000,
             names,
         );
+        // The address printed above is hidden by the full-screen view: show it there too.
+        app.link = web
+            .as_ref()
+            .map(|w| format!("dashboard http://{}/", w.local_addr()));
         let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
         let agent_side = async move {
             let done = agent_run.await;
@@ -196,8 +200,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         web.stop().await;
     }
     println!(
-        "\nStored {} samples. What the history says (from {}):",
-        summary.samples_stored,
+        "\nStored {}. What the history says (from {}):",
+        crate::view::plural(summary.samples_stored, "sample"),
         config.agent.database.display()
     );
     let store = Store::open_read_only(&config.agent.database)?;
@@ -217,9 +221,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let last = counts.last().copied().unwrap_or(0);
         let state = config.levels.goroutines.state(last);
         println!(
-            "  {:<22} {} samples, {} → {} goroutines, now {} {}: {}\n  {:<22} {}",
+            "  {:<22} {}, {} → {} goroutines, now {} {}: {}\n  {:<22} {}",
             t.name,
-            samples.len(),
+            crate::view::plural(samples.len() as u64, "sample"),
             counts.first().copied().unwrap_or(0),
             last,
             state.emoji(),

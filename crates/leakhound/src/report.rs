@@ -7,7 +7,8 @@
 
 use crate::cli::DbArgs;
 use crate::run::load_config;
-use crate::silence::database;
+use crate::silence::existing_database;
+use crate::view::plural;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use leakhound_agent::agent::now_ms;
@@ -81,7 +82,7 @@ pub(crate) fn config_or_default(db: &DbArgs) -> anyhow::Result<Config> {
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let config = config_or_default(&args.db)?;
-    let path = database(&args.db)?;
+    let path = existing_database(&args.db)?;
     let mut history = History::open(&path)?;
     let until = now_ms() + 1;
     let since = until - i64::try_from(args.since.as_millis()).unwrap_or(i64::MAX / 2);
@@ -203,12 +204,12 @@ pub fn text(r: &TargetReport, levels: &Levels, since: Duration) -> String {
     let t = &r.totals;
     let _ = writeln!(
         s,
-        "{} — last {} ({} → {}): {} samples, {} down",
+        "{} — last {} ({} → {}): {}, {} down",
         r.target,
         short_duration(since),
         time_of(r.since_ms),
         time_of(r.until_ms - 1),
-        t.samples,
+        plural(t.samples, "sample"),
         t.down
     );
     match &r.current {
@@ -281,8 +282,8 @@ pub fn text(r: &TargetReport, levels: &Levels, since: Duration) -> String {
     );
     let _ = writeln!(
         s,
-        "  distribution ({} samples with a count)",
-        t.goroutines.n
+        "  distribution ({} with a count)",
+        plural(t.goroutines.n, "sample")
     );
     let widest = r
         .distribution
@@ -666,8 +667,8 @@ pub fn html(
         s.push_str("</table>\n");
         let _ = writeln!(
             s,
-            "<p>Last {} samples: <span class=\"spark\">{}</span></p>",
-            r.last_100.len(),
+            "<p>Last {}: <span class=\"spark\">{}</span></p>",
+            plural(r.last_100.len() as u64, "sample"),
             escape(&r.sparkline)
         );
         s.push_str(

@@ -10,13 +10,7 @@ use std::process::ExitCode;
 
 /// Read and validate a config file; every mistake is listed with `FILE:LINE:COLUMN`.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "cannot read the config file '{}' (create one with `leakhound init {}`)",
-            path.display(),
-            path.display()
-        )
-    })?;
+    let text = read_config_text(path)?;
     let parsed = Config::parse(&text, &|name| std::env::var(name).ok()).and_then(|config| {
         // Notifier blocks are typed by the agent; their mistakes are listed with the rest.
         notifiers_from_config(&config).map(|_| config)
@@ -37,13 +31,41 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     })
 }
 
-/// Targets from the command line, or else from `--config`.
+/// A config file's text, with an error that says what the path is when it is not one: `init`
+/// is suggested only when there is no file at all.
+fn read_config_text(path: &Path) -> anyhow::Result<String> {
+    let shown = path.display();
+    if path.is_dir() {
+        bail!("'{shown}' is a directory, not a config file; give the file, e.g. '{shown}/leakhound.toml'");
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!(
+                "'{shown}' is not a TOML config file (it is not text); give a leakhound config, e.g. one written by `leakhound init`"
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "there is no config file '{shown}'; create one with `leakhound init {shown}`"
+        ),
+        Err(e) => Err(e).with_context(|| format!("cannot read the config file '{shown}'")),
+    }
+}
+
+/// The config file every command reads when none is given: `leakhound.toml` in the current
+/// directory, if it is there.
+pub const DEFAULT_CONFIG: &str = "leakhound.toml";
+
+/// Targets from the command line, else from `--config`, else from `./leakhound.toml` (as every
+/// other command reads it).
 pub fn config_for(args: &TargetArgs) -> anyhow::Result<Config> {
     let mut config = match (&args.config, args.targets.is_empty()) {
         (Some(path), true) => load_config(path)?,
         (Some(_), false) => bail!("give either targets or --config, not both"),
+        (None, true) if Path::new(DEFAULT_CONFIG).is_file() => {
+            load_config(Path::new(DEFAULT_CONFIG))?
+        }
         (None, true) => {
-            bail!("no target given: name one, e.g. `http://127.0.0.1:3000`, or use --config FILE")
+            bail!("no target given: name one, e.g. `http://127.0.0.1:3000`, use --config FILE, or write ./{DEFAULT_CONFIG} (`leakhound init`)")
         }
         (None, false) => Config::for_urls(&args.targets).map_err(anyhow::Error::msg)?,
     };
@@ -73,6 +95,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(db) = args.db {
         config.agent.database = db;
     }
+    crate::silence::not_a_directory(&config.agent.database)?;
     if let Some(log) = args.continuous_log {
         config.agent.continuous_log = Some(log);
     }

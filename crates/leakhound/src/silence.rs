@@ -11,15 +11,43 @@ use leakhound_core::rules::Silence;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// `--db`, else the config's database, else `leakhound.db` when there is no config file.
+/// `--db`, else the config's database, else `leakhound.db` when there is no config file. A
+/// directory is refused with the fix (a file path).
 pub fn database(args: &DbArgs) -> anyhow::Result<PathBuf> {
-    if let Some(db) = &args.db {
-        return Ok(db.clone());
+    let path = if let Some(db) = &args.db {
+        db.clone()
+    } else if args.config.exists() {
+        load_config(&args.config)?.agent.database
+    } else {
+        leakhound_core::config::AgentConfig::default().database
+    };
+    not_a_directory(&path)?;
+    Ok(path)
+}
+
+/// A directory given as the database is refused with the fix (a file path), before SQLite
+/// says "unable to open database file".
+pub fn not_a_directory(path: &std::path::Path) -> anyhow::Result<()> {
+    if path.is_dir() {
+        bail!(
+            "'{}' is a directory; the database is a file: pass its path, e.g. --db {}",
+            path.display(),
+            path.join("leakhound.db").display()
+        );
     }
-    if args.config.exists() {
-        return Ok(load_config(&args.config)?.agent.database);
+    Ok(())
+}
+
+/// The database for a command that only reads: it must exist (reading never creates one).
+pub fn existing_database(args: &DbArgs) -> anyhow::Result<PathBuf> {
+    let path = database(args)?;
+    if !path.exists() {
+        bail!(
+            "no database at '{}' — start the agent with `leakhound run` first (or pass --db FILE / -c CONFIG)",
+            path.display()
+        );
     }
-    Ok(leakhound_core::config::AgentConfig::default().database)
+    Ok(path)
 }
 
 pub fn add(args: SilenceAddArgs) -> anyhow::Result<ExitCode> {
@@ -43,7 +71,7 @@ pub fn add(args: SilenceAddArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn list(args: DbArgs) -> anyhow::Result<ExitCode> {
-    let mut outbox = Outbox::open(&database(&args)?)?;
+    let mut outbox = Outbox::open_read_only(&existing_database(&args)?)?;
     let now = now_ms();
     let silences = outbox.silences()?;
     if silences.is_empty() {
@@ -68,7 +96,7 @@ pub fn list(args: DbArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn rm(args: SilenceRmArgs) -> anyhow::Result<ExitCode> {
-    let mut outbox = Outbox::open(&database(&args.db)?)?;
+    let mut outbox = Outbox::open(&existing_database(&args.db)?)?;
     if !outbox.remove_silence(&args.id)? {
         bail!(
             "no silence with id '{}'; see `leakhound silence list`",

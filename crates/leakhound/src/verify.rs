@@ -4,7 +4,7 @@
 
 use crate::cli::DbArgs;
 use crate::report::config_or_default;
-use crate::silence::database;
+use crate::silence::existing_database;
 use anyhow::{bail, Context};
 use clap::Args;
 use leakhound_agent::agent::now_ms;
@@ -26,7 +26,7 @@ const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Run it right after deploying a fix (GUIDE §10 day one: \"save the health JSON as baseline.json\").
+Run it right after deploying a fix (docs/guide.md#10-verifying-a-fix, day one: \"save the health JSON as baseline.json\").
 The baseline is stored in the agent's database (and written to --out in the guide's shape, plus a
 \"leakhound\" object with the averages). `leakhound verify TARGET` compares with it later.")]
 pub struct BaselineArgs {
@@ -99,7 +99,7 @@ fn millis(d: Duration) -> i64 {
 
 pub fn baseline(args: BaselineArgs) -> anyhow::Result<ExitCode> {
     let config = config_or_default(&args.db)?;
-    let path = database(&args.db)?;
+    let path = existing_database(&args.db)?;
     let window = args.window.unwrap_or(config.verify.window);
     let now = now_ms();
     let samples = {
@@ -125,13 +125,13 @@ pub fn baseline(args: BaselineArgs) -> anyhow::Result<ExitCode> {
     }
     let d = baseline.leakhound.as_ref();
     println!(
-        "baseline of {} saved at {}: {} goroutines now, average {:.1} over the last {} ({} samples){}",
+        "baseline of {} saved at {}: {} goroutines now, average {:.1} over the last {} ({}){}",
         args.target,
         local_time(now),
         baseline.goroutines,
         d.map_or(0.0, |d| d.goroutines_avg),
         human_duration(window),
-        d.map_or(0, |d| d.samples),
+        crate::view::plural(d.map_or(0, |d| d.samples), "sample"),
         args.out
             .as_ref()
             .map_or(String::new(), |o| format!("; written to {}", o.display()))
@@ -199,7 +199,7 @@ fn file_time_ms(args: &VerifyArgs) -> Option<i64> {
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let config = config_or_default(&args.db)?;
-    let path = database(&args.db)?;
+    let path = existing_database(&args.db)?;
     let mut history = History::open(&path)?;
     let now = now_ms();
     let Some(id) = history.target_id(&args.target)? else {
@@ -256,7 +256,10 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             }))?
         );
     } else {
-        println!("{} — verifying the fix (GUIDE §10)", args.target);
+        println!(
+            "{} — verifying the fix (docs/guide.md#10-verifying-a-fix)",
+            args.target
+        );
         for n in &notes {
             println!("  {n}");
         }

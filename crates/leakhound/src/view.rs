@@ -8,8 +8,16 @@ use serde_json::json;
 
 pub use leakhound_core::report::sparkline;
 
+/// `1 sample`, `2 samples`, `0 samples`: a count with its noun in the right number.
+pub fn plural(n: impl Into<u128>, noun: &str) -> String {
+    let n = n.into();
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// One line of `check` output, e.g.
-/// `127.0.0.1:3000  goroutines 1234 🟢 good  memory 512MB 🟢 normal  via health in 3ms`.
+/// `127.0.0.1:3000  goroutines 1234 🟢 health good, action none  memory 512MB 🟢 health normal  via health in 3ms`.
+/// "health" is the scale of GUIDE §7's tables (excellent … danger), never the alert severity
+/// (warning/urgent/critical), which alerts name as `alert warning`.
 pub fn check_line(sample: &Sample, levels: &Levels) -> String {
     if !sample.up {
         return format!(
@@ -23,7 +31,7 @@ pub fn check_line(sample: &Sample, levels: &Levels) -> String {
         Some(g) => {
             let s = levels.goroutines.state(g);
             out.push_str(&format!(
-                "goroutines {g} {} {} ({})",
+                "goroutines {g} {} health {}, action {}",
                 s.emoji(),
                 s.word(),
                 s.action()
@@ -33,7 +41,12 @@ pub fn check_line(sample: &Sample, levels: &Levels) -> String {
     }
     if let Some(b) = sample.metrics.memory_used_bytes() {
         let s = levels.memory.state(b);
-        out.push_str(&format!("  memory {}MB {} {}", mb(b), s.emoji(), s.word()));
+        out.push_str(&format!(
+            "  memory {}MB {} health {}",
+            mb(b),
+            s.emoji(),
+            s.word()
+        ));
     }
     if let Some(c) = container_summary(&sample.metrics) {
         out.push_str(&format!("  {c}"));
@@ -162,7 +175,7 @@ pub fn plain_line(sample: &Sample, levels: &Levels, time: &str) -> String {
         .memory_used_bytes()
         .map_or_else(|| "?".into(), |b| mb(b).to_string());
     format!(
-        "[{time}] {} Goroutines: {g}, Memory: {memory}MB ({state})",
+        "[{time}] {} Goroutines: {g}, Memory: {memory}MB (health {state})",
         sample.target
     )
 }
@@ -215,6 +228,13 @@ mod tests {
     }
 
     #[test]
+    fn plural_says_one_sample() {
+        assert_eq!(plural(1u64, "sample"), "1 sample");
+        assert_eq!(plural(0u64, "sample"), "0 samples");
+        assert_eq!(plural(2u64, "sample"), "2 samples");
+    }
+
+    #[test]
     fn sparkline_scales() {
         assert_eq!(sparkline(&[1, 2, 3, 4, 5, 6, 7, 8]), "▁▂▃▄▅▆▇█");
         assert_eq!(sparkline(&[5, 5]), "▁▁");
@@ -226,7 +246,13 @@ mod tests {
         let levels = Levels::default();
         assert_eq!(
             check_line(&sample(1234), &levels),
-            "one-api  goroutines 1234 🟢 good (none)  memory 512MB 🟢 normal  via health in 3ms"
+            "one-api  goroutines 1234 🟢 health good, action none  memory 512MB 🟢 health normal  via health in 3ms"
+        );
+        // Issue 13: the sample line's words are the health table's, marked as such, so
+        // "notice" here is not confused with an alert's "warning".
+        assert_eq!(
+            plain_line(&sample(2500), &levels, "10:30:00"),
+            "[10:30:00] one-api Goroutines: 2500, Memory: 512MB (health notice)"
         );
         let mut down = sample(0);
         down.up = false;

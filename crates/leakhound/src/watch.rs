@@ -77,14 +77,16 @@ async fn start(
     })
 }
 
-/// `--plain`: the guide's `[time] Goroutines: N, Memory: MMB` line per sample.
+/// `--plain`: the guide's `[time] Goroutines: N, Memory: MMB` line per sample. Returns whether
+/// some target's last sample was down.
 async fn plain(
     levels: &Levels,
     targets: usize,
     count: Option<u64>,
     rx: &mut mpsc::Receiver<Event>,
-) {
+) -> bool {
     let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut down: HashMap<String, bool> = HashMap::new();
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {
@@ -92,6 +94,7 @@ async fn plain(
             ev = rx.recv() => match ev {
                 Some(Event::Sample(sample)) => {
                     println!("{}", plain_line(&sample, levels, &local_time(sample.ts_ms)));
+                    down.insert(sample.target.clone(), !sample.up);
                     *seen.entry(sample.target.clone()).or_default() += 1;
                     if count.is_some_and(|n| seen.len() >= targets && seen.values().all(|&c| c >= n)) {
                         break;
@@ -104,6 +107,7 @@ async fn plain(
             _ = &mut stop => break,
         }
     }
+    down.values().any(|&d| d)
 }
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
@@ -114,17 +118,24 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let result = async {
         let source = start(&args, tx.clone(), stop_rx, &mut tasks).await?;
         if use_plain {
-            plain(&source.levels, source.names.len(), args.count, &mut rx).await;
-            return Ok(());
+            return Ok(plain(&source.levels, source.names.len(), args.count, &mut rx).await);
         }
         let interval_ms = i64::try_from(args.interval.as_millis()).unwrap_or(i64::MAX);
         let mut app = App::new(source.title, source.levels, interval_ms, source.names);
         app.count = args.count;
-        crate::tui::run(app, source.dumps, tx, rx, std::future::pending()).await
+        let app = crate::tui::run(app, source.dumps, tx, rx, std::future::pending()).await?;
+        anyhow::Ok(app.any_down())
     }
     .await;
     let _ = stop_tx.send(true);
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    result.map(|()| ExitCode::SUCCESS)
+    // Like `check`: 2 when a target could not be probed (its last sample was down).
+    result.map(|any_down| {
+        if any_down {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
 }

@@ -320,7 +320,7 @@ async fn watch_plain_prints_one_line_per_sample() {
     assert!(
         lines
             .iter()
-            .all(|l| l.ends_with("Goroutines: 856, Memory: 109MB (excellent)")),
+            .all(|l| l.ends_with("Goroutines: 856, Memory: 109MB (health excellent)")),
         "{stdout}"
     );
 }

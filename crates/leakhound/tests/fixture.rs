@@ -119,7 +119,11 @@ fn check_exit_codes_against_the_fixture() {
     let fx = Fixture::start();
     let out = leakhound(&["check", &fx.url()]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).contains("🟢 excellent"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("🟢 health excellent"),
+        "{}",
+        stdout(&out)
+    );
 
     fx.leak("select", 200, "default");
     let out = leakhound(&["check", "--fail-above", "150", &fx.url()]);

@@ -21,7 +21,7 @@ use leakhound_core::rules::{Transition, TransitionKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{poll, Agent, Fixture};
+use support::{poll, progress, Agent, Fixture, Progress};
 
 const RULE: &str = "goroutines_growth";
 /// Poisson arrivals in batches of 3, lognormal service times: 998 ± 52 goroutines measured
@@ -156,6 +156,9 @@ fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_
         ],
     );
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
+    progress(
+        "3 fixtures under traffic, agent started; ~6 minutes: 150 s of samples, then the drip",
+    );
 
     // 2½ minutes of samples under traffic first — the agent takes its first reference dumps
     // two minutes after a target's first sample — so the leak starts on a noisy flat line.
@@ -201,7 +204,13 @@ fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_
             );
         }
     };
+    progress("drip (1/s) and ramp started; waiting for the growth alert (at most 330 s)");
+    let mut waiting = Progress::new("waiting for the drip's growth alert");
     let fired = loop {
+        waiting.tick(|| {
+            let (n, min, max, ..) = goroutine_stats(&db, "leaking");
+            format!("leaking: {n} samples, goroutines {min}..{max}; no alert yet (bound 300 s)")
+        });
         quiet(&mut outbox);
         let events = growth_events(&mut outbox, "leaking");
         if let Some(t) = events.iter().find(|t| t.kind == TransitionKind::Firing) {
@@ -260,8 +269,15 @@ fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_
     );
 
     // The others keep being watched a while longer — the ramp reaches its plateau — quietly.
+    progress(&format!(
+        "growth alert after {:.0} s; watching the others {} s more",
+        fired_after.as_secs_f64(),
+        WATCH_AFTER.as_secs()
+    ));
     let watch = Instant::now();
+    let mut watching = Progress::new("watching steady and ramping stay quiet");
     while watch.elapsed() < WATCH_AFTER {
+        watching.tick(|| "no growth alert for them".to_string());
         quiet(&mut outbox);
         std::thread::sleep(Duration::from_millis(500));
     }

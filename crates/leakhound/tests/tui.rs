@@ -203,7 +203,7 @@ fn watch_shows_levels_suspects_survives_resize_and_quits_cleanly() {
         row_has(s, "leaky", "normal")
     });
     assert!(
-        screen.contains("GOROUTINES") && screen.contains("LEVEL"),
+        screen.contains("GOROUTINES") && screen.contains("ALERT"),
         "{screen}"
     );
     assert_eq!(
@@ -415,6 +415,12 @@ fn demo_shows_the_live_view_then_the_summary() {
             && s.contains("healthy (simulated)")
     });
     assert_eq!(tmux.modes("demo"), "1 0", "{screen}");
+    // The dashboard's address, printed before the view, is in the view's header too.
+    let header = screen
+        .lines()
+        .find(|l| l.starts_with("leakhound demo"))
+        .unwrap_or_default();
+    assert!(header.contains("dashboard http://127.0.0.1:"), "{screen}");
     // The leaking one climbs past the guide's warning mark (2000) within the demo.
     tmux.wait("demo", 20, "the leaking service at level warning", |s| {
         s.lines()

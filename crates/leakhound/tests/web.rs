@@ -441,7 +441,7 @@ tests:
               leakhound_rule: goroutines_urgent
               target: one-api
             exp_annotations:
-              summary: "one-api: goroutines 5234 > 5000 (urgent) for 1m"
+              summary: "one-api: goroutines 5234 > 5000 (alert urgent) for 1m"
               description: "leakhound rule 'goroutines_urgent' (level), exported from its [alerts] config"
       - eval_time: 4m30s
         alertname: LeakhoundGoroutinesCritical

@@ -852,7 +852,12 @@ impl Remediation {
             value: bundle.goroutines.unwrap_or(0) as f64,
             threshold: t.threshold,
             value_text: bundle.goroutines.map(|g| g.to_string()),
-            threshold_text: None,
+            // The alert's threshold on its own scale: a growth rule's is a rate (+600/h).
+            threshold_text: match (t.rule_kind.as_str(), t.metric) {
+                ("trend", Some(m)) => Some(m.format_rate(t.threshold)),
+                (_, Some(m)) => Some(m.format(t.threshold)),
+                _ => None,
+            },
             started_at_ms: t.started_at_ms,
             ended_at_ms: None,
             held_ms: t.evidence.held_ms,

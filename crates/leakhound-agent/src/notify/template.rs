@@ -32,7 +32,8 @@ pub enum Format {
 }
 
 /// The default title of every chat message.
-pub const DEFAULT_TITLE: &str = "{% if resolved %}✅ [RESOLVED] {{ target }}: {{ value }} {{ metric }} (< {{ threshold }}){% else %}{{ emoji }} [{{ LEVEL }}] {{ target }}: {{ value }} {{ metric }} (> {{ threshold }}){% endif %}";
+/// A growth rule's threshold is a rate, and says so: `(growth ≥ +600/h)`, not `(> 600)`.
+pub const DEFAULT_TITLE: &str = "{% if resolved %}✅ [RESOLVED] {{ target }}: {{ value }} {{ metric }} ({% if rule_kind == \"trend\" %}growth < {% else %}< {% endif %}{{ threshold }}){% else %}{{ emoji }} [{{ LEVEL }}] {{ target }}: {{ value }} {{ metric }} ({% if rule_kind == \"trend\" %}growth ≥ {% else %}> {% endif %}{{ threshold }}){% endif %}";
 
 /// The default email subject: the guide's `OneAPI Alert: High Goroutine Count`, per target.
 pub const DEFAULT_EMAIL_SUBJECT: &str = "leakhound {% if resolved %}resolved{% else %}alert{% endif %}: {{ headline }} — {{ target }} ({% if resolved %}RESOLVED{% else %}{{ LEVEL }}{% endif %}, {{ value }} {{ metric }})";

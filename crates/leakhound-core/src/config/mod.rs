@@ -401,6 +401,56 @@ pub fn parse_url(text: &str) -> Result<Url, String> {
     }
 }
 
+/// The longest target name, in characters.
+pub const MAX_TARGET_NAME: usize = 128;
+
+/// Whether `name` can name a target. Names go into URL paths (`/api/targets/NAME`, the
+/// dashboard's `/targets/NAME`), log lines, file names below the evidence root and chat
+/// messages, so they are kept to letters and digits (any script), spaces inside, and
+/// `- _ . : @ # + ( ) [ ]` — enough for `host:port`, `[::1]:3000`, `name#2` and
+/// `one-api (simulated)`. Not allowed: `.` and `..`, `/`, `\`, `%`, `?`, quotes, control
+/// characters (newlines), leading or trailing spaces, more than [`MAX_TARGET_NAME`] characters.
+/// The error quotes the value (escaped) and says what to write instead.
+pub fn check_target_name(name: &str) -> Result<(), String> {
+    let shown = name.escape_debug().to_string();
+    let fix = "use letters, digits, spaces and - _ . : @ # + ( ) [ ], e.g. 'one-api'";
+    if name.is_empty() {
+        return Err(format!("'' is not a target name; {fix}"));
+    }
+    if name == "." || name == ".." {
+        return Err(format!(
+            "'{shown}' is not a target name (it means a directory in URLs and paths); {fix}"
+        ));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_TARGET_NAME {
+        return Err(format!(
+            "'{}…' is {chars} characters long; a target name has at most {MAX_TARGET_NAME}",
+            name.chars().take(32).collect::<String>().escape_debug()
+        ));
+    }
+    if name.starts_with(' ') || name.ends_with(' ') {
+        return Err(format!(
+            "'{shown}' starts or ends with a space; write '{}'",
+            name.trim_matches(' ').escape_debug()
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|&c| !(c.is_alphanumeric() || c == ' ' || "-_.:@#+()[]".contains(c)))
+    {
+        let what = match bad {
+            '/' => "'/' (it would split the name in URLs and paths)".to_string(),
+            c if c.is_control() => format!("a control character ('{}')", c.escape_debug()),
+            c => format!("'{}'", c.escape_debug()),
+        };
+        return Err(format!(
+            "'{shown}' contains {what}, which a target name cannot; {fix}"
+        ));
+    }
+    Ok(())
+}
+
 /// A short default name for a target: `host:port` of the URL, or the process selector.
 pub fn default_target_name(url: Option<&Url>, process: Option<&ProcessSelector>) -> String {
     match (url, process) {
@@ -812,6 +862,14 @@ fn read_target(
             (None, None, Some(c)) => c.name.clone(),
             _ => default_target_name(url.as_ref(), process.as_ref()),
         });
+    if let Err(why) = check_target_name(&name) {
+        let at = if t.has("name") {
+            t.offset_of("name")
+        } else {
+            offset
+        };
+        ctx.error(at, &t.path_of("name"), why);
+    }
     let mut target = TargetConfig::new(name, url, process, defaults);
     target.container = container;
 

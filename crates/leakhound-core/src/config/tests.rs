@@ -291,3 +291,63 @@ fn container_specs_on_the_command_line() {
         "{err}"
     );
 }
+
+/// Issue 13 item 10: a target named `..`, with a `/` or a newline broke `watch --agent` and
+/// the dashboard's URLs; config check now refuses such names with the line and the fix.
+#[test]
+fn target_names_that_break_urls_are_refused_with_the_line() {
+    for (name, expect) in [
+        ("..", "'..' is not a target name"),
+        (".", "'.' is not a target name"),
+        ("a/b", "contains '/'"),
+        ("a\\nb", "a control character ('\\n')"),
+        ("a%2F", "contains '%'"),
+        ("a?b", "contains '?'"),
+        (" a", "starts or ends with a space"),
+        ("", "'' is not a target name"),
+    ] {
+        let text = format!("[[targets]]\nurl = \"http://h:1\"\nname = \"{name}\"\n");
+        let errs = parse(&text).expect_err(name).0;
+        assert_eq!(errs.len(), 1, "{name}: {errs:?}");
+        assert_eq!(errs[0].line, 3, "{name}: {errs:?}");
+        assert_eq!(errs[0].path, "targets[0].name");
+        assert!(
+            errs[0].message.contains(expect),
+            "{name}: {}",
+            errs[0].message
+        );
+        assert!(
+            errs[0].message.contains("e.g. 'one-api'") || expect.contains("space"),
+            "{}",
+            errs[0].message
+        );
+    }
+    let long = "x".repeat(MAX_TARGET_NAME + 1);
+    let errs = parse(&format!(
+        "[[targets]]\nurl = \"http://h:1\"\nname = \"{long}\"\n"
+    ))
+    .unwrap_err()
+    .0;
+    assert!(
+        errs[0].message.contains("at most 128"),
+        "{}",
+        errs[0].message
+    );
+    // What real configs and the defaults use stays allowed.
+    for name in [
+        "one-api",
+        "svc_2.prod",
+        "127.0.0.1:3000",
+        "[::1]:3000",
+        "one-api#2",
+        "one-api (simulated)",
+        "ops@eu",
+        "计费服务",
+        &"x".repeat(MAX_TARGET_NAME),
+    ] {
+        assert_eq!(check_target_name(name), Ok(()), "{name}");
+        let text = format!("[[targets]]\nurl = \"http://h:1\"\nname = \"{name}\"\n");
+        assert!(parse(&text).is_ok(), "{name}");
+    }
+    assert!(parse("[[targets]]\nurl = \"http://[::1]:3000\"\n").is_ok());
+}

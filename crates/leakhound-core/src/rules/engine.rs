@@ -1019,7 +1019,7 @@ fn summary(
             metric.format(threshold)
         ),
         RuleKind::Level { metric, .. } => format!(
-            "{target}: {metric} {} > {} ({}) for {held}{trend_note}{dumps_note}",
+            "{target}: {metric} {} > {} (alert {}) for {held}{trend_note}{dumps_note}",
             metric.format(value),
             metric.format(threshold),
             rule.severity

@@ -33,7 +33,7 @@
 //! assert_eq!(fired.len(), 1);
 //! assert_eq!(fired[0].rule, "goroutines_urgent");
 //! assert_eq!(fired[0].kind, TransitionKind::Firing);
-//! assert_eq!(fired[0].evidence.summary, "one-api: goroutines 5234 > 5000 (urgent) for 1m");
+//! assert_eq!(fired[0].evidence.summary, "one-api: goroutines 5234 > 5000 (alert urgent) for 1m");
 //! ```
 //!
 //! # How the rules behave
@@ -583,7 +583,7 @@ pub struct TrendEvidence {
 /// What a human needs to act on an alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
-    /// One line: `one-api: goroutines 5234 > 5000 (urgent) for 1m; growing +1200/h (R² 0.97)`.
+    /// One line: `one-api: goroutines 5234 > 5000 (alert urgent) for 1m; growing +1200/h (R² 0.97)`.
     pub summary: String,
     /// How long the condition has held, from its first sample (so `for` included); for a
     /// resolved alert, until it ended.

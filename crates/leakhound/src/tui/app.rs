@@ -264,6 +264,9 @@ pub struct App {
     pub now_ms: i64,
     /// `--count`: quit once every target has this many samples.
     pub count: Option<u64>,
+    /// An address shown in the header beside the title (the demo's dashboard URL: printed
+    /// before the full-screen view, it would be hidden by it).
+    pub link: Option<String>,
     pub quit: bool,
 }
 
@@ -291,6 +294,7 @@ impl App {
             status: None,
             now_ms: 0,
             count: None,
+            link: None,
             quit: false,
         }
     }
@@ -301,6 +305,13 @@ impl App {
 
     pub fn window_label(&self) -> &'static str {
         WINDOWS[self.window].0
+    }
+
+    /// Whether some target's latest sample is down (`watch` then exits 2, like `check`).
+    pub fn any_down(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|t| t.latest.as_ref().is_some_and(|s| !s.up))
     }
 
     pub fn selected_target(&self) -> Option<&TargetState> {
@@ -464,7 +475,13 @@ impl App {
                         t.latest = Some(s);
                         t.refit(window);
                     }
-                    self.set_status(now_ms, format!("resumed ({n} samples caught up)"));
+                    self.set_status(
+                        now_ms,
+                        format!(
+                            "resumed ({} caught up)",
+                            crate::view::plural(n as u64, "sample")
+                        ),
+                    );
                 }
             }
             KeyCode::Char('w') => {

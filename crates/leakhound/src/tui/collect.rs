@@ -85,15 +85,25 @@ impl Agent {
         Ok(Agent { base, client })
     }
 
+    /// The agent's URL for `segments`, each percent-encoded as one path segment (a target
+    /// named `a/b` is `…/targets/a%2Fb`, a newline `%0A`). `.` and `..` cannot be sent as a
+    /// segment at all (URLs resolve them), so they are an error instead of another route.
     fn url(&self, segments: &[&str]) -> anyhow::Result<Url> {
-        let mut u = self.base.clone();
-        {
-            let mut path = u
-                .path_segments_mut()
-                .map_err(|()| anyhow::anyhow!("--agent '{}' cannot take a path", self.base))?;
-            path.pop_if_empty();
-            path.extend(segments);
+        if let Some(bad) = segments.iter().find(|s| matches!(**s, "" | "." | "..")) {
+            anyhow::bail!(
+                "the target name '{bad}' cannot be asked for in a URL; rename the target in the agent's config (`leakhound config check` refuses such names)"
+            );
         }
+        let mut path = self.base.path().trim_end_matches('/').to_string();
+        for segment in segments {
+            path.push('/');
+            path.push_str(&encode_segment(segment));
+        }
+        let mut u = self.base.clone();
+        if u.cannot_be_a_base() {
+            anyhow::bail!("--agent '{}' cannot take a path", self.base);
+        }
+        u.set_path(&path);
         Ok(u)
     }
 
@@ -153,6 +163,21 @@ impl Agent {
     }
 }
 
+/// Percent-encode every byte of `segment` that is not an RFC 3986 `pchar` (unreserved,
+/// sub-delims, `:` and `@`), so it stays one path segment whatever it holds (`/`, `%`, `?`,
+/// `#`, spaces, control characters, non-ASCII).
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Backfill the last 2 h of every target, then every `interval` send the samples the agent
 /// stored since the last ones seen.
 pub fn spawn_agent_poller(
@@ -186,18 +211,30 @@ pub fn spawn_agent_poller(
         let mut bundles: HashMap<String, i64> = HashMap::new();
         let mut rounds: u64 = 0;
         loop {
+            // Stored samples, plus a *down* sample (not the agent's: it is not remembered as
+            // seen) for every target the agent could not answer for, so `--count` still ends
+            // and the exit code says so.
             let round = async {
                 let targets = agent.targets().await?;
                 let mut out = Vec::new();
+                let mut failed = Vec::new();
                 for t in targets {
                     let seen = last.get(&t.name).copied();
                     if t.ts_ms.is_none() || (seen.is_some() && t.ts_ms <= seen) {
                         continue;
                     }
                     let since = seen.map_or_else(|| "1m".to_string(), |s| (s + 1).to_string());
-                    out.extend(agent.samples(&t.name, &since, None).await?);
+                    match agent.samples(&t.name, &since, None).await {
+                        Ok(samples) => out.extend(samples),
+                        Err(e) => failed.push(Sample::down(
+                            &t.name,
+                            leakhound_agent::agent::now_ms(),
+                            0.0,
+                            format!("the agent did not answer for this target: {e:#}"),
+                        )),
+                    }
                 }
-                anyhow::Ok(out)
+                anyhow::Ok((out, failed))
             };
             let mut dumps = Vec::new();
             if rounds.is_multiple_of(DUMP_ROUNDS) {
@@ -217,7 +254,7 @@ pub fn spawn_agent_poller(
             }
             rounds += 1;
             let events = match round.await {
-                Ok(samples) => {
+                Ok((samples, failed)) => {
                     let mut events = Vec::new();
                     if failing {
                         failing = false;
@@ -227,12 +264,24 @@ pub fn spawn_agent_poller(
                         last.insert(s.target.clone(), s.ts_ms);
                         events.push(Event::from(s));
                     }
+                    events.extend(failed.into_iter().map(Event::from));
                     events.extend(dumps);
                     events
                 }
                 Err(e) => {
                     failing = true;
-                    vec![Event::Status(format!("{e:#}"))]
+                    // Every target counts a failed round (so `--count` ends on a dead agent).
+                    let now = leakhound_agent::agent::now_ms();
+                    let mut events = vec![Event::Status(format!("{e:#}"))];
+                    events.extend(names.iter().map(|name| {
+                        Event::from(Sample::down(
+                            name,
+                            now,
+                            0.0,
+                            format!("the agent did not answer: {e:#}"),
+                        ))
+                    }));
+                    events
                 }
             };
             for e in events {
@@ -481,6 +530,41 @@ pub fn spawn_dumper(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 13 item 10: a target name is one percent-encoded path segment of the agent's API.
+    #[test]
+    fn agent_urls_encode_each_target_name_as_one_segment() {
+        let agent = Agent::new("http://127.0.0.1:9466/base", None, Duration::from_secs(1)).unwrap();
+        let url = |name: &str| {
+            agent
+                .url(&["api", "targets", name, "samples"])
+                .map(|u| u.to_string())
+        };
+        assert_eq!(
+            url("a/b").unwrap(),
+            "http://127.0.0.1:9466/base/api/targets/a%2Fb/samples"
+        );
+        assert_eq!(
+            url("x\ny").unwrap(),
+            "http://127.0.0.1:9466/base/api/targets/x%0Ay/samples"
+        );
+        assert_eq!(
+            url("one api?#%").unwrap(),
+            "http://127.0.0.1:9466/base/api/targets/one%20api%3F%23%25/samples"
+        );
+        assert_eq!(
+            url("[::1]:3000").unwrap(),
+            "http://127.0.0.1:9466/base/api/targets/%5B::1%5D:3000/samples"
+        );
+        assert_eq!(
+            url("计").unwrap(),
+            "http://127.0.0.1:9466/base/api/targets/%E8%AE%A1/samples"
+        );
+        for bad in ["..", ".", ""] {
+            let e = url(bad).unwrap_err().to_string();
+            assert!(e.contains("cannot be asked for in a URL"), "{e}");
+        }
+    }
 
     #[test]
     fn dump_url_next_to_any_endpoint() {

@@ -62,7 +62,7 @@ pub async fn run(
     tx: mpsc::Sender<Event>,
     mut rx: mpsc::Receiver<Event>,
     end: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<App> {
     let mut guard = term::TerminalGuard::enter()?;
     let input = spawn_input(tx.clone())?;
     let mut tasks = JoinSet::new();
@@ -135,5 +135,5 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
     let _ = input.join();
     drop(guard);
-    result
+    result.map(|()| app)
 }

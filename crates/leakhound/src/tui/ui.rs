@@ -67,18 +67,28 @@ pub fn draw(frame: &mut Frame, app: &App) {
 }
 
 fn draw_header(frame: &mut Frame, app: &App, area: Rect) {
-    let mut spans = vec![
-        Span::styled(app.title.clone(), Style::new().add_modifier(Modifier::BOLD)),
-        Span::raw(format!(
-            " · {} target{} · every {} · window {}",
-            app.targets.len(),
-            if app.targets.len() == 1 { "" } else { "s" },
-            human_duration(Duration::from_millis(
-                u64::try_from(app.interval_ms).unwrap_or(0)
-            )),
-            app.window_label()
+    let mut spans = vec![Span::styled(
+        app.title.clone(),
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
+    if let Some(link) = &app.link {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            link.clone(),
+            Style::new()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::UNDERLINED),
+        ));
+    }
+    spans.extend([Span::raw(format!(
+        " · {} target{} · every {} · window {}",
+        app.targets.len(),
+        if app.targets.len() == 1 { "" } else { "s" },
+        human_duration(Duration::from_millis(
+            u64::try_from(app.interval_ms).unwrap_or(0)
         )),
-    ];
+        app.window_label()
+    ))]);
     if app.paused {
         spans.push(Span::styled(
             " · PAUSED",
@@ -127,7 +137,7 @@ fn draw_table(frame: &mut Frame, app: &App, area: Rect) {
         "TARGET".to_string(),
         "GOROUTINES".to_string(),
         "MEMORY".to_string(),
-        "LEVEL".to_string(),
+        "ALERT".to_string(),
         "TREND".to_string(),
         format!("LAST {}", app.window_label()),
     ])
@@ -190,7 +200,7 @@ fn draw_detail(frame: &mut Frame, app: &App, t: &TargetState, area: Rect) {
         if let Some(g) = s.metrics.goroutines {
             let state = app.levels.goroutines.state(g);
             title = format!(
-                " {} · {g} goroutines · guide: {} ({}) · via {} ",
+                " {} · {g} goroutines · health {}, action {} · via {} ",
                 t.name,
                 state.word(),
                 state.action(),
@@ -434,7 +444,7 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         .collect();
     lines.push(Line::from(""));
     lines.push(Line::from(
-        "Levels (GUIDE §9, [levels]): normal, warning, urgent, critical; down when a probe fails. Dumps are also taken on their own when a target grows.",
+        "Alert levels ([levels], docs/guide.md §9): normal, warning, urgent, critical; down when a probe fails. Dumps are also taken on their own when a target grows.",
     ));
     frame.render_widget(Clear, popup);
     frame.render_widget(
@@ -503,12 +513,37 @@ mod tests {
         assert!(calm.contains("normal"), "{calm}");
         assert!(calm.contains("→ stable") || calm.contains('·'), "{calm}");
         assert!(lines[0].contains("2 targets"), "{}", lines[0]);
-        // The detail pane is about the selected target (the first).
+        // The column says which scale its words are: the alert levels, not the health table.
         assert!(
-            lines.iter().any(|l| l.contains("leaky · 340 goroutines")),
+            lines.iter().any(|l| l.contains(" ALERT ")),
             "{}",
             lines.join("\n")
         );
+        // The detail pane is about the selected target (the first).
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("leaky · 340 goroutines · health excellent, action none")),
+            "{}",
+            lines.join("\n")
+        );
+    }
+
+    /// Issue 13: `demo` printed its dashboard URL before the full-screen view, which hid it.
+    #[test]
+    fn header_shows_the_link_beside_the_title() {
+        let mut app = app_with_two();
+        app.title = "leakhound demo".into();
+        app.link = Some("dashboard http://127.0.0.1:41234/".into());
+        let lines = screen(&app, 80, 24);
+        assert!(
+            lines[0].starts_with("leakhound demo · dashboard http://127.0.0.1:41234/ · 2 targets"),
+            "{}",
+            lines[0]
+        );
+        // At the narrowest size the view draws, the address still shows whole.
+        let lines = screen(&app, MIN_WIDTH + 10, MIN_HEIGHT);
+        assert!(lines[0].contains("http://127.0.0.1:41234/"), "{}", lines[0]);
     }
 
     #[test]

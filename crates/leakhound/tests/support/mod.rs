@@ -277,10 +277,12 @@ impl Drop for DockerContainer {
 /// Poll `f` every 50 ms until it returns `Some`, for at most `limit`.
 pub fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
+    let mut ticker = Progress::new(what);
     loop {
         if let Some(v) = f() {
             return v;
         }
+        ticker.tick(|| format!("still waiting (at most {} s)", limit.as_secs()));
         assert!(
             start.elapsed() < limit,
             "timed out after {limit:?} waiting for {what}"
@@ -380,4 +382,53 @@ pub fn write_targets_config<N: AsRef<str>>(
     let check = leakhound(&["config", "check", path.to_str().unwrap()]);
     assert!(check.status.success(), "{}", stderr(&check));
     path
+}
+
+/// Print one progress line of a long test on the process's stderr, *past* libtest's capture
+/// (which holds `eprintln!` of a passing test until it ends, so a 5-minute test showed nothing
+/// but "has been running for over 60 seconds"). The line names the test (its thread).
+pub fn progress(line: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "    [{}] {line}",
+        thread.name().unwrap_or("test")
+    );
+}
+
+/// Progress of one long wait: [`tick`](Progress::tick) prints a line at most every
+/// [`PROGRESS_EVERY`], saying what is awaited and for how long already.
+pub struct Progress {
+    what: String,
+    start: Instant,
+    last: Instant,
+}
+
+/// How often a long wait says what it is waiting for.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(20);
+
+impl Progress {
+    pub fn new(what: &str) -> Progress {
+        let now = Instant::now();
+        Progress {
+            what: what.to_string(),
+            start: now,
+            last: now,
+        }
+    }
+
+    /// Print `what: N s, detail` when the last line is [`PROGRESS_EVERY`] old (`detail` is only
+    /// computed then).
+    pub fn tick(&mut self, detail: impl FnOnce() -> String) {
+        if self.last.elapsed() >= PROGRESS_EVERY {
+            self.last = Instant::now();
+            progress(&format!(
+                "{}: {:.0} s, {}",
+                self.what,
+                self.start.elapsed().as_secs_f64(),
+                detail()
+            ));
+        }
+    }
 }
