@@ -1,7 +1,8 @@
 //! The JSON routes: the guide's health endpoint for every target, targets, samples, alerts.
 
+use crate::error::{Path, Query};
 use crate::{AppError, AppState};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;

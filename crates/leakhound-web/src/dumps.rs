@@ -5,8 +5,9 @@
 //! Only files the store recorded are read, by a fixed name inside the bundle's directory.
 
 use crate::api::{blocking, database, unknown_target};
+use crate::error::{Path, Query};
 use crate::{AppError, AppState};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use goroutine_dump::{bucketize, Bucket, Diff, GroupBy};

@@ -65,3 +65,55 @@ pub enum WebError {
     #[error("[web] listen = \"{addr}\" is reachable from other machines, but there is no [web] token: set token = \"${{LEAKHOUND_WEB_TOKEN}}\", listen on 127.0.0.1, or pass --insecure-public to serve it without one")]
     PublicWithoutToken { addr: String },
 }
+
+/// axum's `Query`, with its rejection (a malformed query string answers `text/plain` there) as
+/// the documented JSON error: 400 `{"error": "…"}` naming the parameter and the fix.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(AppError::BadRequest(format!(
+                "{}; docs/api.md lists each route's parameters",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// axum's `Path`, with its rejection (e.g. a segment that is not valid percent-encoded UTF-8)
+/// as the documented JSON error.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(AppError::BadRequest(format!(
+                "{}; percent-encode each path segment (encodeURIComponent)",
+                e.body_text()
+            ))),
+        }
+    }
+}
