@@ -27,6 +27,38 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use url::Url;
 
+/// Goroutine profiles parsed at once in this process (evidence capture, the dump task and the
+/// web API's dump routes share them): a parse takes a blocking thread and a core, and a
+/// hostile profile can make each one as costly as the parser's input limits allow.
+pub const PARSE_SLOTS: usize = 2;
+
+static PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARSE_SLOTS);
+
+/// Parse a goroutine profile and group it by line **off the async runtime** (a blocking
+/// thread, at most [`PARSE_SLOTS`] at once): a huge or hostile profile never stalls the
+/// probes, `/metrics` or another target. A parse error comes back as text saying so.
+pub async fn bucketize_off_runtime(body: Vec<u8>) -> Result<Vec<Bucket>, String> {
+    parse_off_runtime(body)
+        .await
+        .map(|(_, buckets)| buckets)
+        .map_err(|e| format!("the goroutine profile does not parse: {e}"))
+}
+
+/// [`bucketize_off_runtime`], also returning the profile's goroutine total.
+async fn parse_off_runtime(body: Vec<u8>) -> Result<(u64, Vec<Bucket>), String> {
+    let _slot = PARSES
+        .acquire()
+        .await
+        .map_err(|e| format!("the profile parser is closed: {e}"))?;
+    tokio::task::spawn_blocking(move || {
+        goroutine_dump::parse(&body)
+            .map(|snap| (snap.total(), bucketize(&snap, GroupBy::Line)))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("the profile parser failed: {e}"))?
+}
+
 /// How many suspects a bundle keeps.
 pub const TOP_SUSPECTS: usize = 5;
 
@@ -503,12 +535,16 @@ impl Capturer {
                 .await
                 .map_err(|e| io_error(&path, e))?;
             files.push(("goroutine.txt".into(), body.len() as u64));
-            match goroutine_dump::parse(body) {
-                Ok(snap) => {
-                    goroutines = Some(snap.total());
-                    buckets = bucketize(&snap, GroupBy::Line);
+            // Parsed on a blocking thread: a hostile profile must not stall the runtime.
+            match parse_off_runtime(body.clone()).await {
+                Ok((total, b)) => {
+                    goroutines = Some(total);
+                    buckets = b;
                 }
-                Err(e) => errors.push(format!("goroutine profile does not parse: {e}")),
+                Err(e) => {
+                    tracing::warn!(target_name = %target.name, "evidence: goroutine profile does not parse: {e}");
+                    errors.push(format!("goroutine profile does not parse: {e}"));
+                }
             }
         }
         // The full dump, opt-in and bounded.
@@ -587,9 +623,7 @@ impl Capturer {
         let mut previous_buckets = None;
         if let Some(prev) = &previous {
             if let Ok(bytes) = tokio::fs::read(prev.dir.join("goroutine.txt")).await {
-                if let Ok(snap) = goroutine_dump::parse(&bytes) {
-                    previous_buckets = Some(bucketize(&snap, GroupBy::Line));
-                }
+                previous_buckets = bucketize_off_runtime(bytes).await.ok();
             }
         }
         let suspects = rank_suspects(&buckets, previous_buckets.as_deref(), TOP_SUSPECTS);

@@ -18,6 +18,9 @@ pub enum AppError {
     Forbidden,
     #[error("{0}")]
     Unavailable(String),
+    /// Too many heavy requests at once: 503 with `Retry-After`.
+    #[error("{0}")]
+    Busy(String),
     /// The detail goes to the agent's log only.
     #[error("internal error; the agent's log has the details")]
     Internal(String),
@@ -30,7 +33,7 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -47,6 +50,11 @@ impl IntoResponse for AppError {
             Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response();
+        if matches!(self, AppError::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -91,3 +91,160 @@ async fn the_bearer_scheme_is_case_insensitive() {
         .unwrap();
     assert_eq!(call(state(), request).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// A database with 10 minutes of one-api samples, every 30 s.
+fn with_samples(dir: &tempfile::TempDir) -> AppState {
+    use leakhound_core::{Metrics, Sample};
+    let db = dir.path().join("leakhound.db");
+    let start = leakhound_agent::agent::now_ms() - 600_000;
+    let samples: Vec<Sample> = (0..20)
+        .map(|i| Sample {
+            target: "one-api".into(),
+            ts_ms: start + i * 30_000,
+            up: true,
+            error: None,
+            latency_ms: 1.0,
+            source: "health".into(),
+            metrics: Metrics {
+                goroutines: Some(100 + i as u64),
+                ..Metrics::default()
+            },
+        })
+        .collect();
+    leakhound_agent::store::Store::open(&db)
+        .unwrap()
+        .insert(&samples)
+        .unwrap();
+    let mut config = config("");
+    config.agent.database = db;
+    AppState::new(&config, Latest::default())
+}
+
+/// Issue 13 item 2: `since=-9000000000000000000&step=1ms` walked 1e11 one-day chunks (~25 days
+/// of CPU). The range is now clamped to the stored samples and the step to at most 10,000
+/// points; the answer is immediate. (Before the fix this test never finished: the timeout
+/// below is a bound for a hang, not a speed threshold.)
+#[tokio::test]
+async fn an_absurd_range_is_clamped_to_the_stored_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = with_samples(&dir);
+    let bounded = |uri: &'static str| {
+        let state = state.clone();
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(120), get(state, uri))
+                .await
+                .expect("the request finished")
+        }
+    };
+    let (status, content_type, body) =
+        bounded("/api/targets/one-api/samples?since=-9000000000000000000&step=1ms").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(content_type, "application/json");
+    assert!(body.contains("step='1ms'"), "{body}");
+    assert!(body.contains("use step="), "{body}");
+
+    let (status, _, body) = bounded(
+        "/api/targets/one-api/samples?since=-9000000000000000000&until=9000000000000000000&step=1m",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        (10..=11).contains(&v["samples"].as_array().unwrap().len()),
+        "{body}"
+    );
+
+    let (status, _, body) =
+        bounded("/api/targets/one-api/samples?since=-9000000000000000000").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["samples"].as_array().unwrap().len(), 20);
+}
+
+/// A dump is parsed once: after the first request the bundle's profile file is not read again
+/// (here it is removed, and the second answer still has the buckets).
+#[tokio::test]
+async fn a_dump_is_parsed_once() {
+    use leakhound_agent::evidence::Bundle;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("lh.db");
+    let dir = tmp.path().join("b1");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("goroutine.txt"),
+        "goroutine profile: total 7\n7 @ 0x1 0x2\n#\t0x1\tapp.(*Relay).wait+0x1\t/src/relay.go:35\n\n",
+    )
+    .unwrap();
+    let mut store = leakhound_agent::store::Store::open(&db).unwrap();
+    let (id, _) = store
+        .insert_bundle(&Bundle {
+            id: 0,
+            target: "one-api".into(),
+            incident: "x".into(),
+            first_of_incident: false,
+            at_ms: 1_700_000_000_000,
+            trigger: "manual".into(),
+            dir: dir.clone(),
+            bytes: 100,
+            goroutines: Some(7),
+            profile_format: Some("debug=1".into()),
+            suspects: vec![],
+            error: None,
+        })
+        .unwrap();
+    drop(store);
+    let mut config = config("");
+    config.agent.database = db;
+    let state = AppState::new(&config, Latest::default());
+    let uri = format!("/api/targets/one-api/dumps/{id}");
+    let (status, _, first) = get(state.clone(), &uri).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let v: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(v["total"], 7, "{first}");
+    assert!(v["error"].is_null(), "{first}");
+    std::fs::remove_file(dir.join("goroutine.txt")).unwrap();
+    let (status, _, second) = get(state, &uri).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first, second);
+}
+
+/// A profile that does not parse is a clean JSON error in the dump's view, not a failure.
+#[tokio::test]
+async fn an_unparsable_dump_is_a_json_error() {
+    use leakhound_agent::evidence::Bundle;
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("lh.db");
+    let dir = tmp.path().join("b1");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("goroutine.txt"), b"\x1f\x8b\x08garbage").unwrap();
+    let mut store = leakhound_agent::store::Store::open(&db).unwrap();
+    let (id, _) = store
+        .insert_bundle(&Bundle {
+            id: 0,
+            target: "one-api".into(),
+            incident: "x".into(),
+            first_of_incident: false,
+            at_ms: 1_700_000_000_000,
+            trigger: "manual".into(),
+            dir: dir.clone(),
+            bytes: 100,
+            goroutines: Some(7),
+            profile_format: Some("debug=1".into()),
+            suspects: vec![],
+            error: None,
+        })
+        .unwrap();
+    drop(store);
+    let mut config = config("");
+    config.agent.database = db;
+    let state = AppState::new(&config, Latest::default());
+    let (status, content_type, body) =
+        get(state, &format!("/api/targets/one-api/dumps/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(content_type, "application/json");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("does not parse"),
+        "{body}"
+    );
+}
