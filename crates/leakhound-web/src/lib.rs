@@ -39,7 +39,7 @@ mod server;
 pub mod sse;
 
 pub use error::{AppError, WebError};
-pub use server::{start, start_live, Server};
+pub use server::{spawn, start, start_live, ServeLimits, Server};
 
 use axum::Router;
 use leakhound_agent::agent::Latest;
