@@ -248,3 +248,67 @@ async fn an_unparsable_dump_is_a_json_error() {
         "{body}"
     );
 }
+
+/// Issue 13 item 10 (web side): every URL the dashboard builds from a target name
+/// percent-encodes it, and no target text reaches the HTML parser (nodes and text only).
+#[test]
+fn the_dashboard_encodes_target_names_in_every_url() {
+    let js = include_str!("../assets/app.js");
+    for (i, line) in js.lines().enumerate() {
+        for needle in [
+            "'/api/targets/' + ",
+            "'/targets/' + ",
+            "target=' + ",
+            "'/api/events?",
+        ] {
+            let mut rest = line;
+            while let Some(at) = rest.find(needle) {
+                let after = &rest[at + needle.len()..];
+                assert!(
+                    after.starts_with("encodeURIComponent("),
+                    "app.js:{}: a URL built from a name without encodeURIComponent: {line}",
+                    i + 1
+                );
+                rest = after;
+            }
+        }
+        for banned in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+        ] {
+            assert!(!line.contains(banned), "app.js:{}: {banned}", i + 1);
+        }
+    }
+}
+
+/// A target whose name needs percent-encoding (`/`, space, `?`, `#`) is reachable at every
+/// route by its encoded name.
+#[tokio::test]
+async fn an_encoded_target_name_reaches_its_routes() {
+    let name = "a/b c?#";
+    let latest = Latest::default();
+    latest.lock().unwrap().insert(
+        name.into(),
+        leakhound_core::Sample::down(name, 1_700_000_000_000, 1.0, "x".into()),
+    );
+    let state = AppState::without_database(&config(""), latest);
+    let encoded = "a%2Fb%20c%3F%23";
+    let (status, _, body) = get(
+        state.clone(),
+        &format!("/api/monitor/health?target={encoded}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("\"status\":\"down\""), "{body}");
+    // Known by its decoded name: no database here (503), not an unknown target (404).
+    for route in ["samples", "dumps"] {
+        let (status, _, body) =
+            get(state.clone(), &format!("/api/targets/{encoded}/{route}")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{route}: {body}");
+    }
+    let (status, content_type, _) = get(state, &format!("/targets/{encoded}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/html"));
+}
