@@ -217,12 +217,19 @@ async fn targets(
         let step = (span / HISTORY_POINTS).max(1000);
         let histories = blocking(move || {
             let conn = read_only(&db)?;
+            // Long spans read the 10-minute rollups (one row per 10 minutes instead of every
+            // sample), with the step rounded up to whole rollup buckets.
+            let rollups = span >= ROLLUPS_FROM_MS && has_rollups(&conn);
             names
                 .iter()
                 .map(|name| {
                     cancel.check()?;
-                    peaks(&conn, name, since, until, step)
-                        .map_err(|e| format!("database '{}': {e}", db.display()))
+                    let points = if rollups {
+                        rollup_peaks(&conn, name, since, until, step)
+                    } else {
+                        peaks(&conn, name, since, until, step)
+                    };
+                    points.map_err(|e| format!("database '{}': {e}", db.display()))
                 })
                 .collect::<Result<Vec<_>, String>>()
         })
@@ -480,6 +487,49 @@ fn downsample_in_chunks(
         lo = hi;
     }
     Ok(out)
+}
+
+/// `/api/targets?history=` spans from this long read the rollups.
+const ROLLUPS_FROM_MS: i64 = 12 * 3_600_000;
+
+fn has_rollups(conn: &Connection) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n > 0)
+}
+
+/// [`peaks`] from `sample_rollups`: one point per step (rounded up to whole 10-minute rollup
+/// buckets), at the step's last sample, `null` when the target was down in it.
+fn rollup_peaks(
+    conn: &Connection,
+    target: &str,
+    since: i64,
+    until: i64,
+    step_ms: i64,
+) -> rusqlite::Result<Vec<(i64, Option<u64>)>> {
+    let width = leakhound_agent::report::ROLLUP_MS;
+    let step = (step_ms + width - 1) / width * width;
+    let mut stmt = conn.prepare_cached(
+        "SELECT bucket_ms / ?4 AS b, max(last_ms), sum(down), max(g_max) FROM sample_rollups \
+         WHERE target_id = (SELECT id FROM targets WHERE name = ?1) \
+         AND bucket_ms >= ?2 AND bucket_ms < ?3 GROUP BY b ORDER BY b",
+    )?;
+    let rows = stmt.query_map(
+        rusqlite::params![target, since - since.rem_euclid(width), until, step],
+        |r| {
+            let down: i64 = r.get(2)?;
+            let peak: Option<i64> = r.get(3)?;
+            Ok((
+                r.get::<_, i64>(1)?,
+                peak.filter(|_| down == 0)
+                    .and_then(|g| u64::try_from(g).ok()),
+            ))
+        },
+    )?;
+    rows.collect()
 }
 
 /// `[ts_ms, goroutines]` of a target over `[since, until)`, one point per `step_ms` bucket: the

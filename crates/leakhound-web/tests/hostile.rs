@@ -161,6 +161,23 @@ async fn an_absurd_range_is_clamped_to_the_stored_samples() {
     assert_eq!(v["samples"].as_array().unwrap().len(), 20);
 }
 
+/// `/api/targets?history=24h` reads the 10-minute rollups: the peak of each step, as the
+/// short spans give it from the samples.
+#[tokio::test]
+async fn a_long_history_comes_from_the_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = with_samples(&dir);
+    for span in ["24h", "30m"] {
+        let (status, _, body) = get(state.clone(), &format!("/api/targets?history={span}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let history = v[0]["history"].as_array().unwrap();
+        assert!(!history.is_empty(), "{span}: {body}");
+        let peak = history.iter().filter_map(|p| p[1].as_u64()).max();
+        assert_eq!(peak, Some(119), "{span}: {body}");
+    }
+}
+
 /// A dump is parsed once: after the first request the bundle's profile file is not read again
 /// (here it is removed, and the second answer still has the buckets).
 #[tokio::test]
@@ -311,4 +328,61 @@ async fn an_encoded_target_name_reaches_its_routes() {
     let (status, content_type, _) = get(state, &format!("/targets/{encoded}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.starts_with("text/html"));
+}
+
+/// Measurement (not a test; `--ignored --nocapture`): `/api/targets?history=24h` over 200
+/// targets with 24 h of samples every 30 s, against the old way (every row of every target
+/// read into a `Sample`, then downsampled).
+#[tokio::test]
+#[ignore]
+async fn measure_targets_history_24h() {
+    use leakhound_core::{Metrics, Sample};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lh.db");
+    let now = leakhound_agent::agent::now_ms();
+    let names: Vec<String> = (0..200).map(|i| format!("t{i:03}")).collect();
+    {
+        let mut store = leakhound_agent::store::Store::open(&db).unwrap();
+        for step in 0..2880i64 {
+            let batch: Vec<Sample> = names
+                .iter()
+                .map(|n| Sample {
+                    target: n.clone(),
+                    ts_ms: now - 86_400_000 + step * 30_000,
+                    up: true,
+                    error: None,
+                    latency_ms: 1.0,
+                    source: "health".into(),
+                    metrics: Metrics {
+                        goroutines: Some(100 + (step % 50) as u64),
+                        alloc_bytes: Some(1 << 20),
+                        ..Metrics::default()
+                    },
+                })
+                .collect();
+            store.insert(&batch).unwrap();
+        }
+    }
+    let mut text = String::from("[agent]\ndatabase = \"x.db\"\n");
+    for n in &names {
+        text.push_str(&format!(
+            "[[targets]]\nname = \"{n}\"\nurl = \"http://127.0.0.1:1\"\n"
+        ));
+    }
+    let mut config = Config::parse(&text, &|_| None).unwrap();
+    config.agent.database = db.clone();
+    let state = AppState::new(&config, Latest::default());
+    let t = std::time::Instant::now();
+    let (status, _, body) = get(state, "/api/targets?history=24h").await;
+    let new = t.elapsed();
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.len() > 10_000);
+    let t = std::time::Instant::now();
+    let store = leakhound_agent::store::Store::open_read_only(&db).unwrap();
+    let mut rows = 0;
+    for n in &names {
+        rows += store.samples(n, now - 86_400_000, now + 1).unwrap().len();
+    }
+    let old = t.elapsed();
+    println!("200 targets x 24 h every 30 s ({rows} rows): /api/targets?history=24h {new:?}; the old per-row read alone {old:?}");
 }
