@@ -13,7 +13,7 @@
 use crate::dumps::{unavailable, DumpHistory};
 use crate::evidence::pprof_url;
 use crate::http::{HttpClient, HttpOptions};
-use goroutine_dump::{bucketize, Bucket, GroupBy};
+use goroutine_dump::Bucket;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{DumpClass, DumpVerdict};
 use std::collections::HashMap;
@@ -186,13 +186,7 @@ impl Task {
         let (_, body) = client.get_bytes(&url, max).await.map_err(|e| {
             format!("no goroutine profile ({e}); does the service import net/http/pprof?")
         })?;
-        tokio::task::spawn_blocking(move || {
-            goroutine_dump::parse(&body)
-                .map(|snap| bucketize(&snap, GroupBy::Line))
-                .map_err(|e| format!("the goroutine profile does not parse: {e}"))
-        })
-        .await
-        .map_err(|e| format!("the profile parser failed: {e}"))?
+        crate::evidence::bucketize_off_runtime(body).await
     }
 
     /// The buckets of `/debug/pprof/goroutineleak` (the goroutines the runtime proved leaked),

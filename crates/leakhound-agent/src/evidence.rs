@@ -27,6 +27,38 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use url::Url;
 
+/// Goroutine profiles parsed at once in this process (evidence capture, the dump task and the
+/// web API's dump routes share them): a parse takes a blocking thread and a core, and a
+/// hostile profile can make each one as costly as the parser's input limits allow.
+pub const PARSE_SLOTS: usize = 2;
+
+static PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PARSE_SLOTS);
+
+/// Parse a goroutine profile and group it by line **off the async runtime** (a blocking
+/// thread, at most [`PARSE_SLOTS`] at once): a huge or hostile profile never stalls the
+/// probes, `/metrics` or another target. A parse error comes back as text saying so.
+pub async fn bucketize_off_runtime(body: Vec<u8>) -> Result<Vec<Bucket>, String> {
+    parse_off_runtime(body)
+        .await
+        .map(|(_, buckets)| buckets)
+        .map_err(|e| format!("the goroutine profile does not parse: {e}"))
+}
+
+/// [`bucketize_off_runtime`], also returning the profile's goroutine total.
+async fn parse_off_runtime(body: Vec<u8>) -> Result<(u64, Vec<Bucket>), String> {
+    let _slot = PARSES
+        .acquire()
+        .await
+        .map_err(|e| format!("the profile parser is closed: {e}"))?;
+    tokio::task::spawn_blocking(move || {
+        goroutine_dump::parse(&body)
+            .map(|snap| (snap.total(), bucketize(&snap, GroupBy::Line)))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("the profile parser failed: {e}"))?
+}
+
 /// How many suspects a bundle keeps.
 pub const TOP_SUSPECTS: usize = 5;
 
@@ -248,6 +280,21 @@ impl Store {
             if b.first_of_incident {
                 continue;
             }
+            // Only a real directory inside a real directory: a link planted at the target's
+            // directory (or the bundle's) must not make the prune delete what it points to.
+            let parent_real = b
+                .dir
+                .parent()
+                .map(|p| real_dir(p).ok().flatten() != Some(false))
+                .unwrap_or(true);
+            let own = real_dir(&b.dir).ok().flatten();
+            if !parent_real || own == Some(false) {
+                tracing::warn!(
+                    "not pruning the evidence bundle '{}': it (or its target's directory) is a symbolic link or not a directory; kept it and its record",
+                    b.dir.display()
+                );
+                continue;
+            }
             match std::fs::remove_dir_all(&b.dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -337,6 +384,85 @@ fn io_error(path: &Path, e: std::io::Error) -> CaptureError {
         path: path.display().to_string(),
         detail: e.to_string(),
     }
+}
+
+/// Whether `path` is a directory itself, not a symbolic link to one (`None`: it does not exist).
+fn real_dir(path: &Path) -> std::io::Result<Option<bool>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(m.file_type().is_dir())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn not_a_real_dir(path: &Path) -> CaptureError {
+    CaptureError::Io {
+        path: path.display().to_string(),
+        detail: "it is a symbolic link or not a directory; leakhound never writes through links below the evidence directory. Remove it (leakhound recreates it)".into(),
+    }
+}
+
+/// Create `<root>/<target>/<name>` (or `<name>-2`, `-3`, … when taken) without following a
+/// link below `root`: the target's directory must be a real directory (a symlink planted
+/// there is refused), and the bundle's own directory is always new.
+async fn make_bundle_dir(
+    root: &Path,
+    target_dir: &Path,
+    name: &str,
+) -> Result<PathBuf, CaptureError> {
+    let root = root.to_path_buf();
+    let target_dir = target_dir.to_path_buf();
+    let name = name.to_string();
+    let made = tokio::task::spawn_blocking(move || -> Result<PathBuf, CaptureError> {
+        std::fs::create_dir_all(&root).map_err(|e| io_error(&root, e))?;
+        match real_dir(&target_dir).map_err(|e| io_error(&target_dir, e))? {
+            Some(true) => {}
+            Some(false) => return Err(not_a_real_dir(&target_dir)),
+            None => match std::fs::create_dir(&target_dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if real_dir(&target_dir).map_err(|e| io_error(&target_dir, e))? != Some(true) {
+                        return Err(not_a_real_dir(&target_dir));
+                    }
+                }
+                Err(e) => return Err(io_error(&target_dir, e)),
+            },
+        }
+        for n in 1..1000 {
+            let dir = if n == 1 {
+                target_dir.join(&name)
+            } else {
+                target_dir.join(format!("{name}-{n}"))
+            };
+            // mkdir never follows a link at the last component: an existing name is skipped.
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_error(&dir, e)),
+            }
+        }
+        Err(io_error(
+            &target_dir,
+            std::io::Error::other("999 bundles with the same time and trigger"),
+        ))
+    })
+    .await;
+    made.map_err(|e| CaptureError::Io {
+        path: "(evidence)".into(),
+        detail: format!("the directory task failed: {e}"),
+    })?
+}
+
+/// Write a new file (never through an existing file or link of that name).
+async fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .await?;
+    f.write_all(bytes).await?;
+    f.flush().await
 }
 
 /// Where bundles go: `[evidence] dir`, a relative one taken from the database's directory.
@@ -463,15 +589,12 @@ impl Capturer {
             .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
             .unwrap_or_else(|| now.to_string());
         let target_dir = self.config.dir.join(safe_name(&target.name));
-        let mut dir = target_dir.join(format!("{stamp}-{}", safe_name(&req.trigger)));
-        let mut n = 1;
-        while dir.exists() {
-            n += 1;
-            dir = target_dir.join(format!("{stamp}-{}-{n}", safe_name(&req.trigger)));
-        }
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| io_error(&dir, e))?;
+        let dir = make_bundle_dir(
+            &self.config.dir,
+            &target_dir,
+            &format!("{stamp}-{}", safe_name(&req.trigger)),
+        )
+        .await?;
 
         let mut errors: Vec<String> = Vec::new();
         let mut files: Vec<(String, u64)> = Vec::new();
@@ -499,16 +622,20 @@ impl Capturer {
         let mut goroutines = None;
         if let Some(body) = &profile {
             let path = dir.join("goroutine.txt");
-            tokio::fs::write(&path, body)
+            write_new(&path, body)
                 .await
                 .map_err(|e| io_error(&path, e))?;
             files.push(("goroutine.txt".into(), body.len() as u64));
-            match goroutine_dump::parse(body) {
-                Ok(snap) => {
-                    goroutines = Some(snap.total());
-                    buckets = bucketize(&snap, GroupBy::Line);
+            // Parsed on a blocking thread: a hostile profile must not stall the runtime.
+            match parse_off_runtime(body.clone()).await {
+                Ok((total, b)) => {
+                    goroutines = Some(total);
+                    buckets = b;
                 }
-                Err(e) => errors.push(format!("goroutine profile does not parse: {e}")),
+                Err(e) => {
+                    tracing::warn!(target_name = %target.name, "evidence: goroutine profile does not parse: {e}");
+                    errors.push(format!("goroutine profile does not parse: {e}"));
+                }
             }
         }
         // The full dump, opt-in and bounded.
@@ -521,7 +648,7 @@ impl Capturer {
                         match c.get_bytes(&url, max).await {
                             Ok((200, body)) => {
                                 let path = dir.join("goroutine-debug2.txt");
-                                tokio::fs::write(&path, &body)
+                                write_new(&path, &body)
                                     .await
                                     .map_err(|e| io_error(&path, e))?;
                                 files.push(("goroutine-debug2.txt".into(), body.len() as u64));
@@ -543,7 +670,7 @@ impl Capturer {
             match c.get_bytes(&url, max).await {
                 Ok((200, body)) => {
                     let path = dir.join("heap.pb.gz");
-                    tokio::fs::write(&path, &body)
+                    write_new(&path, &body)
                         .await
                         .map_err(|e| io_error(&path, e))?;
                     files.push(("heap.pb.gz".into(), body.len() as u64));
@@ -556,7 +683,7 @@ impl Capturer {
         if let Some(sample) = &req.latest {
             let json = serde_json::to_vec_pretty(sample).unwrap_or_default();
             let path = dir.join("sample.json");
-            tokio::fs::write(&path, &json)
+            write_new(&path, &json)
                 .await
                 .map_err(|e| io_error(&path, e))?;
             files.push(("sample.json".into(), json.len() as u64));
@@ -570,7 +697,7 @@ impl Capturer {
         {
             let json = serde_json::to_vec(&samples).unwrap_or_default();
             let path = dir.join("samples.json");
-            tokio::fs::write(&path, &json)
+            write_new(&path, &json)
                 .await
                 .map_err(|e| io_error(&path, e))?;
             files.push(("samples.json".into(), json.len() as u64));
@@ -587,9 +714,7 @@ impl Capturer {
         let mut previous_buckets = None;
         if let Some(prev) = &previous {
             if let Ok(bytes) = tokio::fs::read(prev.dir.join("goroutine.txt")).await {
-                if let Ok(snap) = goroutine_dump::parse(&bytes) {
-                    previous_buckets = Some(bucketize(&snap, GroupBy::Line));
-                }
+                previous_buckets = bucketize_off_runtime(bytes).await.ok();
             }
         }
         let suspects = rank_suspects(&buckets, previous_buckets.as_deref(), TOP_SUSPECTS);
@@ -613,7 +738,7 @@ impl Capturer {
         });
         let text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
         let path = dir.join("manifest.json");
-        tokio::fs::write(&path, &text)
+        write_new(&path, &text)
             .await
             .map_err(|e| io_error(&path, e))?;
         let bytes = manifest_bytes + text.len() as u64;
@@ -819,5 +944,78 @@ mod tests {
             assert_eq!(on_disk, ats.contains(&(i * 1000)), "b{i}");
         }
         assert_eq!(store.latest_bundle("one-api").unwrap().unwrap().at_ms, 9000);
+    }
+
+    #[tokio::test]
+    async fn a_symlink_planted_at_the_targets_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("evidence");
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("one-api")).unwrap();
+        let config = EvidenceConfig {
+            dir: root.clone(),
+            ..EvidenceConfig::default()
+        };
+        let mut capturer = Capturer::new(&config, &tmp.path().join("lh.db")).unwrap();
+        let target: TargetConfig = leakhound_core::config::Config::parse(
+            "[[targets]]\nname = \"one-api\"\nurl = \"http://127.0.0.1:1\"\n",
+            &|_| None,
+        )
+        .unwrap()
+        .targets
+        .remove(0);
+        let err = capturer
+            .capture(
+                &target,
+                CaptureRequest {
+                    trigger: "manual".into(),
+                    incident: "manual".into(),
+                    latest: None,
+                    automatic: false,
+                    now_ms: 1_700_000_000_000,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn pruning_never_deletes_through_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
+        // A bundle recorded at evidence/one-api/b0, then evidence/one-api replaced by a link
+        // to a directory that holds a b0 of its own.
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("b0")).unwrap();
+        std::fs::write(elsewhere.join("b0").join("precious"), b"x").unwrap();
+        let evidence = tmp.path().join("evidence");
+        std::fs::create_dir_all(&evidence).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, evidence.join("one-api")).unwrap();
+        store
+            .insert_bundle(&bundle(
+                "one-api",
+                "inc",
+                0,
+                evidence.join("one-api").join("b1"),
+                1000,
+            ))
+            .unwrap();
+        // Not the first of its incident: pruned first when over budget.
+        store
+            .insert_bundle(&bundle(
+                "one-api",
+                "inc",
+                1,
+                evidence.join("one-api").join("b0"),
+                1000,
+            ))
+            .unwrap();
+        let pruned = store.prune_bundles(0).unwrap();
+        assert!(pruned.is_empty(), "{pruned:?}");
+        assert!(elsewhere.join("b0").join("precious").exists());
     }
 }

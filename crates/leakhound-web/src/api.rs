@@ -1,7 +1,8 @@
 //! The JSON routes: the guide's health endpoint for every target, targets, samples, alerts.
 
+use crate::error::{Path, Query};
 use crate::{AppError, AppState};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,6 +13,8 @@ use leakhound_core::Sample;
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// A range asking for more points than this must set `step`.
 pub const MAX_POINTS: usize = 10_000;
@@ -207,21 +210,26 @@ async fn targets(
             }
         };
         let db = database(&state)?;
+        let _slot = state.heavy_slot().await?;
+        let (cancel, _on_drop) = Cancel::new();
         let until = leakhound_agent::agent::now_ms() + 1;
         let since = until - span;
         let step = (span / HISTORY_POINTS).max(1000);
         let histories = blocking(move || {
-            let store = Store::open_read_only(&db).map_err(|e| e.to_string())?;
+            let conn = read_only(&db)?;
+            // Long spans read the 10-minute rollups (one row per 10 minutes instead of every
+            // sample), with the step rounded up to whole rollup buckets.
+            let rollups = span >= ROLLUPS_FROM_MS && has_rollups(&conn);
             names
                 .iter()
                 .map(|name| {
-                    let rows = store
-                        .samples(name, since, until)
-                        .map_err(|e| e.to_string())?;
-                    Ok(downsample(rows, step)
-                        .into_iter()
-                        .map(|s| (s.ts_ms, s.metrics.goroutines.filter(|_| s.up)))
-                        .collect())
+                    cancel.check()?;
+                    let points = if rollups {
+                        rollup_peaks(&conn, name, since, until, step)
+                    } else {
+                        peaks(&conn, name, since, until, step)
+                    };
+                    points.map_err(|e| format!("database '{}': {e}", db.display()))
                 })
                 .collect::<Result<Vec<_>, String>>()
         })
@@ -316,17 +324,45 @@ async fn samples(
         return Err(unknown_target(&state, &name));
     }
     let db = database(&state)?;
+    let _slot = state.heavy_slot().await?;
+    let (cancel, _on_drop) = Cancel::new();
     let target = name.clone();
+    let step_text = q.step.clone().unwrap_or_default();
     let rows = blocking(move || {
+        // Only what is stored can be read: the range shrinks to the target's first and last
+        // sample, so an absurd `since` costs nothing.
+        let Some((first, last)) = stored_range(&db, &target)? else {
+            return Ok(Ok(Vec::new()));
+        };
+        let (lo, hi) = (since.max(first), until.min(last.saturating_add(1)));
+        if lo >= hi {
+            return Ok(Ok(Vec::new()));
+        }
         let store = Store::open_read_only(&db).map_err(|e| e.to_string())?;
         match step {
-            Some(step) => downsample_in_chunks(&store, &target, since, until, step),
-            None => store
-                .samples(&target, since, until)
-                .map_err(|e| e.to_string()),
+            Some(step) => {
+                let buckets = (hi - lo).div_euclid(step).saturating_add(1);
+                if buckets > MAX_POINTS as i64 {
+                    let fit = ((hi - lo) / MAX_POINTS as i64 + 1).max(1);
+                    return Ok(Err(AppError::BadRequest(format!(
+                        "step='{step_text}' asks for {buckets} points over the stored samples in that range, more than {MAX_POINTS}: use step={}s or more, or a shorter range",
+                        (fit + 999) / 1000
+                    ))));
+                }
+                downsample_in_chunks(&store, &target, lo, hi, step, &cancel).map(Ok)
+            }
+            None => {
+                let n = count_samples(&db, &target, lo, hi)?;
+                if n > MAX_POINTS as u64 {
+                    return Ok(Err(AppError::BadRequest(format!(
+                        "{n} samples in that range, more than {MAX_POINTS}: ask for a shorter range or add a step, e.g. step=1m"
+                    ))));
+                }
+                store.samples(&target, lo, hi).map(Ok).map_err(|e| e.to_string())
+            }
         }
     })
-    .await?;
+    .await??;
     if rows.len() > MAX_POINTS {
         return Err(AppError::BadRequest(format!(
             "{} samples in that range, more than {MAX_POINTS}: ask for a shorter range or add a step, e.g. step=1m",
@@ -342,23 +378,102 @@ async fn samples(
     }))
 }
 
+/// Set when the request that started some blocking work is dropped (its client left, or the
+/// server is stopping): the work checks it between steps and gives up, so no query outlives
+/// its request by more than one step.
+#[derive(Debug, Clone)]
+pub(crate) struct Cancel(Arc<AtomicBool>);
+
+/// Cancels its [`Cancel`] when dropped (held by the request's future).
+#[derive(Debug)]
+pub(crate) struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Cancel {
+    pub(crate) fn new() -> (Cancel, CancelOnDrop) {
+        let flag = Arc::new(AtomicBool::new(false));
+        (Cancel(flag.clone()), CancelOnDrop(flag))
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.cancelled() {
+            Err("the request was cancelled (its client left)".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn read_only(db: &std::path::Path) -> Result<Connection, String> {
+    Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| format!("database '{}': {e}", db.display()))
+}
+
+/// The times of a target's first and last stored sample (`None`: it has none).
+fn stored_range(db: &std::path::Path, target: &str) -> Result<Option<(i64, i64)>, String> {
+    let conn = read_only(db)?;
+    let range = conn.query_row(
+        "SELECT min(ts_ms), max(ts_ms) FROM samples \
+         WHERE target_id = (SELECT id FROM targets WHERE name = ?1)",
+        [target],
+        |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+    );
+    match range {
+        Ok((Some(a), Some(b))) => Ok(Some((a, b))),
+        Ok(_) => Ok(None),
+        Err(e) if e.to_string().contains("no such table") => Ok(None),
+        Err(e) => Err(format!("database '{}': {e}", db.display())),
+    }
+}
+
+fn count_samples(
+    db: &std::path::Path,
+    target: &str,
+    since: i64,
+    until: i64,
+) -> Result<u64, String> {
+    let conn = read_only(db)?;
+    conn.query_row(
+        "SELECT count(*) FROM samples WHERE target_id = (SELECT id FROM targets WHERE name = ?1) \
+         AND ts_ms >= ?2 AND ts_ms < ?3",
+        rusqlite::params![target, since, until],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| u64::try_from(n).unwrap_or(0))
+    .map_err(|e| format!("database '{}': {e}", db.display()))
+}
+
 /// About a day of samples read at a time when a range is downsampled: a 30-day chart never holds
 /// the month's rows in memory at once (86,400 samples at 30 s would be ~40 MB).
 const CHUNK_MS: i64 = 86_400_000;
 
 /// [`downsample`] over `[since, until)`, reading the store in chunks that end on bucket
-/// boundaries (so no bucket is split between two chunks).
+/// boundaries (so no bucket is split between two chunks). Stops early when `cancel` is set.
 fn downsample_in_chunks(
     store: &Store,
     target: &str,
     since: i64,
     until: i64,
     step_ms: i64,
+    cancel: &Cancel,
 ) -> Result<Vec<Sample>, String> {
     let buckets_per_chunk = (CHUNK_MS / step_ms).max(1);
     let mut out = Vec::new();
     let mut lo = since;
     while lo < until {
+        cancel.check()?;
         let hi = lo
             .div_euclid(step_ms)
             .saturating_add(buckets_per_chunk)
@@ -372,6 +487,89 @@ fn downsample_in_chunks(
         lo = hi;
     }
     Ok(out)
+}
+
+/// `/api/targets?history=` spans from this long read the rollups.
+const ROLLUPS_FROM_MS: i64 = 12 * 3_600_000;
+
+fn has_rollups(conn: &Connection) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .is_ok_and(|n| n > 0)
+}
+
+/// [`peaks`] from `sample_rollups`: one point per step (rounded up to whole 10-minute rollup
+/// buckets), at the step's last sample, `null` when the target was down in it.
+fn rollup_peaks(
+    conn: &Connection,
+    target: &str,
+    since: i64,
+    until: i64,
+    step_ms: i64,
+) -> rusqlite::Result<Vec<(i64, Option<u64>)>> {
+    let width = leakhound_agent::report::ROLLUP_MS;
+    let step = (step_ms + width - 1) / width * width;
+    let mut stmt = conn.prepare_cached(
+        "SELECT bucket_ms / ?4 AS b, max(last_ms), sum(down), max(g_max) FROM sample_rollups \
+         WHERE target_id = (SELECT id FROM targets WHERE name = ?1) \
+         AND bucket_ms >= ?2 AND bucket_ms < ?3 GROUP BY b ORDER BY b",
+    )?;
+    let rows = stmt.query_map(
+        rusqlite::params![target, since - since.rem_euclid(width), until, step],
+        |r| {
+            let down: i64 = r.get(2)?;
+            let peak: Option<i64> = r.get(3)?;
+            Ok((
+                r.get::<_, i64>(1)?,
+                peak.filter(|_| down == 0)
+                    .and_then(|g| u64::try_from(g).ok()),
+            ))
+        },
+    )?;
+    rows.collect()
+}
+
+/// `[ts_ms, goroutines]` of a target over `[since, until)`, one point per `step_ms` bucket: the
+/// peak of the bucket, `null` goroutines when the target was down in it (as [`downsample`]
+/// picks them, but aggregated by SQLite: no sample is materialised, so 200 targets' 24 hours
+/// cost one index scan each instead of millions of rows built and thrown away).
+fn peaks(
+    conn: &Connection,
+    target: &str,
+    since: i64,
+    until: i64,
+    step_ms: i64,
+) -> rusqlite::Result<Vec<(i64, Option<u64>)>> {
+    // SQLite fills the bare columns (`ts_ms`, `up`, `goroutines`) from the row holding the
+    // maximum: down rows rank above up ones, then more goroutines above fewer.
+    let stmt = conn.prepare_cached(
+        "SELECT ts_ms / ?4 AS bucket, \
+                max((NOT up) * 4611686018427387904 + min(coalesce(goroutines, 0), 4611686018427387903)), \
+                ts_ms, up, goroutines \
+         FROM samples WHERE target_id = (SELECT id FROM targets WHERE name = ?1) \
+         AND ts_ms >= ?2 AND ts_ms < ?3 GROUP BY bucket ORDER BY bucket",
+    );
+    let mut stmt = match stmt {
+        Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
+        r => r?,
+    };
+    let rows = stmt.query_map(rusqlite::params![target, since, until, step_ms], |r| {
+        let up: bool = r.get(3)?;
+        let goroutines: Option<i64> = r.get(4)?;
+        Ok((
+            r.get::<_, i64>(2)?,
+            goroutines
+                .filter(|_| up)
+                .and_then(|g| u64::try_from(g).ok()),
+        ))
+    })?;
+    match rows.collect() {
+        Err(e) if e.to_string().contains("no such table") => Ok(Vec::new()),
+        r => r,
+    }
 }
 
 /// One sample per `step_ms` bucket: the one with the most goroutines (a leak shows in the
@@ -472,4 +670,55 @@ fn query_bodies(db: &std::path::Path, sql: &str, n: usize) -> Result<Vec<Transit
         .iter()
         .filter_map(|b| serde_json::from_str(b).ok())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use tower::ServiceExt;
+
+    #[test]
+    fn a_cancelled_range_stops_before_its_next_chunk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("lh.db");
+        drop(Store::open(&db).unwrap());
+        let store = Store::open_read_only(&db).unwrap();
+        let (cancel, on_drop) = Cancel::new();
+        assert!(downsample_in_chunks(&store, "x", 0, 10 * CHUNK_MS, 1000, &cancel).is_ok());
+        drop(on_drop); // the request's future went away
+        let r = downsample_in_chunks(&store, "x", i64::MIN / 2, i64::MAX / 2, 1, &cancel);
+        assert!(r.unwrap_err().contains("cancelled"));
+    }
+
+    #[tokio::test]
+    async fn heavy_routes_answer_503_with_retry_after_when_saturated() {
+        let config = leakhound_core::config::Config::parse(
+            "[[targets]]\nname = \"one-api\"\nurl = \"http://127.0.0.1:3000\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        let state = AppState::new(&config, Default::default());
+        let held: Vec<_> = (0..crate::HEAVY_SLOTS)
+            .map(|_| state.0.heavy.clone().try_acquire_owned().unwrap())
+            .collect();
+        let response = crate::app(state.clone())
+            .oneshot(
+                Request::get("/api/targets/one-api/samples?since=1h")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["error"].as_str().unwrap().contains("heavy requests"));
+        drop(held);
+    }
 }

@@ -42,8 +42,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(bearer);
         if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
             return AppError::Unauthorized.into_response();
         }
@@ -51,7 +50,33 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     next.run(request).await
 }
 
+/// The credentials of an `Authorization: Bearer TOKEN` header. The scheme is matched without
+/// regard to case (RFC 7235 §2.1: `bearer`, `BEARER` are the same scheme).
+fn bearer(value: &str) -> Option<&str> {
+    let value = value.trim_start();
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// Constant-time comparison (for equal lengths; the length itself is not secret enough to hide).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Bearerabc"), None);
+    }
 }

@@ -5,14 +5,18 @@
 //! Only files the store recorded are read, by a fixed name inside the bundle's directory.
 
 use crate::api::{blocking, database, unknown_target};
+use crate::error::{Path, Query};
 use crate::{AppError, AppState};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use goroutine_dump::{bucketize, Bucket, Diff, GroupBy};
+use goroutine_dump::{Bucket, Diff};
 use leakhound_agent::evidence::Bundle;
 use leakhound_agent::store::Store;
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
 /// The profile file of a bundle that the buckets and diffs are read from (`debug=1` text).
 const PROFILE: &str = "goroutine.txt";
@@ -103,8 +107,49 @@ fn no_dump(name: &str, id: i64) -> AppError {
     ))
 }
 
-/// The bundle's goroutine profile grouped by stack, or why it cannot be.
-fn buckets_of(bundle: &Bundle) -> Result<Vec<Bucket>, String> {
+/// Bundles whose grouped profile is kept in memory (the most recently asked).
+pub const CACHED_DUMPS: usize = 8;
+
+type Parsed = Result<Arc<Vec<Bucket>>, String>;
+
+/// Each bundle's profile is parsed once, then served from here: a bundle is immutable, so
+/// re-reading it on every request (hundreds of MB for a hostile one) buys nothing. Concurrent
+/// requests for one bundle wait for the same parse; at most [`CACHED_DUMPS`] are kept.
+#[derive(Default)]
+pub(crate) struct Cache(Mutex<VecDeque<(i64, Arc<OnceCell<Parsed>>)>>);
+
+impl Cache {
+    fn cell(&self, id: i64) -> Arc<OnceCell<Parsed>> {
+        let Ok(mut entries) = self.0.lock() else {
+            return Arc::new(OnceCell::new());
+        };
+        if let Some(i) = entries.iter().position(|(k, _)| *k == id) {
+            if let Some(entry) = entries.remove(i) {
+                let cell = entry.1.clone();
+                entries.push_back(entry);
+                return cell;
+            }
+        }
+        let cell = Arc::new(OnceCell::new());
+        entries.push_back((id, cell.clone()));
+        while entries.len() > CACHED_DUMPS {
+            entries.pop_front();
+        }
+        cell
+    }
+
+    /// The grouped profile of `bundle`: parsed off the runtime on first use, then cached.
+    pub(crate) async fn buckets(&self, bundle: &Bundle) -> Parsed {
+        let cell = self.cell(bundle.id);
+        cell.get_or_init(|| parse_bundle(bundle.clone()))
+            .await
+            .clone()
+    }
+}
+
+/// Read and group a bundle's profile, off the async runtime; a failure is logged once (the
+/// result is cached) and shown in the dump's JSON.
+async fn parse_bundle(bundle: Bundle) -> Parsed {
     if !bundle.has_profile() {
         return Err(match &bundle.error {
             Some(e) => format!("this dump has no goroutine profile: {e}"),
@@ -112,11 +157,18 @@ fn buckets_of(bundle: &Bundle) -> Result<Vec<Bucket>, String> {
         });
     }
     let path = bundle.dir.join(PROFILE);
-    let bytes = std::fs::read(&path)
+    let read = path.clone();
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&read))
+        .await
+        .map_err(|e| format!("cannot read '{}': {e}", path.display()))?
         .map_err(|e| format!("cannot read '{}': {e} (pruned or moved?)", path.display()))?;
-    let snap = goroutine_dump::parse(&bytes)
-        .map_err(|e| format!("cannot parse '{}': {e}", path.display()))?;
-    Ok(bucketize(&snap, GroupBy::Line))
+    match leakhound_agent::evidence::bucketize_off_runtime(bytes).await {
+        Ok(buckets) => Ok(Arc::new(buckets)),
+        Err(e) => {
+            tracing::warn!(target_name = %bundle.target, "dump {}: {e}", bundle.id);
+            Err(format!("'{}': {e}", path.display()))
+        }
+    }
 }
 
 async fn one(
@@ -129,17 +181,16 @@ async fn one(
     let db = database(&state)?;
     let top = q.top.unwrap_or(200).clamp(1, 1000);
     let target = name.clone();
-    let (bundle, buckets) = blocking(move || {
-        let Some(bundle) = load_bundle(&db, &target, id)? else {
-            return Ok(None);
-        };
-        let buckets = buckets_of(&bundle);
-        Ok(Some((bundle, buckets)))
-    })
-    .await?
-    .ok_or_else(|| no_dump(&name, id))?;
+    let bundle = blocking(move || load_bundle(&db, &target, id))
+        .await?
+        .ok_or_else(|| no_dump(&name, id))?;
+    let buckets = {
+        let _slot = state.heavy_slot().await?;
+        state.0.dump_cache.buckets(&bundle).await
+    };
     let view = match buckets {
-        Ok(mut buckets) => {
+        Ok(buckets) => {
+            let mut buckets = buckets.as_ref().clone();
             let total = buckets.iter().map(|b| b.count).sum();
             let more = buckets.len().saturating_sub(top);
             buckets.truncate(top);
@@ -193,22 +244,20 @@ async fn diff(
     let db = database(&state)?;
     let top = q.top.unwrap_or(200).clamp(1, 1000);
     let target = name.clone();
-    type Loaded = (Bundle, Result<Vec<Bucket>, String>);
-    let (a, b): (Option<Loaded>, Option<Loaded>) = blocking(move || {
-        let load = |id| -> Result<Option<Loaded>, String> {
-            Ok(load_bundle(&db, &target, id)?.map(|b| {
-                let buckets = buckets_of(&b);
-                (b, buckets)
-            }))
-        };
-        Ok((load(from)?, load(to)?))
+    let (a, b) = blocking(move || {
+        Ok((
+            load_bundle(&db, &target, from)?,
+            load_bundle(&db, &target, to)?,
+        ))
     })
     .await?;
-    let (from_bundle, before) = a.ok_or_else(|| no_dump(&name, from))?;
-    let (to_bundle, after) = b.ok_or_else(|| no_dump(&name, to))?;
+    let from_bundle = a.ok_or_else(|| no_dump(&name, from))?;
+    let to_bundle = b.ok_or_else(|| no_dump(&name, to))?;
+    let _slot = state.heavy_slot().await?;
     let unreadable = |id: i64, e: String| AppError::Unavailable(format!("dump {id}: {e}"));
-    let before = before.map_err(|e| unreadable(from, e))?;
-    let after = after.map_err(|e| unreadable(to, e))?;
+    let before =
+        (state.0.dump_cache.buckets(&from_bundle).await).map_err(|e| unreadable(from, e))?;
+    let after = (state.0.dump_cache.buckets(&to_bundle).await).map_err(|e| unreadable(to, e))?;
     let mut diff = goroutine_dump::diff(&before, &after);
     let more = diff.entries.len().saturating_sub(top);
     diff.entries.truncate(top);

@@ -18,6 +18,9 @@ pub enum AppError {
     Forbidden,
     #[error("{0}")]
     Unavailable(String),
+    /// Too many heavy requests at once: 503 with `Retry-After`.
+    #[error("{0}")]
+    Busy(String),
     /// The detail goes to the agent's log only.
     #[error("internal error; the agent's log has the details")]
     Internal(String),
@@ -30,7 +33,7 @@ impl AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -47,6 +50,11 @@ impl IntoResponse for AppError {
             Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response();
+        if matches!(self, AppError::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -64,4 +72,56 @@ pub enum WebError {
     Bind { addr: String, detail: String },
     #[error("[web] listen = \"{addr}\" is reachable from other machines, but there is no [web] token: set token = \"${{LEAKHOUND_WEB_TOKEN}}\", listen on 127.0.0.1, or pass --insecure-public to serve it without one")]
     PublicWithoutToken { addr: String },
+}
+
+/// axum's `Query`, with its rejection (a malformed query string answers `text/plain` there) as
+/// the documented JSON error: 400 `{"error": "…"}` naming the parameter and the fix.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(AppError::BadRequest(format!(
+                "{}; docs/api.md lists each route's parameters",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// axum's `Path`, with its rejection (e.g. a segment that is not valid percent-encoded UTF-8)
+/// as the documented JSON error.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(AppError::BadRequest(format!(
+                "{}; percent-encode each path segment (encodeURIComponent)",
+                e.body_text()
+            ))),
+        }
+    }
 }

@@ -39,7 +39,7 @@ mod server;
 pub mod sse;
 
 pub use error::{AppError, WebError};
-pub use server::{start, start_live, Server};
+pub use server::{spawn, start, start_live, ServeLimits, Server};
 
 use axum::Router;
 use leakhound_agent::agent::Latest;
@@ -88,7 +88,19 @@ struct Inner {
     /// `true` ends every open live stream (the server is stopping).
     stop: watch::Sender<bool>,
     sse_slots: Arc<Semaphore>,
+    /// Slots for the heavy routes (history, ranges, dumps): at most [`HEAVY_SLOTS`] at once.
+    heavy: Arc<Semaphore>,
+    /// Goroutine dumps already grouped by stack, by bundle id (bounded).
+    dump_cache: dumps::Cache,
 }
+
+/// Heavy requests (`/api/targets?history=`, `…/samples`, `…/dumps/{id}`, `…/dumps/diff`)
+/// served at once; more wait up to [`HEAVY_WAIT`], then answer 503 with `Retry-After`. Each
+/// holds a blocking thread and a core: on a small host four leave the agent room to probe.
+pub const HEAVY_SLOTS: usize = 4;
+
+/// How long a heavy request waits for a slot before it answers 503.
+pub const HEAVY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl AppState {
     /// State for the agent run from `config`, sharing its `latest` map.
@@ -103,6 +115,8 @@ impl AppState {
             live: None,
             stop: watch::Sender::new(false),
             sse_slots: Arc::new(Semaphore::new(sse::MAX_CLIENTS)),
+            heavy: Arc::new(Semaphore::new(HEAVY_SLOTS)),
+            dump_cache: dumps::Cache::default(),
         }))
     }
 
@@ -129,6 +143,16 @@ impl AppState {
             inner.database = None;
         }
         state
+    }
+
+    /// A slot for a heavy request (held until the returned permit is dropped), or 503.
+    async fn heavy_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        match tokio::time::timeout(HEAVY_WAIT, self.0.heavy.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AppError::Busy(format!(
+                "{HEAVY_SLOTS} heavy requests (history, sample ranges, dumps) are running on this agent already; retry in a few seconds"
+            ))),
+        }
     }
 
     fn latest(&self, target: &str) -> Option<leakhound_core::Sample> {

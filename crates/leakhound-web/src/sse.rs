@@ -16,8 +16,9 @@
 //! `?target=NAME` limits the feed to one target. The `[web]` token and allowlist apply.
 
 use crate::api::{target_view, unknown_target, TargetView};
+use crate::error::Query;
 use crate::{AppError, AppState};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;

@@ -102,15 +102,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         config.actions.dry_run = true;
     }
+    // The signal handlers are installed now, before the HTTP address is printed.
+    let signal = shutdown_signal();
     let shutdown = async move {
         match args.duration {
             Some(d) => {
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {}
-                    _ = shutdown_signal() => {}
+                    _ = signal => {}
                 }
             }
-            None => shutdown_signal().await,
+            None => signal.await,
         }
     };
     let latest = leakhound_agent::agent::Latest::default();
@@ -133,26 +135,34 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that arrives in between (e.g. right after the agent
+/// printed its HTTP address) stops the agent cleanly instead of killing it.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        async move {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
