@@ -76,6 +76,12 @@ pub fn spawn(
     (tx, vrx, handle)
 }
 
+/// Go 1.26's leak profile, in the debug=1 text form.
+const LEAK_PROFILE_PATH: &str = "/debug/pprof/goroutineleak?debug=1";
+/// How the runtime heads that profile. Anything else at that path (a catch-all handler, a
+/// goroutine profile) is not the runtime's proof of a leak and must not confirm one.
+const LEAK_PROFILE_HEADER: &str = "goroutineleak profile:";
+
 /// The verdict of a goroutineleak profile: every goroutine in it is proved leaked.
 fn proved(mut buckets: Vec<Bucket>, at_ms: i64) -> DumpVerdict {
     let count = buckets.iter().map(|b| b.count).sum::<u64>();
@@ -99,7 +105,7 @@ impl Task {
                 let Some(t) = self.target(&target) else {
                     return;
                 };
-                if let Ok(buckets) = self.fetch(&t, "/debug/pprof/goroutine?debug=1").await {
+                if let Ok(buckets) = self.fetch(&t, "/debug/pprof/goroutine?debug=1", None).await {
                     self.histories
                         .entry(target.clone())
                         .or_default()
@@ -127,7 +133,7 @@ impl Task {
                 let Some(t) = self.target(&target) else {
                     return;
                 };
-                let verdict = match self.fetch(&t, "/debug/pprof/goroutine?debug=1").await {
+                let verdict = match self.fetch(&t, "/debug/pprof/goroutine?debug=1", None).await {
                     Ok(buckets) => {
                         // The runtime's proof, where served, confirms a leak at once.
                         let proof = self.runtime_leaked(&t).await;
@@ -176,8 +182,14 @@ impl Task {
         Ok(c)
     }
 
-    /// GET a profile of `target` and bucketize it off the async runtime.
-    async fn fetch(&mut self, target: &TargetConfig, path: &str) -> Result<Vec<Bucket>, Failure> {
+    /// GET a profile of `target` and bucketize it off the async runtime. `header`: the first
+    /// bytes the text profile must start with (`None`: any dump format).
+    async fn fetch(
+        &mut self,
+        target: &TargetConfig,
+        path: &str,
+        header: Option<&str>,
+    ) -> Result<Vec<Bucket>, Failure> {
         let Some(url) = pprof_url(target, path) else {
             return Err("the target has no URL, so there is no /debug/pprof to ask".into());
         };
@@ -186,6 +198,11 @@ impl Task {
         let (_, body) = client.get_bytes(&url, max).await.map_err(|e| {
             format!("no goroutine profile ({e}); does the service import net/http/pprof?")
         })?;
+        if let Some(header) = header {
+            if !body.starts_with(header.as_bytes()) {
+                return Err(format!("{path} did not answer a profile headed {header:?}"));
+            }
+        }
         crate::evidence::bucketize_off_runtime(body).await
     }
 
@@ -196,7 +213,7 @@ impl Task {
             return None;
         }
         match self
-            .fetch(target, "/debug/pprof/goroutineleak?debug=1")
+            .fetch(target, LEAK_PROFILE_PATH, Some(LEAK_PROFILE_HEADER))
             .await
         {
             Ok(buckets) => {
@@ -209,5 +226,80 @@ impl Task {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A target answering every GET with `body` (200, text/plain).
+    fn serve_everywhere(body: &'static str) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn task_for(url: &str) -> (Task, TargetConfig) {
+        let config = Config::parse(
+            &format!("[[targets]]\nname = \"svc\"\nurl = \"{url}/api/monitor/health\"\n"),
+            &|_| None,
+        )
+        .unwrap();
+        let target = config.targets[0].clone();
+        let (vtx, _vrx) = mpsc::channel(1);
+        let task = Task {
+            config: Arc::new(config),
+            histories: HashMap::new(),
+            clients: HashMap::new(),
+            leak_profile: HashMap::new(),
+            verdicts: vtx,
+        };
+        (task, target)
+    }
+
+    const STACK: &str = "1 @ 0x1 0x2\n#\t0x1\truntime.gopark+0x1\t/go/src/runtime/proc.go:363\n#\t0x2\tapp.wait+0x1\t/app/x.go:10\n\n";
+
+    /// Issue 13: a target whose catch-all handler answers a goroutine profile at
+    /// `/debug/pprof/goroutineleak` must not have its goroutines taken as proved leaked.
+    #[tokio::test]
+    async fn only_a_goroutineleak_profile_counts_as_the_runtimes_proof() {
+        let fake: &'static str =
+            Box::leak(format!("goroutine profile: total 1\n{STACK}").into_boxed_str());
+        let (mut task, target) = task_for(&serve_everywhere(fake));
+        assert!(task.runtime_leaked(&target).await.is_none());
+        assert_eq!(
+            task.leak_profile.get("svc"),
+            Some(&false),
+            "not asked again"
+        );
+
+        let real: &'static str =
+            Box::leak(format!("goroutineleak profile: total 1\n{STACK}").into_boxed_str());
+        let (mut task, target) = task_for(&serve_everywhere(real));
+        let buckets = task.runtime_leaked(&target).await.unwrap();
+        assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 1);
     }
 }
