@@ -195,9 +195,14 @@ impl Task {
         };
         let client = self.client(target)?;
         let max = self.config.actions.evidence.max_profile_bytes;
-        let (_, body) = client.get_bytes(&url, max).await.map_err(|e| {
+        let (status, body) = client.get_bytes(&url, max).await.map_err(|e| {
             format!("no goroutine profile ({e}); does the service import net/http/pprof?")
         })?;
+        if !(200..300).contains(&status) {
+            return Err(format!(
+                "no goroutine profile (HTTP {status} from {path}); does the service import net/http/pprof?"
+            ));
+        }
         if let Some(header) = header {
             if !body.starts_with(header.as_bytes()) {
                 return Err(format!("{path} did not answer a profile headed {header:?}"));
