@@ -5,7 +5,12 @@ use leakhound_core::Metrics;
 use serde_json::Value;
 
 pub fn parse(body: &[u8], goroutines_var: &str) -> Result<Metrics, String> {
-    let json: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
+    let json: Value = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "not JSON ({})",
+            leakhound_core::text::target_text(&e.to_string())
+        )
+    })?;
     let memstats = json
         .get("memstats")
         .ok_or("no 'memstats' object: is this Go's expvar page (import _ \"expvar\")?")?;
@@ -13,7 +18,10 @@ pub fn parse(body: &[u8], goroutines_var: &str) -> Result<Metrics, String> {
     let goroutines = match json.get(goroutines_var) {
         None => None,
         Some(v) => Some(v.as_u64().ok_or_else(|| {
-            format!("expvar '{goroutines_var}' is '{v}', not a count; set `expvar_goroutines` to the variable that holds runtime.NumGoroutine()")
+            format!(
+                "expvar '{goroutines_var}' is '{}', not a count; set `expvar_goroutines` to the variable that holds runtime.NumGoroutine()",
+                leakhound_core::text::target_text(&super::health::shown_json(v))
+            )
         })?),
     };
     Ok(Metrics {
