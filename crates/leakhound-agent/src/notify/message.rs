@@ -115,7 +115,7 @@ pub struct AlertMessage {
 /// a down reason (itself capped at 2048 by the agent) keeps its first 1024.
 pub const MESSAGE_LINE_MAX: usize = 1024;
 /// Evidence lines, suspects and labels kept per message.
-pub const MESSAGE_LINES_MAX: usize = 20;
+pub const MESSAGE_LINES_MAX: usize = 100;
 
 fn default_rule_kind() -> String {
     "level".to_string()
