@@ -186,11 +186,21 @@ impl TargetProber {
                 }
             }
         }
+        // One ceiling for every source (issue 13): an impossible reading is dropped with the
+        // reason; the target did answer, so the sample stays up (no down alert, no level alert).
+        if let Some(reason) = metrics.reject_impossible() {
+            errors.push(reason);
+        }
         Sample {
             target: self.target.name.clone(),
             ts_ms,
             up,
-            error: (!errors.is_empty()).then(|| errors.join("; ")),
+            error: (!errors.is_empty()).then(|| {
+                leakhound_core::text::escape_capped(
+                    &errors.join("; "),
+                    leakhound_core::text::ERROR_MAX,
+                )
+            }),
             latency_ms: url_latency
                 .unwrap_or_else(|| started.elapsed())
                 .as_secs_f64()

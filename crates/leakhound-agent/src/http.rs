@@ -7,13 +7,18 @@ use leakhound_core::config::Auth;
 use std::time::Duration;
 use url::Url;
 
-/// Why an HTTP request failed, in words that tell the user what to check.
+/// Why an HTTP request failed, in words that tell the user what to check. Every URL in here is
+/// redacted ([`redact`]) and every piece of third-party text escaped and capped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HttpError {
     #[error("connection refused by {0}: is the service running and listening there?")]
     Refused(String),
     #[error("no answer within {0}: the service is hung or overloaded (raise `timeout` if it is just slow)")]
     Timeout(String),
+    #[error("cannot resolve host \"{host}\" — check the target URL ({detail})")]
+    Dns { host: String, detail: String },
+    #[error("TLS handshake with {host_port} failed ({detail}) — is it really https? Use http:// for a plain-HTTP port, or give the service a certificate this host trusts")]
+    Tls { host_port: String, detail: String },
     #[error("too many redirects (redirect loop?) starting at {0}")]
     Redirects(String),
     #[error("HTTP {status} from {url}")]
@@ -48,6 +53,15 @@ impl Default for HttpOptions {
 /// Redirects followed before a request fails as a loop.
 const MAX_REDIRECTS: usize = 5;
 
+fn build_client(policy: reqwest::redirect::Policy) -> Result<reqwest::Client, HttpError> {
+    reqwest::Client::builder()
+        .redirect(policy)
+        .user_agent(concat!("leakhound/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(4)
+        .build()
+        .map_err(|e| HttpError::Client(crate::http::error_chain(&e)))
+}
+
 /// One connection pool and TLS configuration for the whole process: a thousand targets share
 /// it instead of each building its own (which would cost megabytes of root certificates).
 pub(crate) fn shared_client() -> Result<reqwest::Client, HttpError> {
@@ -55,13 +69,28 @@ pub(crate) fn shared_client() -> Result<reqwest::Client, HttpError> {
     if let Some(c) = SHARED.get() {
         return Ok(c.clone());
     }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-        .user_agent(concat!("leakhound/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(4)
-        .build()
-        .map_err(|e| HttpError::Client(e.to_string()))?;
+    let client = build_client(reqwest::redirect::Policy::limited(MAX_REDIRECTS))?;
     Ok(SHARED.get_or_init(|| client).clone())
+}
+
+/// The client of [`HttpClient`]: follows no redirect itself, so that [`HttpClient`] can follow
+/// them and decide per hop which credentials go along (a target's custom headers and auth
+/// only ever go to the target's own origin).
+fn probe_client() -> Result<reqwest::Client, HttpError> {
+    static PROBE: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = PROBE.get() {
+        return Ok(c.clone());
+    }
+    let client = build_client(reqwest::redirect::Policy::none())?;
+    Ok(PROBE.get_or_init(|| client).clone())
+}
+
+/// Whether two URLs share an origin (scheme, host and port), as browsers and curl judge
+/// whether credentials may follow a redirect.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// A client for one target: the shared pool plus that target's timeout, auth and headers.
@@ -74,7 +103,7 @@ pub struct HttpClient {
 impl HttpClient {
     pub fn new(options: &HttpOptions) -> Result<HttpClient, HttpError> {
         Ok(HttpClient {
-            inner: shared_client()?,
+            inner: probe_client()?,
             options: options.clone(),
         })
     }
@@ -93,38 +122,40 @@ impl HttpClient {
         max_bytes: u64,
         done: impl Fn(&[u8]) -> bool,
     ) -> Result<(u16, Vec<u8>), HttpError> {
-        let mut request = self.inner.get(url.clone()).timeout(self.options.timeout);
-        match &self.options.auth {
-            Some(Auth::Basic { username, password }) => {
-                request = request.basic_auth(username, Some(password));
+        // Redirects are followed here, not by reqwest: the target's auth and custom headers
+        // (an `x-api-key`) go along only while the hop stays on the target's origin.
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        let mut current = url.clone();
+        let mut hops = 0;
+        let response = loop {
+            let response = self.send_once(url, &current, deadline).await?;
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned);
+            let next = match (response.status().is_redirection(), location) {
+                (true, Some(l)) => current.join(&l).ok(),
+                _ => None,
+            };
+            let Some(next) = next.filter(|n| matches!(n.scheme(), "http" | "https")) else {
+                break response;
+            };
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(HttpError::Redirects(redact(url)));
             }
-            Some(Auth::Bearer { token }) => request = request.bearer_auth(token),
-            None => {}
-        }
-        for (k, v) in &self.options.headers {
-            request = request.header(k, v);
-        }
-        // A GET is idempotent: when a kept-alive connection turns out to be dead (the service
-        // restarted since the last probe), ask once more on a fresh one instead of reporting the
-        // service down.
-        let retry = request.try_clone();
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) if is_stale_connection(&e) => match retry {
-                Some(again) => again.send().await.map_err(|e| self.classify(url, &e))?,
-                None => return Err(self.classify(url, &e)),
-            },
-            Err(e) => return Err(self.classify(url, &e)),
+            current = next;
         };
         let status = response.status().as_u16();
         if !response.status().is_success() {
             return Err(HttpError::Status {
                 status,
-                url: redact(url),
+                url: redact(&current),
             });
         }
         let too_large = || HttpError::TooLarge {
-            url: redact(url),
+            url: redact(&current),
             limit: leakhound_core::units::human_bytes(max_bytes),
         };
         if response.content_length().is_some_and(|n| n > max_bytes) {
@@ -133,7 +164,7 @@ impl HttpClient {
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.classify(url, &e))?;
+            let chunk = chunk.map_err(|e| self.classify(&current, &e))?;
             if body.len() as u64 + chunk.len() as u64 > max_bytes {
                 return Err(too_large());
             }
@@ -145,6 +176,50 @@ impl HttpClient {
         Ok((status, body))
     }
 
+    /// One GET of `current` (a hop of a request for `origin`), with auth and custom headers
+    /// only when `current` is on `origin`'s origin.
+    async fn send_once(
+        &self,
+        origin: &Url,
+        current: &Url,
+        deadline: tokio::time::Instant,
+    ) -> Result<reqwest::Response, HttpError> {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(HttpError::Timeout(leakhound_core::units::human_duration(
+                self.options.timeout,
+            )));
+        }
+        let mut request = self.inner.get(current.clone()).timeout(left);
+        if same_origin(origin, current) {
+            match &self.options.auth {
+                Some(Auth::Basic { username, password }) => {
+                    request = request.basic_auth(username, Some(password));
+                }
+                Some(Auth::Bearer { token }) => request = request.bearer_auth(token),
+                None => {}
+            }
+            for (k, v) in &self.options.headers {
+                request = request.header(k, v);
+            }
+        }
+        // A GET is idempotent: when a kept-alive connection turns out to be dead (the service
+        // restarted since the last probe), ask once more on a fresh one instead of reporting the
+        // service down.
+        let retry = request.try_clone();
+        match request.send().await {
+            Ok(r) => Ok(r),
+            Err(e) if is_stale_connection(&e) => match retry {
+                Some(again) => again.send().await.map_err(|e| self.classify(current, &e)),
+                None => Err(self.classify(current, &e)),
+            },
+            Err(e) => Err(self.classify(current, &e)),
+        }
+    }
+
+    /// A reqwest error in words: refused, timeout, DNS and TLS failures get a short message with
+    /// the fix; anything else the error's own chain — without its URL (reqwest repeats the full
+    /// URL, query secrets included), redacted again in case a source quotes it, and escaped.
     fn classify(&self, url: &Url, e: &reqwest::Error) -> HttpError {
         let shown = redact(url);
         if e.is_timeout() {
@@ -153,15 +228,47 @@ impl HttpClient {
         if e.is_redirect() {
             return HttpError::Redirects(shown);
         }
-        let chain = error_chain(e);
+        let raw = match std::error::Error::source(e) {
+            Some(source) => error_chain(source),
+            None => error_chain(e),
+        };
+        let chain = leakhound_core::text::target_text(&leakhound_core::text::redact_in(&raw, url));
         if e.is_connect() && chain.contains("refused") {
             return HttpError::Refused(host_port(url));
+        }
+        if chain.contains("dns error") || chain.contains("failed to lookup address") {
+            return HttpError::Dns {
+                host: url.host_str().unwrap_or_default().to_string(),
+                detail: last_cause(&chain),
+            };
+        }
+        let tls_words = [
+            "tls",
+            "TLS",
+            "certificate",
+            "Certificate",
+            "handshake",
+            "corrupt message",
+            "InvalidContentType",
+            "rustls",
+        ];
+        if url.scheme() == "https" && e.is_connect() && tls_words.iter().any(|w| chain.contains(w))
+        {
+            return HttpError::Tls {
+                host_port: host_port(url),
+                detail: last_cause(&chain),
+            };
         }
         HttpError::Other {
             url: shown,
             detail: chain,
         }
     }
+}
+
+/// The innermost cause of an error chain (`a: b: c` → `c`), the part that names the problem.
+fn last_cause(chain: &str) -> String {
+    chain.rsplit(": ").next().unwrap_or(chain).to_string()
 }
 
 /// Whether a request failed because its pooled connection was already closed by the peer:
@@ -175,13 +282,10 @@ fn is_stale_connection(e: &reqwest::Error) -> bool {
         || chain.contains("Connection reset by peer")
 }
 
-/// The URL without user info or query, fit to print (secrets never reach logs).
+/// The URL fit to print: no user info, query values `REDACTED` (secrets never reach logs, the
+/// store, messages or the API). See [`leakhound_core::text::redact_url`].
 pub fn redact(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.to_string()
+    leakhound_core::text::redact_url(url)
 }
 
 fn host_port(url: &Url) -> String {
@@ -256,9 +360,106 @@ mod tests {
         assert_eq!(server.join().unwrap(), 2, "the retry used a new connection");
     }
 
+    /// A loopback server answering each request with `answer(path)` and recording every
+    /// request head (lower-cased).
+    fn recording_server(
+        answer: impl Fn(&str) -> String + Send + 'static,
+    ) -> (
+        std::net::SocketAddr,
+        std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    ) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                    head.push_str(&line.to_ascii_lowercase());
+                    line.clear();
+                }
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                record.lock().unwrap().push(head);
+                let _ = stream.write_all(answer(&path).as_bytes());
+            }
+        });
+        (addr, seen)
+    }
+
+    /// Issue 13: a target's custom headers (an API key) and auth followed a redirect to another
+    /// origin. Like browsers and curl, they now go only to the target's own origin.
+    #[tokio::test]
+    async fn custom_headers_stay_on_the_targets_origin() {
+        let ok = |_: &str| {
+            "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok".to_string()
+        };
+        let (b, b_seen) = recording_server(ok);
+        let (a, a_seen) = recording_server(move |path| {
+            let to = match path {
+                "/away" => format!("http://{b}/landed"),
+                "/same" => "/final".to_string(),
+                _ => return ok(path),
+            };
+            format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        });
+        let client = HttpClient::new(&HttpOptions {
+            headers: vec![("x-api-key".into(), "k-123".into())],
+            auth: Some(Auth::Bearer {
+                token: "tok-456".into(),
+            }),
+            ..HttpOptions::default()
+        })
+        .unwrap();
+        let away = Url::parse(&format!("http://{a}/away")).unwrap();
+        assert_eq!(client.get_bytes(&away, 100).await.unwrap().1, b"ok");
+        let b_heads = b_seen.lock().unwrap().clone();
+        assert_eq!(b_heads.len(), 1);
+        assert!(!b_heads[0].contains("x-api-key"), "{}", b_heads[0]);
+        assert!(!b_heads[0].contains("authorization"), "{}", b_heads[0]);
+        assert!(a_seen.lock().unwrap()[0].contains("x-api-key: k-123"));
+
+        let same = Url::parse(&format!("http://{a}/same")).unwrap();
+        assert_eq!(client.get_bytes(&same, 100).await.unwrap().1, b"ok");
+        let a_heads = a_seen.lock().unwrap().clone();
+        let last = a_heads.last().unwrap();
+        assert!(last.starts_with("get /final"), "{last}");
+        assert!(
+            last.contains("x-api-key: k-123") && last.contains("authorization: bearer tok-456"),
+            "{last}"
+        );
+
+        // A redirect loop still ends.
+        let (l, _) = recording_server(|_| {
+            "HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_string()
+        });
+        let looped = Url::parse(&format!("http://{l}/x?token=SECRET123")).unwrap();
+        let e = client.get_bytes(&looped, 100).await.unwrap_err();
+        assert!(matches!(e, HttpError::Redirects(_)), "{e}");
+        assert!(!e.to_string().contains("SECRET123"), "{e}");
+    }
+
+    /// Issue 13: reqwest's error text repeats the whole URL (query secrets included); a DNS
+    /// failure printed the raw chain with no hint.
+    #[tokio::test]
+    async fn errors_name_no_secret_and_give_the_fix() {
+        let client = HttpClient::new(&HttpOptions::default()).unwrap();
+        let url = Url::parse("http://me:SECRET123@nonexistent.invalid/h?token=SECRET123").unwrap();
+        let e = client.get_bytes(&url, 100).await.unwrap_err().to_string();
+        assert!(!e.contains("SECRET123"), "{e}");
+        assert!(
+            e.starts_with("cannot resolve host \"nonexistent.invalid\" — check the target URL"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn redact_drops_credentials_and_query() {
         let url = Url::parse("http://user:pw@h:1/p?token=x").unwrap();
-        assert_eq!(redact(&url), "http://h:1/p");
+        assert_eq!(redact(&url), "http://h:1/p?token=REDACTED");
     }
 }

@@ -20,6 +20,7 @@ pub mod remediation;
 pub mod report;
 pub mod rules;
 pub mod sample;
+pub mod text;
 pub mod trend;
 pub mod units;
 pub mod verify;

@@ -75,8 +75,84 @@ impl Metrics {
             .or(self.alloc_bytes)
     }
 
+    /// Drop every reading no real process can have (see [`CEILINGS`]) and say which, e.g.
+    /// `reading out of range: goroutines=18446744073709551615 (max 100000000)`. A target that
+    /// sends `1e308` goroutines is broken or hostile: the reading must not fire a level rule
+    /// (or the restart behind it). `None` when every reading is plausible.
+    pub fn reject_impossible(&mut self) -> Option<String> {
+        let mut bad = Vec::new();
+        macro_rules! check {
+            ($($f:ident),*) => { $(
+                if let Some(v) = self.$f {
+                    let max = ceiling(stringify!($f));
+                    if v > max {
+                        bad.push(format!("{}={v} (max {max})", stringify!($f)));
+                        self.$f = None;
+                    }
+                }
+            )* };
+        }
+        check!(
+            goroutines,
+            alloc_bytes,
+            total_alloc_bytes,
+            sys_bytes,
+            heap_bytes,
+            num_gc,
+            threads,
+            rss_bytes,
+            open_fds,
+            cgroup_memory_bytes,
+            cgroup_memory_limit_bytes,
+            container_net_rx_bytes,
+            container_net_tx_bytes,
+            container_restarts
+        );
+        for (name, field) in [
+            ("cpu_percent", &mut self.cpu_percent),
+            ("cgroup_cpu_percent", &mut self.cgroup_cpu_percent),
+        ] {
+            if let Some(v) = *field {
+                if !(v.is_finite() && (0.0..=MAX_CPU_PERCENT).contains(&v)) {
+                    bad.push(format!("{name}={v} (max {MAX_CPU_PERCENT})"));
+                    *field = None;
+                }
+            }
+        }
+        (!bad.is_empty()).then(|| format!("reading out of range: {}", bad.join(", ")))
+    }
+
     pub fn is_empty(&self) -> bool {
         *self == Metrics::default()
+    }
+}
+
+/// The most goroutines a reading may claim: 100 million goroutines need at least 200 GB of
+/// stacks (2 KiB each); no service leakhound watches comes near, and a reading above is a broken
+/// or hostile answer (`1e308`, `2^64`), not a leak.
+pub const MAX_GOROUTINES: u64 = 100_000_000;
+/// Threads: Linux's largest `pid_max` (every thread takes a PID).
+pub const MAX_THREADS: u64 = 4_194_304;
+/// Open file descriptors: Linux's largest `fs.nr_open`.
+pub const MAX_OPEN_FDS: u64 = 1 << 30;
+/// Byte gauges (heap, RSS, cgroup memory): 1 PiB, beyond any single machine.
+pub const MAX_BYTES: u64 = 1 << 50;
+/// Cumulative counters (bytes allocated, GC cycles, network bytes, restarts): what the store
+/// keeps (an SQLite integer), so a stored value is never a clamped one.
+pub const MAX_COUNTER: u64 = i64::MAX as u64;
+/// CPU in percent of one core: 10,000 cores busy.
+pub const MAX_CPU_PERCENT: f64 = 1_000_000.0;
+
+/// The ceiling of one [`Metrics`] field (by name); see the `MAX_*` constants.
+pub fn ceiling(field: &str) -> u64 {
+    match field {
+        "goroutines" => MAX_GOROUTINES,
+        "threads" => MAX_THREADS,
+        "open_fds" => MAX_OPEN_FDS,
+        "alloc_bytes" | "sys_bytes" | "heap_bytes" | "rss_bytes" | "cgroup_memory_bytes" => {
+            MAX_BYTES
+        }
+        _ => MAX_COUNTER,
     }
 }
 
@@ -129,6 +205,31 @@ mod tests {
         assert_eq!(a.goroutines, Some(5));
         assert_eq!(a.rss_bytes, Some(100));
         assert_eq!(a.memory_used_bytes(), Some(100));
+    }
+
+    #[test]
+    fn impossible_readings_are_dropped_with_a_reason() {
+        let mut m = Metrics {
+            goroutines: Some(u64::MAX),
+            rss_bytes: Some(100),
+            cpu_percent: Some(f64::NAN),
+            ..Metrics::default()
+        };
+        let reason = m.reject_impossible().unwrap();
+        assert_eq!(
+            reason,
+            "reading out of range: goroutines=18446744073709551615 (max 100000000), cpu_percent=NaN (max 1000000)"
+        );
+        assert_eq!(
+            (m.goroutines, m.rss_bytes, m.cpu_percent),
+            (None, Some(100), None)
+        );
+        let mut fine = Metrics {
+            goroutines: Some(MAX_GOROUTINES),
+            cgroup_memory_limit_bytes: Some(i64::MAX as u64),
+            ..Metrics::default()
+        };
+        assert_eq!(fine.reject_impossible(), None);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod watch;
 
 use clap::Parser;
 use cli::{Cli, Command, ConfigCommand, NotifyCommand, SilenceCommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -31,7 +32,10 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             return ExitCode::from(3);
         }
     };
@@ -60,7 +64,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Never `eprintln!`: with the log reader gone (`run 2>&1 | head`) it panics.
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(3)
         }
     }

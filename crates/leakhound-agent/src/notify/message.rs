@@ -111,6 +111,12 @@ pub struct AlertMessage {
     pub generator_url: Option<String>,
 }
 
+/// Characters kept of one free-text line of an alert message (see [`AlertMessage::bounded`]):
+/// a down reason (itself capped at 2048 by the agent) keeps its first 1024.
+pub const MESSAGE_LINE_MAX: usize = 1024;
+/// Evidence lines, suspects and labels kept per message.
+pub const MESSAGE_LINES_MAX: usize = 100;
+
 fn default_rule_kind() -> String {
     "level".to_string()
 }
@@ -120,6 +126,29 @@ fn default_metric() -> String {
 }
 
 impl AlertMessage {
+    /// The message with every free-text field escaped and capped (each line at
+    /// [`MESSAGE_LINE_MAX`] characters, at most [`MESSAGE_LINES_MAX`] evidence and suspect lines):
+    /// parts of them come from the target (probe errors, pprof function names and labels), and a
+    /// hostile target must not send a 2 MB alert or break a chat message's layout.
+    pub fn bounded(&self) -> AlertMessage {
+        let line = |s: &String| leakhound_core::text::escape_capped(s, MESSAGE_LINE_MAX);
+        let lines = |v: &Vec<String>| v.iter().take(MESSAGE_LINES_MAX).map(line).collect();
+        AlertMessage {
+            value_text: self.value_text.as_ref().map(line),
+            threshold_text: self.threshold_text.as_ref().map(line),
+            trend: self.trend.as_ref().map(line),
+            evidence: lines(&self.evidence),
+            suspects: lines(&self.suspects),
+            labels: self
+                .labels
+                .iter()
+                .take(MESSAGE_LINES_MAX)
+                .map(|(k, v)| (line(k), line(v)))
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     pub fn is_resolved(&self) -> bool {
         self.status == AlertStatus::Resolved
     }

@@ -367,6 +367,7 @@ impl Notifier {
     /// Send one message. Retrying it is safe where the peer supports idempotency keys
     /// (webhook `Idempotency-Key`, email `Message-ID`, Alertmanager's label fingerprint).
     pub async fn send(&self, msg: &AlertMessage) -> Result<Delivery, NotifyError> {
+        let msg = &msg.bounded();
         match &self.channel {
             Channel::Email(n) => n.send(msg).await,
             Channel::WeCom(n) => n.send(msg).await,

@@ -2,6 +2,7 @@
 //! `{"status":"ok","goroutines":1234,"memory":{"alloc_mb":256,"total_alloc_mb":1024,"sys_mb":512,"num_gc":45}}`
 
 use leakhound_core::config::FieldMap;
+use leakhound_core::text::{target_bytes, target_text};
 use leakhound_core::Metrics;
 use serde_json::Value;
 
@@ -11,8 +12,9 @@ const MB: f64 = (1u64 << 20) as f64;
 pub fn parse(body: &[u8], fields: &FieldMap) -> Result<Metrics, String> {
     let json: Value = serde_json::from_slice(body).map_err(|e| {
         format!(
-            "not JSON ({e}); it begins with '{}'",
-            String::from_utf8_lossy(&body[..body.len().min(40)])
+            "not JSON ({}); it begins with '{}'",
+            target_text(&e.to_string()),
+            target_bytes(&body[..body.len().min(40)])
         )
     })?;
     let goroutines = number(&json, &fields.goroutines)?.ok_or_else(|| {
@@ -43,7 +45,10 @@ fn number(json: &Value, pointer: &str) -> Result<Option<f64>, String> {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
             Some(v) if v >= 0.0 => Ok(Some(v)),
-            _ => Err(format!("'{n}' at '{pointer}' is not a count ≥ 0")),
+            _ => Err(format!(
+                "'{}' at '{pointer}' is not a count ≥ 0",
+                target_text(&n.to_string())
+            )),
         },
         // Some exporters quote numbers.
         Some(Value::String(s)) => s
@@ -51,8 +56,22 @@ fn number(json: &Value, pointer: &str) -> Result<Option<f64>, String> {
             .ok()
             .filter(|v| *v >= 0.0)
             .map(Some)
-            .ok_or_else(|| format!("'{s}' at '{pointer}' is not a number")),
-        Some(other) => Err(format!("'{other}' at '{pointer}' is not a number")),
+            .ok_or_else(|| format!("'{}' at '{pointer}' is not a number", target_text(s))),
+        Some(other) => Err(format!(
+            "'{}' at '{pointer}' is not a number",
+            target_text(&shown_json(other))
+        )),
+    }
+}
+
+/// A JSON value as text, without rendering more of it than can be shown (a target may send
+/// a 10 MB object where a number belongs).
+pub(crate) fn shown_json(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("\"{s}\""),
+        Value::Array(a) if !a.is_empty() => format!("[… {} items]", a.len()),
+        Value::Object(o) if !o.is_empty() => format!("{{… {} keys}}", o.len()),
+        other => other.to_string(),
     }
 }
 
@@ -94,5 +113,40 @@ mod tests {
         );
         let e = parse(br#"{"goroutines":-3}"#, &FieldMap::default()).unwrap_err();
         assert!(e.contains("'-3'"), "{e}");
+    }
+
+    /// Issue 13: a 1 MB string where the count belongs was copied whole into the error (and
+    /// from there into the store, the log and every alert); a newline in it forged log lines.
+    #[test]
+    fn target_text_in_errors_is_capped_and_escaped() {
+        let big = format!(r#"{{"goroutines":"{}"}}"#, "x".repeat(1 << 20));
+        let e = parse(big.as_bytes(), &FieldMap::default()).unwrap_err();
+        assert!(e.len() < 600, "{} bytes", e.len());
+        let forged = br#"{"goroutines":"1
+ERROR FAKE: injected line"}"#;
+        let e = parse(forged, &FieldMap::default()).unwrap_err();
+        assert!(!e.contains('\n') && e.contains(r"1\nERROR FAKE"), "{e}");
+        let e = parse(
+            format!("\n{}", "y".repeat(1 << 20)).as_bytes(),
+            &FieldMap::default(),
+        )
+        .unwrap_err();
+        assert!(e.len() < 600 && !e.contains('\n'), "{e}");
+        let obj = format!(r#"{{"goroutines":{{"a":"{}"}}}}"#, "z".repeat(1 << 20));
+        let e = parse(obj.as_bytes(), &FieldMap::default()).unwrap_err();
+        assert!(e.len() < 600, "{e}");
+    }
+
+    /// Issue 13: `1e308` goroutines saturates to u64::MAX here; the agent rejects it as out of
+    /// range (`Metrics::reject_impossible`) instead of firing goroutines_critical.
+    #[test]
+    fn absurd_counts_saturate_and_are_caught_by_the_ceiling() {
+        let mut m = parse(br#"{"goroutines":1e308}"#, &FieldMap::default()).unwrap();
+        let reason = m.reject_impossible().unwrap();
+        assert!(
+            reason.contains("goroutines=") && reason.contains("max 100000000"),
+            "{reason}"
+        );
+        assert_eq!(m.goroutines, None);
     }
 }

@@ -39,7 +39,8 @@ impl ProbeError {
         ProbeError::Invalid {
             kind: kind.name(),
             url: crate::http::redact(url),
-            message: message.into(),
+            // Parsers cap the target's own text they quote; this bounds the whole message.
+            message: leakhound_core::text::escape_capped(&message.into(), 1024),
         }
     }
 }

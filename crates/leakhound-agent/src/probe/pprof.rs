@@ -5,7 +5,7 @@ use leakhound_core::Metrics;
 
 pub fn parse_total(head: &[u8]) -> Result<Metrics, String> {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
+    let line = String::from_utf8_lossy(&line[..line.len().min(1024)]);
     let total = line
         .trim()
         .strip_prefix("goroutine profile: total ")
@@ -13,7 +13,7 @@ pub fn parse_total(head: &[u8]) -> Result<Metrics, String> {
         .ok_or_else(|| {
             format!(
                 "expected 'goroutine profile: total N' as the first line, got '{}'",
-                line.chars().take(60).collect::<String>()
+                leakhound_core::text::escape_capped(&line, 60)
             )
         })?;
     Ok(Metrics {
