@@ -23,6 +23,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_) | Command::Demo(_)) {
+        die_quietly_on_a_closed_pipe();
+    }
     logging::init(&cli.log);
     // One thread is plenty for a thousand targets (the agent needs a few % of a core) and
     // avoids cross-thread wake-ups; SQLite writes and dump parsing run on blocking threads.
@@ -68,5 +71,17 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(3)
         }
+    }
+}
+
+/// One-shot commands end quietly when their reader goes away (`leakhound export grafana |
+/// head`), as Unix tools do, instead of panicking in `println!`. The agent (`run`, `demo`)
+/// keeps Rust's default of ignoring SIGPIPE: a dead log reader must only lose log lines.
+fn die_quietly_on_a_closed_pipe() {
+    // SAFETY: called once at start, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

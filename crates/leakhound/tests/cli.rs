@@ -397,3 +397,29 @@ fn silences_are_added_listed_and_removed() {
     let none = leakhound(&["silence", "add", "--db", db]);
     assert!(text(&none).1.contains("needs --target and/or --rule"));
 }
+
+/// Issue 13: a one-shot command whose reader is gone (`leakhound export grafana | head -c 10`)
+/// ends as Unix tools do (SIGPIPE), not with a "failed printing to stdout" panic and exit 101.
+#[test]
+fn a_closed_stdout_ends_a_one_shot_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // the reader is gone before the first byte is written
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["export", "grafana"])
+        .current_dir(dir.path())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    const SIGPIPE: i32 = 13; // Linux
+    assert_eq!(
+        out.status.signal(),
+        Some(SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
