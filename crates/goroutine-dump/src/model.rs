@@ -60,6 +60,23 @@ impl std::fmt::Display for Format {
     }
 }
 
+/// `after - before` as a signed goroutine delta, saturating instead of wrapping. Parsed counts
+/// are bounded by [`Limits::max_goroutines`], so this only matters for hand-made buckets.
+pub(crate) fn delta(after: u64, before: u64) -> i64 {
+    let d = i128::from(after) - i128::from(before);
+    i64::try_from(d).unwrap_or(if d < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A saturating sum of goroutine counts.
+pub(crate) fn sum_counts(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0u64, u64::saturating_add)
+}
+
+/// A saturating sum of goroutine deltas.
+pub(crate) fn sum_deltas(deltas: impl IntoIterator<Item = i64>) -> i64 {
+    deltas.into_iter().fold(0i64, i64::saturating_add)
+}
+
 /// One frame: function (with package path, without arguments), file and line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Frame {

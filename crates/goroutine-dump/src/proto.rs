@@ -166,12 +166,35 @@ fn gunzip(input: &[u8], limits: &Limits) -> Result<Option<Vec<u8>>, ParseError> 
         return Ok(None);
     }
     let limit = limits.max_decompressed_bytes;
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(input)
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| malformed(format!("gzip: {e}")))?;
-    if out.len() as u64 > limit {
+    // Read into a buffer that doubles up to limit + 1 bytes and no further (read_to_end would
+    // double a 64 MiB buffer to 128 MiB to find the one byte too many).
+    let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut out = vec![
+        0u8;
+        input
+            .len()
+            .saturating_mul(4)
+            .clamp(1 << 12, 1 << 20)
+            .min(cap)
+    ];
+    let mut len = 0;
+    let mut gz = flate2::read::MultiGzDecoder::new(input);
+    loop {
+        if len == out.len() {
+            if len >= cap {
+                break;
+            }
+            out.resize(len.saturating_mul(2).min(cap), 0);
+        }
+        match gz.read(&mut out[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(malformed(format!("gzip: {e}"))),
+        }
+    }
+    out.truncate(len);
+    if len as u64 > limit {
         return Err(ParseError::Limit {
             subject: Format::Proto.subject(),
             items: "bytes once decompressed",
@@ -227,11 +250,7 @@ fn index<'a>(b: &Builder<'_>, bytes: &'a [u8]) -> Result<Index<'a>, ParseError> 
             4 => {
                 let m = message(tag, v, "location")?;
                 if ix.locations.len() >= limits.max_locations {
-                    return Err(b.over(
-                        "locations",
-                        "max_locations",
-                        limits.max_locations as u64,
-                    ));
+                    return Err(b.over("locations", "max_locations", limits.max_locations as u64));
                 }
                 let mut id = 0;
                 let mut f = Fields::new(m);
@@ -246,11 +265,7 @@ fn index<'a>(b: &Builder<'_>, bytes: &'a [u8]) -> Result<Index<'a>, ParseError> 
             5 => {
                 let m = message(tag, v, "function")?;
                 if ix.functions.len() >= limits.max_functions {
-                    return Err(b.over(
-                        "functions",
-                        "max_functions",
-                        limits.max_functions as u64,
-                    ));
+                    return Err(b.over("functions", "max_functions", limits.max_functions as u64));
                 }
                 let (mut id, mut name, mut file) = (0, 0, 0);
                 let mut f = Fields::new(m);
@@ -268,11 +283,7 @@ fn index<'a>(b: &Builder<'_>, bytes: &'a [u8]) -> Result<Index<'a>, ParseError> 
             6 => {
                 let s = message(tag, v, "string_table")?;
                 if ix.strings.len() >= limits.max_strings {
-                    return Err(b.over(
-                        "strings",
-                        "max_strings",
-                        limits.max_strings as u64,
-                    ));
+                    return Err(b.over("strings", "max_strings", limits.max_strings as u64));
                 }
                 ix.strings.push(s);
             }

@@ -21,7 +21,7 @@ fn gzip_repeat(unit: &[u8], times: usize) -> Vec<u8> {
     for _ in 0..times / per_member {
         out.extend_from_slice(&full);
     }
-    if times % per_member > 0 {
+    if !times.is_multiple_of(per_member) {
         out.extend_from_slice(&member(times % per_member));
     }
     out
@@ -162,7 +162,10 @@ fn issue13_inlined_frames_cannot_multiply_the_work() {
     raw.extend(field(4, &[scalar(1, 1), line.repeat(1000)].concat()));
     for i in 0..100 {
         let label = field(3, &[scalar(1, 1), scalar(3, i)].concat());
-        raw.extend(field(2, &[field(1, &[1, 1, 1, 1]), scalar(2, 1), label].concat()));
+        raw.extend(field(
+            2,
+            &[field(1, &[1, 1, 1, 1]), scalar(2, 1), label].concat(),
+        ));
     }
     let limits = Limits {
         max_total_frames: 100_000,
@@ -245,7 +248,10 @@ fn issue13_three_buckets_of_i64_max_are_refused_not_summed() {
     );
     // A header announcing an impossible total is refused too.
     let d1 = format!("goroutine profile: total 9223372036854775807\n{rec}");
-    assert_eq!(limit_of(&parse(d1.as_bytes()).unwrap_err()), "max_goroutines");
+    assert_eq!(
+        limit_of(&parse(d1.as_bytes()).unwrap_err()),
+        "max_goroutines"
+    );
 
     // The same in a pprof profile, and a negative count.
     let raw = field(2, &scalar(2, i64::MAX as u64)).repeat(3);
@@ -272,14 +278,45 @@ fn protobuf_that_is_not_a_profile_gets_a_clear_error() {
     // What `analyze URL` got from the demo, which answers ?debug=0 with text.
     let e = parse_as(b"goroutine profile: total 1\n", Format::Proto).unwrap_err();
     assert!(
-        e.to_string().starts_with("pprof protobuf (debug=0): invalid wire type value: 7"),
+        e.to_string()
+            .starts_with("pprof protobuf (debug=0): invalid wire type value: 7"),
         "{e}"
     );
     // Truncated varints and lengths past the end.
-    for bad in [&b"\x12"[..], b"\x12\x05ab", b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"] {
+    for bad in [
+        &b"\x12"[..],
+        b"\x12\x05ab",
+        b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+    ] {
         assert!(
             matches!(parse_as(bad, Format::Proto), Err(ParseError::Proto(_))),
             "{bad:?}"
         );
     }
+}
+
+#[test]
+fn issue13_deltas_and_totals_saturate_instead_of_wrapping() {
+    // Only a caller that raises max_goroutines can get here: a count past i64::MAX.
+    let limits = Limits {
+        max_goroutines: u64::MAX,
+        ..Limits::default()
+    };
+    let huge =
+        "goroutine profile: total 1\n9999999999999999999 @ 0x1\n#\t0x1\tmain.f+0x1\t/a.go:1\n";
+    let after = parse_with(huge.as_bytes(), &limits).unwrap();
+    let before =
+        parse(b"goroutine profile: total 1\n1 @ 0x1\n#\t0x1\tmain.g+0x1\t/a.go:2\n").unwrap();
+    let d = goroutine_dump::diff(
+        &bucketize(&before, GroupBy::Function),
+        &bucketize(&after, GroupBy::Function),
+    );
+    let grown = d.entries.iter().find(|e| e.after > 0).unwrap();
+    assert_eq!(
+        grown.delta,
+        i64::MAX,
+        "was negative: the u64 → i64 cast wrapped"
+    );
+    let s = goroutine_dump::suspects(&[before, after], &goroutine_dump::SuspectOptions::default());
+    assert!(s.iter().all(|s| s.growth >= 0), "{s:?}");
 }
