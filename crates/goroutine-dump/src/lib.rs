@@ -14,7 +14,10 @@
 //! strings are slices of the input interned on first sight, and identical stacks are stored
 //! once, so a goroutine costs one [`Record`] and no heap allocation.
 //!
-//! No network, no async runtime: this crate works on bytes you already have.
+//! No network, no async runtime: this crate works on bytes you already have. The input is
+//! untrusted: every parse is bounded by [`Limits`] (decompressed size, samples, strings, frames
+//! per stack, records, labels, goroutine counts) and fails with [`ParseError::Limit`] naming the
+//! bound instead of allocating out of proportion to the input ([`parse_with`] takes others).
 //!
 //! ```
 //! use goroutine_dump::{bucketize, diff, parse, GroupBy};
