@@ -486,9 +486,12 @@ pub fn bucketize_filtered(
             }
         };
         let Some(a) = accs.get_mut(idx) else { continue };
-        a.count += r.count;
+        a.count = a.count.saturating_add(r.count);
         if r.state != 0 {
-            *a.states.entry(r.state).or_default() += r.count;
+            {
+                let n = a.states.entry(r.state).or_default();
+                *n = n.saturating_add(r.count);
+            }
         }
         if let Some(m) = r.wait_minutes {
             a.minutes.push(m);
@@ -496,24 +499,33 @@ pub fn bucketize_filtered(
         if r.labels != 0 {
             if let Some(set) = snap.label_sets.get(r.labels as usize) {
                 for &pair in set {
-                    *a.labels.entry(pair).or_default() += r.count;
+                    {
+                        let n = a.labels.entry(pair).or_default();
+                        *n = n.saturating_add(r.count);
+                    }
                 }
             }
         }
         if let Some(c) = r.created_by {
-            *a.created_by.entry(c).or_default() += r.count;
+            {
+                let n = a.created_by.entry(c).or_default();
+                *n = n.saturating_add(r.count);
+            }
         }
         if let Some(c) = r.creator_id {
-            *a.creators.entry(c).or_default() += r.count;
+            {
+                let n = a.creators.entry(c).or_default();
+                *n = n.saturating_add(r.count);
+            }
         }
         if r.locked_to_thread {
-            a.locked += r.count;
+            a.locked = a.locked.saturating_add(r.count);
         }
         if r.leaked {
-            a.leaked += r.count;
+            a.leaked = a.leaked.saturating_add(r.count);
         }
         if r.truncated {
-            a.truncated += r.count;
+            a.truncated = a.truncated.saturating_add(r.count);
         }
         if let Some(id) = r.id {
             a.ids.push(id);

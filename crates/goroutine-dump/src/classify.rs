@@ -33,6 +33,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::bucket::{Bucket, FrameOut, LabelCount};
+use crate::model::{sum_counts, sum_deltas};
 
 /// Frames that mark a goroutine serving a request (the load of the service).
 const SERVING_FRAMES: &[&str] = &[
@@ -238,10 +239,10 @@ pub fn classify_with_history(
     };
     let first = |r: &Row<'_>| r.counts.first().copied().unwrap_or(0);
     let last = |r: &Row<'_>| r.counts.last().copied().unwrap_or(0);
-    let delta = |r: &Row<'_>| last(r) as i64 - first(r) as i64;
-    let total: i64 = rows.iter().map(delta).sum();
-    let serving_before: u64 = rows.iter().filter(|r| r.serving).map(first).sum();
-    let serving_delta: i64 = rows.iter().filter(|r| r.serving).map(delta).sum();
+    let delta = |r: &Row<'_>| crate::model::delta(last(r), first(r));
+    let total: i64 = sum_deltas(rows.iter().map(delta));
+    let serving_before: u64 = sum_counts(rows.iter().filter(|r| r.serving).map(first));
+    let serving_delta: i64 = sum_deltas(rows.iter().filter(|r| r.serving).map(delta));
     result.total_growth = total;
     result.serving_growth = serving_delta;
 
@@ -261,11 +262,8 @@ pub fn classify_with_history(
             0
         }
     };
-    let serving_significant: i64 = rows
-        .iter()
-        .filter(|r| r.serving)
-        .map(significant_growth)
-        .sum();
+    let serving_significant: i64 =
+        sum_deltas(rows.iter().filter(|r| r.serving).map(significant_growth));
     let tol = |c: u64| (opts.max_drop_ratio * c as f64).max(1.0);
     let mut candidates: Vec<(f64, &Row<'_>)> = Vec::new();
     let mut shrinking_growth = 0i64;
@@ -283,14 +281,14 @@ pub fn classify_with_history(
                 .any(|w| (w[1] as f64) < w[0] as f64 - tol(w[0]))
             || (cn as f64) < peak as f64 - tol(peak);
         if fell {
-            shrinking_growth += delta(r).max(0);
+            shrinking_growth = shrinking_growth.saturating_add(delta(r).max(0));
             continue;
         }
         let excess = cn as f64 - c0 as f64 - load_ratio * c0 as f64;
         if excess <= noise(r, c0, cn) {
             // Grew no more than the load explains (client connections, per-request helpers).
             if !r.serving && delta(r) as f64 > noise(r, c0, cn) {
-                proportional += delta(r);
+                proportional = proportional.saturating_add(delta(r));
             }
             continue;
         }
@@ -336,11 +334,11 @@ pub fn classify_with_history(
         }
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.key.cmp(b.1.key)));
-    let leak_growth: i64 = candidates.iter().map(|(_, r)| delta(r).max(0)).sum();
+    let leak_growth: i64 = sum_deltas(candidates.iter().map(|(_, r)| delta(r).max(0)));
     result.leak_growth = leak_growth;
 
     let runtime_says = !runtime_leaked.is_empty();
-    let significant: i64 = rows.iter().map(significant_growth).sum();
+    let significant: i64 = sum_deltas(rows.iter().map(significant_growth));
     let grew = significant > 0;
     if runtime_says || (leak_growth > 0 && leak_growth as f64 >= opts.majority * significant as f64)
     {
@@ -393,7 +391,9 @@ pub fn classify_with_history(
         result.verdict = Verdict::NoGrowth;
         result.reason =
             format!("the snapshots show no growth out of the noise ({total:+} goroutines)");
-    } else if serving_significant + shrinking_growth + proportional
+    } else if serving_significant
+        .saturating_add(shrinking_growth)
+        .saturating_add(proportional)
         >= (opts.majority * significant as f64) as i64
     {
         result.verdict = Verdict::Load;

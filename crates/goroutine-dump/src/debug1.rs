@@ -8,7 +8,7 @@
 
 use crate::debug2::{parse_u64, snippet, split_file_line, utf8, Lines};
 use crate::model::{Builder, Record, Snapshot, StrId};
-use crate::{Format, ParseError};
+use crate::{Format, Limits, ParseError};
 
 pub(crate) const HEADER: &[u8] = b"goroutine profile: total ";
 /// The header of Go 1.26's goroutineleak profile (`GOEXPERIMENT=goroutineleakprofile`).
@@ -19,8 +19,8 @@ pub(crate) fn is_header(line: &[u8]) -> bool {
     line.starts_with(HEADER) || line.starts_with(LEAK_HEADER)
 }
 
-pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
-    let mut b = Builder::new(Format::Debug1);
+pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Snapshot, ParseError> {
+    let mut b = Builder::new(Format::Debug1, limits);
     let mut lines = Lines::new(input);
     // The header (leading blank lines tolerated). Every goroutine of a goroutineleak
     // profile is leaked.
@@ -44,7 +44,10 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             ));
         };
         match parse_u64(total.trim_ascii()) {
-            Some(n) => b.header_total = Some(n),
+            Some(n) => {
+                b.check_announced(n)?;
+                b.header_total = Some(n);
+            }
             None => return Err(syntax(lines.line_no, "a number after 'total'", line)),
         }
         break leaked;
@@ -64,7 +67,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
         }
         if line.trim_ascii().is_empty() {
             if let Some(r) = cur.take() {
-                push(&mut b, r.count, r.labels, leaked, false);
+                push(&mut b, r.count, r.labels, leaked, false)?;
             }
             continue;
         }
@@ -83,7 +86,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             let (file, lineno) = split_file_line(fields.next().unwrap_or(b""));
             let func = if func.is_empty() { pc } else { func };
             let f = b.frame(utf8(func), utf8(file), lineno);
-            b.scratch.push(f);
+            b.push_frame(f)?;
             continue;
         }
         if let Some(rest) = line.strip_prefix(b"# labels: ") {
@@ -98,7 +101,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
                 }
                 Err(expected) => return Err(syntax(ln, expected, line)),
             };
-            let id = b.label_set(pairs);
+            let id = b.label_set(pairs)?;
             if let Some(r) = cur.as_mut() {
                 r.labels = id;
             }
@@ -107,7 +110,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
         if let Some(at) = memchr::memmem::find(line, b" @") {
             if let Some(count) = parse_u64(&line[..at]) {
                 if let Some(r) = cur.take() {
-                    push(&mut b, r.count, r.labels, leaked, false);
+                    push(&mut b, r.count, r.labels, leaked, false)?;
                 }
                 cur = Some(Rec {
                     count,
@@ -136,7 +139,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
                 ),
             );
         }
-        push(&mut b, r.count, r.labels, leaked, truncated);
+        push(&mut b, r.count, r.labels, leaked, truncated)?;
     }
     if b.records.is_empty() && b.header_total.unwrap_or(0) > 0 {
         return Err(ParseError::NoGoroutines {
@@ -146,9 +149,15 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
     Ok(b.build())
 }
 
-fn push(b: &mut Builder<'_>, count: u64, labels: u32, leaked: bool, truncated: bool) {
+fn push(
+    b: &mut Builder<'_>,
+    count: u64,
+    labels: u32,
+    leaked: bool,
+    truncated: bool,
+) -> Result<(), ParseError> {
     let stack = b.finish_stack();
-    b.records.push(Record {
+    b.push_record(Record {
         count,
         id: None,
         state: 0,
@@ -161,7 +170,7 @@ fn push(b: &mut Builder<'_>, count: u64, labels: u32, leaked: bool, truncated: b
         labels,
         elided: false,
         truncated,
-    });
+    })
 }
 
 fn syntax(line: u64, expected: &str, found: &[u8]) -> ParseError {

@@ -2,7 +2,7 @@
 //! every string a slice of the input, interned on first sight.
 
 use crate::model::{Builder, FrameId, Record, Snapshot, StrId};
-use crate::{Format, ParseError};
+use crate::{Format, Limits, ParseError};
 
 pub(crate) struct Lines<'a> {
     buf: &'a [u8],
@@ -205,8 +205,8 @@ enum Pending<'a> {
     CreatedBy(&'a [u8]),
 }
 
-pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
-    let mut b = Builder::new(Format::Debug2);
+pub(crate) fn parse(input: &[u8], limits: &Limits) -> Result<Snapshot, ParseError> {
+    let mut b = Builder::new(Format::Debug2, limits);
     // A rough pre-size: a goroutine is rarely under ~200 bytes.
     b.records.reserve(input.len() / 400);
     let mut lines = Lines::new(input);
@@ -253,7 +253,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
         let line = strip(prefix.as_ref(), line);
         if line.is_empty() {
             if let Some(done) = cur.take() {
-                finish(&mut b, done, false);
+                finish(&mut b, done, false)?;
             }
             pending = Pending::None;
             continue;
@@ -268,7 +268,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
                 Pending::Frame(func) => {
                     if !g.ancestors {
                         let f = b.frame(utf8(func), utf8(file), lineno);
-                        b.scratch.push(f);
+                        b.push_frame(f)?;
                     }
                 }
                 Pending::CreatedBy(func) => {
@@ -286,7 +286,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             match h {
                 Ok(h) => {
                     if let Some(done) = cur.take() {
-                        finish(&mut b, done, false);
+                        finish(&mut b, done, false)?;
                     }
                     pending = Pending::None;
                     cur = Some(start_goroutine(&mut b, h, ln));
@@ -332,13 +332,13 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
             None if !g.ancestors => {
                 // A function line at the very end: the dump was cut before its file line.
                 let f = b.frame(utf8(strip_args(line)), "", 0);
-                b.scratch.push(f);
+                b.push_frame(f)?;
                 last_complete = false;
             }
             _ => {
                 // Not a frame: the goroutine ended without a blank line and log text follows.
                 if let Some(done) = cur.take() {
-                    finish(&mut b, done, false);
+                    finish(&mut b, done, false)?;
                 }
                 pending = Pending::None;
             }
@@ -348,7 +348,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
         let truncated = !last_complete || !matches!(pending, Pending::None);
         if let Pending::Frame(func) = pending {
             let f = b.frame(utf8(func), "", 0);
-            b.scratch.push(f);
+            b.push_frame(f)?;
         }
         if truncated {
             b.warn(
@@ -359,7 +359,7 @@ pub(crate) fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
                 ),
             );
         }
-        finish(&mut b, done, truncated);
+        finish(&mut b, done, truncated)?;
     }
     if b.records.is_empty() {
         return Err(ParseError::NoGoroutines {
@@ -389,12 +389,12 @@ fn start_goroutine<'a>(b: &mut Builder<'a>, h: Header<'a>, ln: u64) -> Current {
     }
 }
 
-fn finish(b: &mut Builder<'_>, g: Current, truncated: bool) {
+fn finish(b: &mut Builder<'_>, g: Current, truncated: bool) -> Result<(), ParseError> {
     if b.scratch.is_empty() && !truncated {
         b.warn(g.header_line, format!("goroutine {} has no frames", g.id));
     }
     let stack = b.finish_stack();
-    b.records.push(Record {
+    b.push_record(Record {
         count: 1,
         id: Some(g.id),
         state: g.state,
@@ -407,7 +407,7 @@ fn finish(b: &mut Builder<'_>, g: Current, truncated: bool) {
         labels: 0,
         elided: g.elided,
         truncated,
-    });
+    })
 }
 
 pub(crate) fn snippet(line: &[u8]) -> String {

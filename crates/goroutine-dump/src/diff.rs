@@ -91,7 +91,7 @@ fn entry(change: Change, before: u64, after: u64, b: &Bucket) -> DiffEntry {
         key: b.key.clone(),
         before,
         after,
-        delta: after as i64 - before as i64,
+        delta: crate::model::delta(after, before),
         blocking: b.blocking,
         top_frame: b.top_frame.clone(),
         created_by: b.created_by.clone(),
@@ -144,8 +144,8 @@ pub fn diff(before: &[Bucket], after: &[Bucket]) -> Diff {
             .then_with(|| x.key.cmp(&y.key))
     });
     Diff {
-        before_total: before.iter().map(|b| b.count).sum(),
-        after_total: after.iter().map(|b| b.count).sum(),
+        before_total: crate::model::sum_counts(before.iter().map(|b| b.count)),
+        after_total: crate::model::sum_counts(after.iter().map(|b| b.count)),
         entries,
     }
 }

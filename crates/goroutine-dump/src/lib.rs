@@ -14,7 +14,10 @@
 //! strings are slices of the input interned on first sight, and identical stacks are stored
 //! once, so a goroutine costs one [`Record`] and no heap allocation.
 //!
-//! No network, no async runtime: this crate works on bytes you already have.
+//! No network, no async runtime: this crate works on bytes you already have. The input is
+//! untrusted: every parse is bounded by [`Limits`] (decompressed size, samples, strings, frames
+//! per stack, records, labels, goroutine counts) and fails with [`ParseError::Limit`] naming the
+//! bound instead of allocating out of proportion to the input ([`parse_with`] takes others).
 //!
 //! ```
 //! use goroutine_dump::{bucketize, diff, parse, GroupBy};
@@ -49,6 +52,7 @@ mod classify;
 mod debug1;
 mod debug2;
 mod diff;
+mod limits;
 mod model;
 mod proto;
 mod suspect;
@@ -62,10 +66,10 @@ pub use classify::{
     Verdict as GrowthVerdict,
 };
 pub use diff::{diff, Change, Diff, DiffEntry};
+pub use limits::Limits;
 pub use model::{
     Format, Frame, FrameId, FrameRef, LabelSetId, Record, Snapshot, StackId, StrId, Warning,
 };
-pub use proto::MAX_DECOMPRESSED;
 pub use suspect::{suspects, suspects_from_buckets, Confidence, Suspect, SuspectOptions};
 
 /// Why input could not be parsed.
@@ -90,6 +94,19 @@ pub enum ParseError {
     /// The pprof protobuf (debug=0) is malformed.
     #[error("pprof protobuf (debug=0): {0}")]
     Proto(String),
+    /// The input crossed one of the [`Limits`]: more of something than a real profile has, or
+    /// than the caller allows.
+    #[error("{subject} has more than {value} {items} (limit Limits::{limit} = {value})")]
+    Limit {
+        /// The input: `debug=2 dump`, `debug=1 profile`, `pprof profile (debug=0)`.
+        subject: &'static str,
+        /// What there is too much of (`samples`, `frames in one stack`, …).
+        items: &'static str,
+        /// The name of the [`Limits`] field.
+        limit: &'static str,
+        /// Its value.
+        value: u64,
+    },
 }
 
 /// Detects the format of `input` without parsing it: gzip is the pprof protobuf, text that
@@ -111,16 +128,31 @@ pub fn detect(input: &[u8]) -> Format {
     }
 }
 
-/// Parses a goroutine profile in any of the three formats (see [`detect`]).
+/// Parses a goroutine profile in any of the three formats (see [`detect`]), within the
+/// default [`Limits`].
 pub fn parse(input: &[u8]) -> Result<Snapshot, ParseError> {
-    parse_as(input, detect(input))
+    parse_with(input, &Limits::DEFAULT)
 }
 
-/// Parses `input` as the given format.
+/// Parses a goroutine profile in any of the three formats within `limits`.
+pub fn parse_with(input: &[u8], limits: &Limits) -> Result<Snapshot, ParseError> {
+    parse_as_with(input, detect(input), limits)
+}
+
+/// Parses `input` as the given format, within the default [`Limits`].
 pub fn parse_as(input: &[u8], format: Format) -> Result<Snapshot, ParseError> {
+    parse_as_with(input, format, &Limits::DEFAULT)
+}
+
+/// Parses `input` as the given format within `limits`.
+pub fn parse_as_with(
+    input: &[u8],
+    format: Format,
+    limits: &Limits,
+) -> Result<Snapshot, ParseError> {
     match format {
-        Format::Debug2 => debug2::parse(input),
-        Format::Debug1 => debug1::parse(input),
-        Format::Proto => proto::parse(input),
+        Format::Debug2 => debug2::parse(input, limits),
+        Format::Debug1 => debug1::parse(input, limits),
+        Format::Proto => proto::parse(input, limits),
     }
 }

@@ -7,6 +7,8 @@ use std::borrow::Cow;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::{Limits, ParseError};
+
 /// Index of an interned string in [`Snapshot::str`].
 pub type StrId = u32;
 /// Index of an interned frame in [`Snapshot::frame`].
@@ -29,6 +31,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// What a parse error calls an input of this format (`debug=2 dump`, …).
+    pub(crate) fn subject(self) -> &'static str {
+        match self {
+            Format::Debug2 => "debug=2 dump",
+            Format::Debug1 => "debug=1 profile",
+            Format::Proto => "pprof profile (debug=0)",
+        }
+    }
+
     /// The `debug=` value of the pprof endpoint that serves this format.
     pub fn debug_level(self) -> u8 {
         match self {
@@ -47,6 +58,23 @@ impl std::fmt::Display for Format {
             Format::Proto => "debug=0 (pprof proto)",
         })
     }
+}
+
+/// `after - before` as a signed goroutine delta, saturating instead of wrapping. Parsed counts
+/// are bounded by [`Limits::max_goroutines`], so this only matters for hand-made buckets.
+pub(crate) fn delta(after: u64, before: u64) -> i64 {
+    let d = i128::from(after) - i128::from(before);
+    i64::try_from(d).unwrap_or(if d < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A saturating sum of goroutine counts.
+pub(crate) fn sum_counts(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0u64, u64::saturating_add)
+}
+
+/// A saturating sum of goroutine deltas.
+pub(crate) fn sum_deltas(deltas: impl IntoIterator<Item = i64>) -> i64 {
+    deltas.into_iter().fold(0i64, i64::saturating_add)
 }
 
 /// One frame: function (with package path, without arguments), file and line.
@@ -135,9 +163,12 @@ impl Snapshot {
     pub fn header_total(&self) -> Option<u64> {
         self.header_total
     }
-    /// Number of goroutines (sum of record counts).
+    /// Number of goroutines (sum of record counts; the parser refuses profiles whose sum
+    /// exceeds [`Limits::max_goroutines`], so it cannot overflow).
     pub fn total(&self) -> u64 {
-        self.records.iter().map(|r| r.count).sum()
+        self.records
+            .iter()
+            .fold(0u64, |t, r| t.saturating_add(r.count))
     }
     /// All records: one per goroutine for debug=2, one per distinct stack+labels otherwise.
     pub fn records(&self) -> &[Record] {
@@ -210,13 +241,18 @@ pub(crate) struct Builder<'a> {
     pub(crate) warnings: Vec<Warning>,
     /// Scratch stack being assembled.
     pub(crate) scratch: Vec<FrameId>,
+    limits: Limits,
+    /// Sum of the record counts so far.
+    total: u64,
+    /// Frames pushed so far, over all records.
+    total_frames: usize,
 }
 
 /// Cap on stored warnings, so garbage input cannot grow them without bound.
 const MAX_WARNINGS: usize = 100;
 
 impl<'a> Builder<'a> {
-    pub(crate) fn new(format: Format) -> Self {
+    pub(crate) fn new(format: Format, limits: &Limits) -> Self {
         let mut b = Builder {
             format,
             header_total: None,
@@ -232,6 +268,9 @@ impl<'a> Builder<'a> {
             records: Vec::new(),
             warnings: Vec::new(),
             scratch: Vec::with_capacity(64),
+            limits: limits.clone(),
+            total: 0,
+            total_frames: 0,
         };
         b.intern("");
         b
@@ -256,6 +295,76 @@ impl<'a> Builder<'a> {
         self.strings.push(Cow::Owned(s.clone()));
         self.string_map.insert(Cow::Owned(s), id);
         id
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The error for a crossed limit: `{subject} has more than {value} {items} (limit …)`.
+    pub(crate) fn over(&self, items: &'static str, limit: &'static str, value: u64) -> ParseError {
+        ParseError::Limit {
+            subject: self.format.subject(),
+            items,
+            limit,
+            value,
+        }
+    }
+
+    /// Checks a count announced by the input (a debug=1 header's `total N`).
+    pub(crate) fn check_announced(&self, total: u64) -> Result<(), ParseError> {
+        if total > self.limits.max_goroutines {
+            return Err(self.over(
+                "goroutines (its header says so)",
+                "max_goroutines",
+                self.limits.max_goroutines,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends a frame to the stack being assembled, within the frame limits.
+    pub(crate) fn push_frame(&mut self, f: FrameId) -> Result<(), ParseError> {
+        if self.scratch.len() >= self.limits.max_frames_per_stack {
+            return Err(self.over(
+                "frames in one stack",
+                "max_frames_per_stack",
+                self.limits.max_frames_per_stack as u64,
+            ));
+        }
+        if self.total_frames >= self.limits.max_total_frames {
+            return Err(self.over(
+                "frames in all stacks together",
+                "max_total_frames",
+                self.limits.max_total_frames as u64,
+            ));
+        }
+        self.total_frames += 1;
+        self.scratch.push(f);
+        Ok(())
+    }
+
+    /// Adds a record, within the record and goroutine limits.
+    pub(crate) fn push_record(&mut self, r: Record) -> Result<(), ParseError> {
+        if self.records.len() >= self.limits.max_records {
+            return Err(self.over(
+                "goroutine records",
+                "max_records",
+                self.limits.max_records as u64,
+            ));
+        }
+        match self.total.checked_add(r.count) {
+            Some(t) if t <= self.limits.max_goroutines => self.total = t,
+            _ => {
+                return Err(self.over(
+                    "goroutines in total (a count that cannot be real)",
+                    "max_goroutines",
+                    self.limits.max_goroutines,
+                ))
+            }
+        }
+        self.records.push(r);
+        Ok(())
     }
 
     pub(crate) fn frame(&mut self, function: &'a str, file: &'a str, line: u32) -> FrameId {
@@ -290,18 +399,28 @@ impl<'a> Builder<'a> {
         id
     }
 
-    pub(crate) fn label_set(&mut self, mut pairs: Vec<(StrId, StrId)>) -> LabelSetId {
+    pub(crate) fn label_set(
+        &mut self,
+        mut pairs: Vec<(StrId, StrId)>,
+    ) -> Result<LabelSetId, ParseError> {
         if pairs.is_empty() {
-            return 0;
+            return Ok(0);
+        }
+        if pairs.len() > self.limits.max_labels {
+            return Err(self.over(
+                "labels on one record",
+                "max_labels",
+                self.limits.max_labels as u64,
+            ));
         }
         pairs.sort_unstable();
         if let Some(&id) = self.label_map.get(&pairs) {
-            return id;
+            return Ok(id);
         }
         let id = self.label_sets.len() as LabelSetId;
         self.label_sets.push(pairs.clone());
         self.label_map.insert(pairs, id);
-        id
+        Ok(id)
     }
 
     pub(crate) fn warn(&mut self, line: u64, message: impl Into<String>) {

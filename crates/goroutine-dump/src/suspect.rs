@@ -145,7 +145,7 @@ pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> V
         };
         let first = counts.first().copied().unwrap_or(0);
         let last = counts.last().copied().unwrap_or(0);
-        let growth = last as i64 - first as i64;
+        let growth = crate::model::delta(last, first);
         let leaked = buckets.last().copied().flatten().map_or(0, |b| b.leaked);
         let mut reasons = Vec::new();
 

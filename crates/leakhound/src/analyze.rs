@@ -184,19 +184,60 @@ fn parse_bytes(bytes: &[u8], format: FormatArg, name: &str) -> anyhow::Result<Sn
     r.with_context(|| format!("{name}: not a goroutine profile"))
 }
 
-async fn load_local(kind: SourceKind, name: String, format: FormatArg) -> anyhow::Result<Loaded> {
+/// Reads at most `max` bytes of `r` (through `Read::take(max + 1)`), or says that `what` is
+/// larger than `--max-bytes`. The buffer doubles up to `max + 1` bytes and no further, so that
+/// `/dev/zero` or an endless FIFO costs at most the cap.
+fn read_capped(r: impl Read, max: u64, what: &str) -> anyhow::Result<Vec<u8>> {
+    let cap = usize::try_from(max.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut r = r.take(max.saturating_add(1));
+    let mut buf = vec![0u8; cap.min(64 << 10)];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            if len >= cap {
+                break;
+            }
+            buf.resize(len.saturating_mul(2).min(cap), 0);
+        }
+        match r.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {what}")),
+        }
+    }
+    buf.truncate(len);
+    if len as u64 > max {
+        bail!("{what} is larger than --max-bytes ({max} bytes); raise --max-bytes to read it");
+    }
+    Ok(buf)
+}
+
+async fn load_local(
+    kind: SourceKind,
+    name: String,
+    format: FormatArg,
+    max_bytes: u64,
+) -> anyhow::Result<Loaded> {
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let bytes = match &kind {
-            SourceKind::Stdin => {
-                let mut b = Vec::new();
-                std::io::stdin()
-                    .read_to_end(&mut b)
-                    .context("cannot read the dump from stdin")?;
-                b
-            }
+            SourceKind::Stdin => read_capped(std::io::stdin().lock(), max_bytes, "stdin")?,
             SourceKind::File(p) => {
-                std::fs::read(p).with_context(|| format!("cannot read '{}'", p.display()))?
+                let what = format!("'{}'", p.display());
+                let file = std::fs::File::open(p)
+                    .with_context(|| format!("cannot read {what}"))?;
+                // A regular file says its size: refuse it before reading. FIFOs, devices and
+                // /proc files do not; the capped read bounds them.
+                if let Ok(meta) = file.metadata() {
+                    if meta.is_file() && meta.len() > max_bytes {
+                        bail!(
+                            "{what} is larger than --max-bytes ({max_bytes} bytes: it has {}); raise --max-bytes to read it",
+                            meta.len()
+                        );
+                    }
+                }
+                read_capped(file, max_bytes, &what)?
             }
             SourceKind::Url(_) => bail!("internal: a URL is not a local source"),
         };
@@ -217,12 +258,69 @@ async fn load_local(kind: SourceKind, name: String, format: FormatArg) -> anyhow
     .context("the parsing task failed")?
 }
 
+/// What a fetched body is, from its first bytes: gzip is the pprof protobuf, `goroutine
+/// profile: total N` debug=1, `goroutine N [` debug=2. `None` for anything else (a raw protobuf,
+/// an HTML page, garbage).
+fn sniff(body: &[u8]) -> Option<Format> {
+    if body.starts_with(&[0x1f, 0x8b]) {
+        return Some(Format::Proto);
+    }
+    let head = &body[..body.len().min(4096)];
+    let start = head.iter().position(|c| !c.is_ascii_whitespace())?;
+    let head = &head[start..];
+    if head.starts_with(b"goroutine profile: total ")
+        || head.starts_with(b"goroutineleak profile: total ")
+    {
+        return Some(Format::Debug1);
+    }
+    let rest = head.strip_prefix(b"goroutine ")?;
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    (digits > 0 && rest[digits..].trim_ascii_start().starts_with(b"[")).then_some(Format::Debug2)
+}
+
+/// Fetches the profile at `format` and parses it as what the body turns out to be (see
+/// [`sniff`]; a service may answer `?debug=0` with text, as the demo's simulator does), saying
+/// so on stderr when that differs from what was asked. With `fallback` (format auto), a
+/// `?debug=0` answer that is not a profile at all is followed by a `?debug=1` fetch.
 async fn fetch(
     client: &HttpClient,
     base: &Url,
     format: Format,
     max_bytes: u64,
+    fallback: bool,
 ) -> anyhow::Result<Loaded> {
+    match fetch_as(client, base, format, max_bytes).await {
+        Err(FetchError::NotAProfile(e)) if fallback && format == Format::Proto => {
+            eprintln!("note: {e:#}; fetching debug=1 text instead");
+            fetch_as(client, base, Format::Debug1, max_bytes)
+                .await
+                .map_err(FetchError::into_inner)
+        }
+        r => r.map_err(FetchError::into_inner),
+    }
+}
+
+enum FetchError {
+    /// The request failed.
+    Fetch(anyhow::Error),
+    /// The body is not a goroutine profile in any format.
+    NotAProfile(anyhow::Error),
+}
+
+impl FetchError {
+    fn into_inner(self) -> anyhow::Error {
+        match self {
+            FetchError::Fetch(e) | FetchError::NotAProfile(e) => e,
+        }
+    }
+}
+
+async fn fetch_as(
+    client: &HttpClient,
+    base: &Url,
+    format: Format,
+    max_bytes: u64,
+) -> Result<Loaded, FetchError> {
     let url = profile_url(base, format.debug_level());
     let shown = leakhound_agent::http::redact(&url);
     let name = format!("{shown}?debug={}", format.debug_level());
@@ -232,17 +330,29 @@ async fn fetch(
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
-    let (_, bytes) = got.with_context(|| format!("cannot fetch {name}"))?;
+    let (_, bytes) = got
+        .with_context(|| format!("cannot fetch {name}"))
+        .map_err(FetchError::Fetch)?;
+    let actual = sniff(&bytes).unwrap_or(format);
+    if actual != format {
+        let what = if actual == Format::Proto {
+            "a pprof protobuf"
+        } else {
+            "text"
+        };
+        eprintln!("note: {name} answered with {actual} {what}; read it as {actual}");
+    }
     let parse_name = name.clone();
     let (snapshot, len) = tokio::task::spawn_blocking(move || {
-        let s = parse_bytes(&bytes, FormatArg::Fixed(format), &parse_name);
+        let s = parse_bytes(&bytes, FormatArg::Fixed(actual), &parse_name);
         (s, bytes.len())
     })
     .await
-    .context("the parsing task failed")?;
+    .context("the parsing task failed")
+    .map_err(FetchError::Fetch)?;
     Ok(Loaded {
         name,
-        snapshot: snapshot?,
+        snapshot: snapshot.map_err(FetchError::NotAProfile)?,
         bytes: len,
         elapsed: started.elapsed(),
     })
@@ -260,47 +370,67 @@ fn client(opts: &DumpOptions) -> anyhow::Result<HttpClient> {
 async fn load_one(source: &str, opts: &DumpOptions) -> anyhow::Result<Loaded> {
     match classify(source)? {
         SourceKind::Url(u) => {
-            let f = match opts.format {
-                FormatArg::Fixed(f) => f,
-                FormatArg::Auto => Format::Proto,
+            let (f, fallback) = match opts.format {
+                FormatArg::Fixed(f) => (f, false),
+                FormatArg::Auto => (Format::Proto, true),
             };
-            fetch(&client(opts)?, &u, f, opts.max_bytes).await
+            fetch(&client(opts)?, &u, f, opts.max_bytes, fallback).await
         }
-        kind => load_local(kind, source.to_string(), opts.format).await,
+        kind => load_local(kind, source.to_string(), opts.format, opts.max_bytes).await,
     }
 }
 
-/// Takes `samples` snapshots of a URL, `interval` apart.
+/// Takes `samples` snapshots of a URL, `interval` apart. When the first one fails, so does
+/// this, at once: the service is down or serves no profile, and waiting out the other
+/// samples would only delay the error. Later failures are reported and skipped.
 async fn sample_url(
     base: &Url,
     args: &AnalyzeArgs,
     mut on_error: impl FnMut(anyhow::Error),
 ) -> anyhow::Result<Vec<Loaded>> {
     let client = client(&args.dump)?;
+    let auto = args.dump.format == FormatArg::Auto;
     let mut format = match args.dump.format {
         FormatArg::Fixed(f) => f,
         FormatArg::Auto => Format::Proto,
     };
+    let max = args.dump.max_bytes;
     let mut out = Vec::new();
     for i in 0..args.samples {
         if i > 0 {
             tokio::time::sleep(args.interval).await;
         }
-        match fetch(&client, base, format, args.dump.max_bytes).await {
+        match fetch(&client, base, format, max, auto && i == 0).await {
             Ok(l) => {
-                if i == 0 && args.dump.format == FormatArg::Auto && l.snapshot.total() <= 20_000 {
+                if i == 0 && auto && l.snapshot.total() <= 20_000 {
                     // Cheap enough to take full dumps: goroutine ids tell leaks from churn.
                     format = Format::Debug2;
-                    match fetch(&client, base, format, args.dump.max_bytes).await {
-                        Ok(l2) => out.push(l2),
+                    match fetch(&client, base, format, max, false).await {
+                        Ok(l2) => {
+                            // What the service serves for debug=2 (the demo: debug=1 text).
+                            format = l2.snapshot.format();
+                            out.push(l2);
+                        }
                         Err(e) => {
                             on_error(e);
+                            format = l.snapshot.format();
                             out.push(l);
                         }
                     }
                 } else {
+                    if i == 0 && auto {
+                        // Keep fetching what the service actually served (debug=1 after a
+                        // fallback).
+                        format = l.snapshot.format();
+                    }
                     out.push(l);
                 }
+            }
+            Err(e) if i == 0 => {
+                return Err(e.context(format!(
+                    "the first of {} samples failed; not waiting for the others",
+                    args.samples
+                )))
             }
             Err(e) => on_error(e),
         }
@@ -422,7 +552,10 @@ pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     for source in &args.sources {
         match classify(source) {
             Ok(SourceKind::Url(u)) if args.samples > 1 => {
-                loaded.extend(sample_url(&u, &args, &mut report).await?);
+                match sample_url(&u, &args, &mut report).await {
+                    Ok(l) => loaded.extend(l),
+                    Err(e) => report(e),
+                }
             }
             Ok(_) => match load_one(source, &args.dump).await {
                 Ok(l) => loaded.push(l),

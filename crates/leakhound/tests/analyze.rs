@@ -300,3 +300,208 @@ fn analyze_url_once_fetches_the_cheap_proto_with_labels() {
     assert!(row.trim_start().starts_with("30 "), "{row}");
     assert!(o.contains("labels channel=openai, site=cond"), "{o}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 13: input caps, services that answer ?debug=0 with text, --samples failing fast.
+
+/// Runs leakhound with `stdin`, killing it (and failing) if it has not ended after `limit`: a
+/// hang detector for the cases that used to read forever, not a timing assertion.
+fn leakhound_within(
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+    limit: Duration,
+) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // The writer may see a broken pipe once leakhound stops reading: that is the point.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&input);
+        });
+    }
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("leakhound {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn issue13_analyze_stdin_is_capped_by_max_bytes() {
+    let body = std::fs::read(data(D1)).unwrap();
+    let out = leakhound_within(
+        &["analyze", "-", "--max-bytes", "1000"],
+        Some(body.clone()),
+        Duration::from_secs(60),
+    );
+    // 3: no source could be analysed.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("stdin is larger than --max-bytes (1000 bytes)"),
+        "{}",
+        stderr(&out)
+    );
+    // Under the cap it reads.
+    let cap = body.len().to_string();
+    let out = leakhound_within(
+        &["analyze", "-", "--max-bytes", &cap],
+        Some(body),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn issue13_analyze_reads_devices_and_fifos_through_the_cap() {
+    // /dev/zero never ends: it used to be read until the process ran out of memory.
+    let out = leakhound_within(
+        &["analyze", "/dev/zero", "--max-bytes", "1048576"],
+        None,
+        Duration::from_secs(60),
+    );
+    // 3: no source could be analysed.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("'/dev/zero' is larger than --max-bytes (1048576 bytes)"),
+        "{}",
+        stderr(&out)
+    );
+    // A regular file over the cap is refused from its size, before it is read.
+    let out = leakhound(&["analyze", &data(D2), "--max-bytes", "1000"]);
+    // 3: no source could be analysed.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is larger than --max-bytes (1000 bytes: it has 57449)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn issue13_analyze_url_reads_the_demo_simulators_text_profile() {
+    // The demo's simulated service answers ?debug=0 with debug=1 text: `analyze URL` failed
+    // with "invalid wire type value: 7".
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt
+        .block_on(leakhound_agent::sim::Simulator::start(
+            leakhound_agent::sim::SimConfig::default(),
+        ))
+        .unwrap();
+    let url = sim.url();
+    let out = leakhound_within(&["analyze", &url], None, Duration::from_secs(60));
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(
+        e.contains("/debug/pprof/goroutine?debug=0 answered with debug=1 text; read it as debug=1"),
+        "{e}"
+    );
+    assert!(
+        o.contains("/debug/pprof/goroutine?debug=0: debug=1, "),
+        "{o}"
+    );
+    // Several samples: the same, and the later fetches ask for what the service serves.
+    let out = leakhound_within(
+        &["analyze", &url, "--samples", "2", "--interval", "10ms"],
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    drop(sim);
+}
+
+/// A one-route-per-path HTTP server on a free port answering `routes` (path+query → body).
+fn tiny_server(routes: Vec<(&'static str, Vec<u8>)>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match std::io::Read::read(&mut conn, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&req);
+            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, body) = match routes.iter().find(|(p, _)| *p == target) {
+                Some((_, b)) => ("200 OK", b.clone()),
+                None => ("404 Not Found", b"404 page not found\n".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn issue13_analyze_url_falls_back_to_debug1_when_debug0_is_not_a_profile() {
+    let url = tiny_server(vec![
+        (
+            "/debug/pprof/goroutine?debug=0",
+            b"<html>pprof is elsewhere</html>".to_vec(),
+        ),
+        (
+            "/debug/pprof/goroutine?debug=1",
+            std::fs::read(data(D1)).unwrap(),
+        ),
+    ]);
+    let out = leakhound_within(&["analyze", &url], None, Duration::from_secs(60));
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(e.contains("fetching debug=1 text instead"), "{e}");
+    assert!(
+        o.contains("/debug/pprof/goroutine?debug=1: debug=1, 113 goroutines"),
+        "{o}"
+    );
+}
+
+#[test]
+fn issue13_samples_fail_fast_when_the_first_sample_fails() {
+    // Nothing listens on port 1: with --interval 1h the old loop waited 2 h to say so.
+    let out = leakhound_within(
+        &[
+            "analyze",
+            "http://127.0.0.1:1",
+            "--samples",
+            "3",
+            "--interval",
+            "1h",
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    let e = stderr(&out);
+    assert_ne!(out.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("the first of 3 samples failed; not waiting for the others"),
+        "{e}"
+    );
+}

@@ -2,6 +2,7 @@ mod analysis;
 mod fixture;
 mod formats;
 mod go126;
+mod hostile;
 mod props;
 
 use std::path::PathBuf;
