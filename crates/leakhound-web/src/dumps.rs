@@ -254,7 +254,7 @@ async fn diff(
     let from_bundle = a.ok_or_else(|| no_dump(&name, from))?;
     let to_bundle = b.ok_or_else(|| no_dump(&name, to))?;
     let _slot = state.heavy_slot().await?;
-    let unreadable = |id: i64, e: String| AppError::Unavailable(format!("dump {id}: {e}"));
+    let unreadable = |id: i64, e: String| AppError::Unprocessable(format!("dump {id}: {e}"));
     let before =
         (state.0.dump_cache.buckets(&from_bundle).await).map_err(|e| unreadable(from, e))?;
     let after = (state.0.dump_cache.buckets(&to_bundle).await).map_err(|e| unreadable(to, e))?;

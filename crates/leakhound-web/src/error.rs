@@ -18,6 +18,10 @@ pub enum AppError {
     Forbidden,
     #[error("{0}")]
     Unavailable(String),
+    /// The request is fine but what it names cannot be used (a dump whose profile does not
+    /// parse): 422, since asking again gives the same answer.
+    #[error("{0}")]
+    Unprocessable(String),
     /// Too many heavy requests at once: 503 with `Retry-After`.
     #[error("{0}")]
     Busy(String),
@@ -34,6 +38,7 @@ impl AppError {
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -264,6 +264,20 @@ async fn an_unparsable_dump_is_a_json_error() {
         v["error"].as_str().unwrap().contains("does not parse"),
         "{body}"
     );
+    // A diff with that dump is 422 naming it (503 would tell the client to come back).
+    let (status, content_type, body) = get(
+        AppState::new(&config, Latest::default()),
+        &format!("/api/targets/one-api/dumps/diff?from={id}&to={id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(content_type, "application/json");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!("dump {id}:")) && error.contains("does not parse"),
+        "{body}"
+    );
 }
 
 /// Issue 13 item 10 (web side): every URL the dashboard builds from a target name
