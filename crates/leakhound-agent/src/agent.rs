@@ -666,6 +666,9 @@ async fn write_batches(
         let samples: Vec<Sample> = batch.iter().map(|p| p.sample.clone()).collect();
         let (db, result) = match tokio::task::spawn_blocking(move || {
             let r = db.insert(&samples);
+            drop(samples);
+            // Large probe bodies come and go on the runtime; give their freed pages back.
+            crate::memory::release_free_memory_every(Duration::from_secs(30));
             (db, r)
         })
         .await

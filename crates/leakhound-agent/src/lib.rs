@@ -24,6 +24,7 @@ pub mod dumps;
 pub mod evidence;
 pub mod guide_log;
 pub mod http;
+pub mod memory;
 pub mod notify;
 pub mod outbox;
 pub mod probe;
