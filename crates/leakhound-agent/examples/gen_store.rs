@@ -17,7 +17,7 @@
 //!
 //! An existing OUT is refused (delete it first).
 
-use leakhound_agent::store::Store;
+use leakhound_store::Store;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

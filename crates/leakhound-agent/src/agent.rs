@@ -15,9 +15,9 @@ use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
 use crate::probe::container::ContainerProbe;
 use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
-use crate::store::{Store, StoreError};
 use leakhound_core::config::{Config, ConfigErrors, TargetConfig};
 use leakhound_core::{Metrics, Sample};
+use leakhound_store::{Db, StoreError};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -359,13 +359,14 @@ pub async fn run(
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!("cannot raise the open-files limit: {e}");
     }
-    let store = Store::open(&config.agent.database)?;
+    // The one connection that writes (a writer thread) and the read pool every part shares.
+    let db = Db::open(&config.agent.database)?;
     let channels = Arc::new(Channels::new(
         notifiers_from_config(config).map_err(AgentError::Config)?,
     ));
     let wakers = Wakers::new(&channels.names());
     let mut alerting = Alerting::open_with_resend(
-        &config.agent.database,
+        &db,
         config.alerts.active_rules(),
         wakers.clone(),
         channels.resend(),
@@ -388,6 +389,7 @@ pub async fn run(
     let (remedy_tx, remedy_task) = if crate::actions::wanted(config) {
         let (tx, task) = crate::actions::spawn(
             Arc::new(config.clone()),
+            db.clone(),
             wakers.clone(),
             alerting.engine().active(),
         )?;
@@ -411,13 +413,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut probers = spawn_probers(&config.targets, probe_tx, stop_rx.clone())?;
     // Messages left pending by an earlier run (a crash, a kill -9) go out now too.
-    let mut delivery = spawn_delivery(
-        &config.agent.database,
-        &wakers,
-        channels,
-        RetryPolicy::default(),
-        stop_rx,
-    )?;
+    let mut delivery = spawn_delivery(&db, &wakers, channels, RetryPolicy::default(), stop_rx)?;
     // [remote_write]: a bounded queue fed below without blocking; flushed on shutdown.
     let remote = match &config.remote_write {
         Some(rw) => Some(crate::remote_write::spawn(rw, config.levels.alert).map_err(
@@ -430,7 +426,7 @@ pub async fn run(
     };
     let remote_queue = remote.as_ref().map(|r| r.queue());
     let writer = tokio::spawn(write_batches(
-        store,
+        db.clone(),
         store_rx,
         config.agent.batch_size,
         config.agent.flush_interval,
@@ -629,12 +625,11 @@ impl DumpState {
 /// A failed write is retried with backoff; the batch is kept (bounded) so nothing is dropped
 /// while the database is briefly unavailable.
 async fn write_batches(
-    store: Store,
+    db: Db,
     mut rx: mpsc::Receiver<Probed>,
     batch_size: usize,
     flush_interval: Duration,
 ) -> Result<(u64, u64, LatencyHistogram), AgentError> {
-    let mut store = Some(store);
     let mut batch: Vec<Probed> = Vec::with_capacity(batch_size);
     let mut stored = 0u64;
     let mut errors = 0u64;
@@ -662,24 +657,16 @@ async fn write_batches(
         if batch.is_empty() {
             continue;
         }
-        let Some(mut db) = store.take() else { break };
         let samples: Vec<Sample> = batch.iter().map(|p| p.sample.clone()).collect();
-        let (db, result) = match tokio::task::spawn_blocking(move || {
-            let r = db.insert(&samples);
-            drop(samples);
-            // Large probe bodies come and go on the runtime; give their freed pages back.
-            crate::memory::release_free_memory_every(Duration::from_secs(30));
-            (db, r)
-        })
-        .await
-        {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::error!("store write task failed: {e}");
-                return Ok((stored, errors + 1, latency));
-            }
-        };
-        store = Some(db);
+        let result = db
+            .write(move |store| {
+                let r = store.insert(&samples);
+                drop(samples);
+                // Large probe bodies come and go on the runtime; give their freed pages back.
+                crate::memory::release_free_memory_every(Duration::from_secs(30));
+                r
+            })
+            .await;
         match result {
             Ok(()) => {
                 let now = Instant::now();

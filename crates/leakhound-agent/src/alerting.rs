@@ -4,16 +4,15 @@
 //! the database, so a restart neither re-fires what is firing nor forgets a silence.
 
 use crate::notify::{AlertLevel, AlertMessage, AlertStatus, Notifier, NotifierConfig};
-use crate::outbox::{Deliver, DeliverError, Outbox, Wakers};
-use crate::store::StoreError;
+use crate::outbox::{Deliver, DeliverError, Wakers};
 use leakhound_core::config::{Config, ConfigErrors};
 use leakhound_core::rules::{
     EngineSnapshot, Metric, Point, Rule, RuleEngine, Severity, Silences, Transition, TransitionKind,
 };
 use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
+use leakhound_store::{Db, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::time::Duration;
 
 const STATE_KEY: &str = "rule_engine";
@@ -87,7 +86,7 @@ pub struct Alerting {
     engine: RuleEngine,
     windows: HashMap<String, Window>,
     keep_ms: i64,
-    outbox: Option<Outbox>,
+    db: Db,
     wakers: Wakers,
     last_saved_ms: i64,
     last_silences_ms: i64,
@@ -99,19 +98,29 @@ pub struct Alerting {
 }
 
 impl Alerting {
-    /// Open the alert tables of the database at `db`, restoring the engine's saved state.
-    pub fn open(db: &Path, rules: Vec<Rule>, wakers: Wakers) -> Result<Alerting, StoreError> {
+    /// Alerting on the database `db`, restoring the engine's saved state.
+    pub fn open(db: &Db, rules: Vec<Rule>, wakers: Wakers) -> Result<Alerting, StoreError> {
         Self::open_with_resend(db, rules, wakers, Vec::new())
     }
 
     /// Like [`open`](Self::open), with channels to re-send firing alerts to every `interval`.
     pub fn open_with_resend(
-        db: &Path,
+        db: &Db,
         rules: Vec<Rule>,
         wakers: Wakers,
         resend: Vec<(String, Duration)>,
     ) -> Result<Alerting, StoreError> {
-        let mut outbox = Outbox::open(db)?;
+        db.reader()
+            .with(|outbox| Self::restore(db, outbox, rules, wakers, resend))
+    }
+
+    fn restore(
+        db: &Db,
+        outbox: &mut Store,
+        rules: Vec<Rule>,
+        wakers: Wakers,
+        resend: Vec<(String, Duration)>,
+    ) -> Result<Alerting, StoreError> {
         let mut firing: BTreeMap<String, AlertMessage> = match outbox.load_state(FIRING_KEY)? {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => BTreeMap::new(),
@@ -152,7 +161,7 @@ impl Alerting {
             engine,
             windows: HashMap::new(),
             keep_ms,
-            outbox: Some(outbox),
+            db: db.clone(),
             wakers,
             last_saved_ms: 0,
             last_silences_ms: 0,
@@ -170,30 +179,15 @@ impl Alerting {
         })
     }
 
-    /// Run the outbox work `f` on a blocking thread.
+    /// Run the store work `f` on the database's writer; an error is logged.
     async fn with_outbox<T: Send + 'static>(
         &mut self,
-        f: impl FnOnce(&mut Outbox) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Option<T> {
-        let mut outbox = self.outbox.take()?;
-        match tokio::task::spawn_blocking(move || {
-            let r = f(&mut outbox);
-            (outbox, r)
-        })
-        .await
-        {
-            Ok((outbox, result)) => {
-                self.outbox = Some(outbox);
-                match result {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        tracing::error!("alert store: {e}");
-                        None
-                    }
-                }
-            }
+        match self.db.write(f).await {
+            Ok(v) => Some(v),
             Err(e) => {
-                tracing::error!("alert store task failed: {e}");
+                tracing::error!("alert store: {e}");
                 None
             }
         }
@@ -506,7 +500,8 @@ mod tests {
     #[tokio::test]
     async fn transitions_are_recorded_queued_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("a.db");
+        let path = dir.path().join("a.db");
+        let db = Db::open(&path).unwrap();
         let rules = || default_rules(&Levels::default());
         let wakers = Wakers::new(&["ops".to_string()]);
         let mut a = Alerting::open(&db, rules(), wakers.clone()).unwrap();
@@ -516,7 +511,7 @@ mod tests {
         a.save().await;
         drop(a);
 
-        let mut outbox = Outbox::open(&db).unwrap();
+        let mut outbox = Store::open(&path).unwrap();
         assert_eq!(outbox.counts().unwrap().pending, 1);
         assert_eq!(outbox.alert_events(Some("one-api"), 10).unwrap().len(), 1);
 
@@ -535,7 +530,8 @@ mod tests {
     #[tokio::test]
     async fn a_crash_right_after_firing_does_not_fire_again() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("a.db");
+        let path = dir.path().join("a.db");
+        let db = Db::open(&path).unwrap();
         let rules = || default_rules(&Levels::default());
         let wakers = Wakers::new(&["ops".to_string()]);
         let mut a = Alerting::open(&db, rules(), wakers.clone()).unwrap();
@@ -547,10 +543,10 @@ mod tests {
 
         let mut a = Alerting::open(&db, rules(), wakers).unwrap();
         assert!(feed(&mut a, 300, 600, 6000).await.is_empty());
-        assert_eq!(Outbox::open(&db).unwrap().counts().unwrap().pending, 1);
+        assert_eq!(Store::open(&path).unwrap().counts().unwrap().pending, 1);
         // A whole snapshot supersedes the per-target states.
         a.save().await;
-        let mut outbox = Outbox::open(&db).unwrap();
+        let mut outbox = Store::open(&path).unwrap();
         assert!(outbox.load_states(TARGET_STATE_PREFIX).unwrap().is_empty());
         let resolved = feed(&mut a, 600, 900, 100).await;
         assert_eq!(resolved.len(), 1);
@@ -561,7 +557,8 @@ mod tests {
     #[tokio::test]
     async fn a_crash_right_after_firing_keeps_resending_it() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("a.db");
+        let path = dir.path().join("a.db");
+        let db = Db::open(&path).unwrap();
         let rules = || default_rules(&Levels::default());
         let wakers = Wakers::new(&["am".to_string()]);
         let resend = || vec![("am".to_string(), Duration::from_secs(60))];
@@ -569,7 +566,7 @@ mod tests {
         feed(&mut a, 0, 30, 100).await;
         assert_eq!(feed(&mut a, 30, 120, 6000).await.len(), 1);
         drop(a); // no save(): as after kill -9
-        let pending = || Outbox::open(&db).unwrap().counts().unwrap().pending;
+        let pending = || Store::open(&path).unwrap().counts().unwrap().pending;
         let before = pending();
 
         let mut a = Alerting::open_with_resend(&db, rules(), wakers, resend()).unwrap();
@@ -616,8 +613,9 @@ mod tests {
     #[tokio::test]
     async fn a_silence_stored_by_the_cli_is_honoured() {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("a.db");
-        let mut outbox = Outbox::open(&db).unwrap();
+        let path = dir.path().join("a.db");
+        let db = Db::open(&path).unwrap();
+        let mut outbox = Store::open(&path).unwrap();
         outbox
             .add_silence(&Silence {
                 id: "s1".into(),

@@ -16,15 +16,12 @@
 //! bundles first — never the first bundle of an incident.
 
 use crate::http::{HttpClient, HttpOptions};
-use crate::store::{Store, StoreError};
 use goroutine_dump::{bucketize, Bucket, GroupBy};
 use leakhound_core::config::{EvidenceConfig, TargetConfig};
 use leakhound_core::Sample;
-use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use leakhound_store::{Bundle, BundleSuspect, Db, Store, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use url::Url;
 
 /// Goroutine profiles parsed at once in this process (evidence capture, the dump task and the
@@ -67,263 +64,62 @@ async fn parse_off_runtime(body: Vec<u8>) -> Result<(u64, Vec<Bucket>), String> 
 /// How many suspects a bundle keeps.
 pub const TOP_SUSPECTS: usize = 5;
 
-/// One leak suspect of a bundle: a call site and how many goroutines wait there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BundleSuspect {
-    /// Fully qualified function, e.g. `leaky/internal/leaks.(*Relay).waitReply`.
-    pub function: String,
-    /// `file.go:123`.
-    pub location: String,
-    /// Goroutines at this site in this bundle.
-    pub count: u64,
-    /// Growth since the previous bundle of the target (`None`: no previous bundle had it
-    /// measured, the suspect is only among the largest).
-    pub delta: Option<i64>,
-    /// `grew` (more than in the previous bundle) or `largest` (among the biggest user buckets).
-    pub basis: String,
-    /// What they block on (`chan receive`, `select`, …).
-    pub blocking: String,
-    /// pprof labels carried by most of them, `key=value`.
-    pub labels: Vec<String>,
-}
-
-impl BundleSuspect {
-    /// One line for messages: `leaky/internal/leaks.(*Relay).waitReply (relay.go:42): 3000 goroutines, +2990 since the previous bundle`.
-    pub fn line(&self) -> String {
-        let mut s = format!(
-            "{} ({}): {} goroutines",
-            self.function, self.location, self.count
-        );
-        if let Some(d) = self.delta {
-            s.push_str(&format!(", {d:+} since the previous bundle"));
-        }
-        if !self.blocking.is_empty() {
-            s.push_str(&format!(", {}", self.blocking));
-        }
-        s
+/// Prune the oldest bundles (never an incident's first) until all bundles take at most
+/// `budget` bytes: each pruned bundle's directory is removed, then its row. Returns the
+/// pruned bundles.
+pub fn prune_bundles(store: &mut Store, budget: u64) -> Result<Vec<Bundle>, StoreError> {
+    let mut total = store.evidence_bytes()?;
+    let mut pruned = Vec::new();
+    if total <= budget {
+        return Ok(pruned);
     }
-}
-
-/// A recorded evidence bundle (a row of `evidence_bundles`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Bundle {
-    pub id: i64,
-    pub target: String,
-    /// The incident it belongs to: the alert's fingerprint, or `manual`.
-    pub incident: String,
-    /// The first bundle of its incident (never pruned).
-    pub first_of_incident: bool,
-    pub at_ms: i64,
-    /// What asked for it: `alert:goroutines_critical`, `action:restart`, `manual`.
-    pub trigger: String,
-    /// The bundle's directory.
-    pub dir: PathBuf,
-    /// Bytes on disk.
-    pub bytes: u64,
-    /// Goroutines in the profile.
-    pub goroutines: Option<u64>,
-    /// `debug=1` when the goroutine profile was saved; `None` when it could not be fetched.
-    pub profile_format: Option<String>,
-    /// Best first.
-    pub suspects: Vec<BundleSuspect>,
-    /// Why (part of) the capture failed.
-    pub error: Option<String>,
-}
-
-impl Bundle {
-    /// Whether the goroutine profile is in it (the evidence a restart would destroy).
-    pub fn has_profile(&self) -> bool {
-        self.profile_format.is_some()
-    }
-}
-
-fn is_missing_table(e: &rusqlite::Error) -> bool {
-    e.to_string().contains("no such table")
-}
-
-const BUNDLE_COLUMNS: &str = "id, target, incident, first_of_incident, at_ms, triggered_by, dir, \
-    bytes, goroutines, profile_format, suspects, error";
-
-fn bundle_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bundle> {
-    let suspects: String = r.get(10)?;
-    Ok(Bundle {
-        id: r.get(0)?,
-        target: r.get(1)?,
-        incident: r.get(2)?,
-        first_of_incident: r.get(3)?,
-        at_ms: r.get(4)?,
-        trigger: r.get(5)?,
-        dir: PathBuf::from(r.get::<_, String>(6)?),
-        bytes: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
-        goroutines: r
-            .get::<_, Option<i64>>(8)?
-            .and_then(|g| u64::try_from(g).ok()),
-        profile_format: r.get(9)?,
-        suspects: serde_json::from_str(&suspects).unwrap_or_default(),
-        error: r.get(11)?,
-    })
-}
-
-/// Evidence bundles in the store. Reads work on databases without the table (older files):
-/// they return nothing.
-impl Store {
-    /// Record a bundle; its `id` is ignored and the new one returned. `first_of_incident` is
-    /// worked out here: true when no bundle of the same target and incident exists.
-    pub fn insert_bundle(&mut self, b: &Bundle) -> Result<(i64, bool), StoreError> {
-        let result = (|| -> rusqlite::Result<(i64, bool)> {
-            // IMMEDIATE: the count below and the insert see the same database, and a writer
-            // that committed in between makes this wait (busy timeout) instead of failing.
-            let tx = self
-                .connection()
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let earlier: i64 = tx.query_row(
-                "SELECT count(*) FROM evidence_bundles WHERE target = ?1 AND incident = ?2",
-                params![b.target, b.incident],
-                |r| r.get(0),
-            )?;
-            let first = earlier == 0;
-            tx.execute(
-                "INSERT INTO evidence_bundles(target, incident, first_of_incident, at_ms, triggered_by, \
-                 dir, bytes, goroutines, profile_format, suspects, error) \
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-                params![
-                    b.target,
-                    b.incident,
-                    first,
-                    b.at_ms,
-                    b.trigger,
-                    b.dir.display().to_string(),
-                    i64::try_from(b.bytes).unwrap_or(i64::MAX),
-                    b.goroutines.map(|g| i64::try_from(g).unwrap_or(i64::MAX)),
-                    b.profile_format,
-                    serde_json::to_string(&b.suspects).unwrap_or_else(|_| "[]".into()),
-                    b.error,
-                ],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.commit()?;
-            Ok((id, first))
-        })();
-        result.map_err(|e| self.classify(e))
-    }
-
-    /// Bundles, newest first: of one target (or all), at most `limit`.
-    pub fn bundles(&self, target: Option<&str>, limit: usize) -> Result<Vec<Bundle>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let result = (|| -> rusqlite::Result<Vec<Bundle>> {
-            let mut stmt = self.conn().prepare(&format!(
-                "SELECT {BUNDLE_COLUMNS} FROM evidence_bundles \
-                 WHERE (?1 IS NULL OR target = ?1) ORDER BY at_ms DESC, id DESC LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![target, limit], bundle_row)?;
-            rows.collect()
-        })();
-        match result {
-            Err(e) if is_missing_table(&e) => Ok(Vec::new()),
-            r => r.map_err(|e| self.classify(e)),
-        }
-    }
-
-    /// The newest bundle of a target, with its suspects.
-    pub fn latest_bundle(&self, target: &str) -> Result<Option<Bundle>, StoreError> {
-        Ok(self.bundles(Some(target), 1)?.into_iter().next())
-    }
-
-    /// One bundle by id.
-    pub fn bundle(&self, id: i64) -> Result<Option<Bundle>, StoreError> {
-        let result = self
-            .conn()
-            .query_row(
-                &format!("SELECT {BUNDLE_COLUMNS} FROM evidence_bundles WHERE id = ?1"),
-                [id],
-                bundle_row,
-            )
-            .optional();
-        match result {
-            Err(e) if is_missing_table(&e) => Ok(None),
-            r => r.map_err(|e| self.classify(e)),
-        }
-    }
-
-    /// Bytes of all recorded bundles.
-    pub fn evidence_bytes(&self) -> Result<u64, StoreError> {
-        let result = self.conn().query_row(
-            "SELECT coalesce(sum(bytes), 0) FROM evidence_bundles",
-            [],
-            |r| r.get::<_, i64>(0),
-        );
-        match result {
-            Err(e) if is_missing_table(&e) => Ok(0),
-            r => r
-                .map(|n| u64::try_from(n).unwrap_or(0))
-                .map_err(|e| self.classify(e)),
-        }
-    }
-
-    fn delete_bundle_row(&mut self, id: i64) -> Result<(), StoreError> {
-        let r = self
-            .connection()
-            .execute("DELETE FROM evidence_bundles WHERE id = ?1", [id]);
-        r.map(|_| ()).map_err(|e| self.classify(e))
-    }
-
-    /// Prune the oldest bundles (never an incident's first) until all bundles take at most
-    /// `budget` bytes: each pruned bundle's directory is removed, then its row. Returns the
-    /// pruned bundles.
-    pub fn prune_bundles(&mut self, budget: u64) -> Result<Vec<Bundle>, StoreError> {
-        let mut total = self.evidence_bytes()?;
-        let mut pruned = Vec::new();
+    let mut oldest = store.bundles(None, usize::MAX)?;
+    oldest.reverse();
+    for b in oldest {
         if total <= budget {
-            return Ok(pruned);
+            break;
         }
-        let mut oldest = self.bundles(None, usize::MAX)?;
-        oldest.reverse();
-        for b in oldest {
-            if total <= budget {
-                break;
-            }
-            if b.first_of_incident {
-                continue;
-            }
-            // Only a real directory inside a real directory: a link planted at the target's
-            // directory (or the bundle's) must not make the prune delete what it points to.
-            let parent_real = b
-                .dir
-                .parent()
-                .map(|p| real_dir(p).ok().flatten() != Some(false))
-                .unwrap_or(true);
-            let own = real_dir(&b.dir).ok().flatten();
-            if !parent_real || own == Some(false) {
+        if b.first_of_incident {
+            continue;
+        }
+        // Only a real directory inside a real directory: a link planted at the target's
+        // directory (or the bundle's) must not make the prune delete what it points to.
+        let parent_real = b
+            .dir
+            .parent()
+            .map(|p| real_dir(p).ok().flatten() != Some(false))
+            .unwrap_or(true);
+        let own = real_dir(&b.dir).ok().flatten();
+        if !parent_real || own == Some(false) {
+            tracing::warn!(
+                "not pruning the evidence bundle '{}': it (or its target's directory) is a symbolic link or not a directory; kept it and its record",
+                b.dir.display()
+            );
+            continue;
+        }
+        match std::fs::remove_dir_all(&b.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
                 tracing::warn!(
-                    "not pruning the evidence bundle '{}': it (or its target's directory) is a symbolic link or not a directory; kept it and its record",
+                    "cannot prune the evidence bundle '{}': {e}; kept it and its record",
                     b.dir.display()
                 );
                 continue;
             }
-            match std::fs::remove_dir_all(&b.dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(
-                        "cannot prune the evidence bundle '{}': {e}; kept it and its record",
-                        b.dir.display()
-                    );
-                    continue;
-                }
-            }
-            self.delete_bundle_row(b.id)?;
-            total = total.saturating_sub(b.bytes);
-            pruned.push(b);
         }
-        if total > budget {
-            tracing::warn!(
-                "the evidence directory holds {} in bundles that are the first of their incident (never pruned), over the [evidence] max_total_bytes of {}; raise it or remove old incidents by hand",
-                leakhound_core::units::human_bytes(total),
-                leakhound_core::units::human_bytes(budget)
-            );
-        }
-        Ok(pruned)
+        store.delete_bundle_row(b.id)?;
+        total = total.saturating_sub(b.bytes);
+        pruned.push(b);
     }
+    if total > budget {
+        tracing::warn!(
+            "the evidence directory holds {} in bundles that are the first of their incident (never pruned), over the [evidence] max_total_bytes of {}; raise it or remove old incidents by hand",
+            leakhound_core::units::human_bytes(total),
+            leakhound_core::units::human_bytes(budget)
+        );
+    }
+    Ok(pruned)
 }
 
 /// Why a capture did not happen or failed entirely.
@@ -360,7 +156,7 @@ pub struct CaptureRequest {
 #[derive(Debug)]
 pub struct Capturer {
     config: EvidenceConfig,
-    store: Arc<Mutex<Store>>,
+    store: Db,
     clients: HashMap<String, HttpClient>,
     last_automatic: HashMap<String, i64>,
 }
@@ -493,12 +289,12 @@ pub fn pprof_url(target: &TargetConfig, path: &str) -> Option<Url> {
 
 impl Capturer {
     /// A capturer writing under `config.dir`, recording in the store at `db`.
-    pub fn new(config: &EvidenceConfig, db: &Path) -> Result<Capturer, StoreError> {
+    pub fn new(config: &EvidenceConfig, db: &Db) -> Result<Capturer, StoreError> {
         let mut config = config.clone();
-        config.dir = evidence_dir(&config, db);
+        config.dir = evidence_dir(&config, db.path());
         Ok(Capturer {
             config,
-            store: Arc::new(Mutex::new(Store::open(db)?)),
+            store: db.clone(),
             clients: HashMap::new(),
             last_automatic: HashMap::new(),
         })
@@ -510,16 +306,11 @@ impl Capturer {
 
     /// Seed the rate limit from the store (after an agent restart).
     pub async fn load_rate_limits(&mut self) {
-        let store = self.store.clone();
-        let latest = tokio::task::spawn_blocking(move || {
-            store
-                .lock()
-                .ok()
-                .and_then(|s| s.bundles(None, 10_000).ok())
-                .unwrap_or_default()
-        })
-        .await
-        .unwrap_or_default();
+        let latest = self
+            .store
+            .read(|s| s.bundles(None, 10_000))
+            .await
+            .unwrap_or_default();
         for b in latest {
             let slot = self.last_automatic.entry(b.target).or_insert(b.at_ms);
             *slot = (*slot).max(b.at_ms);
@@ -530,22 +321,7 @@ impl Capturer {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || match store.lock() {
-            Ok(mut s) => f(&mut s),
-            Err(_) => Err(StoreError::Sql {
-                path: "(evidence)".into(),
-                detail: "the store lock was poisoned by a panic".into(),
-            }),
-        })
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => Err(StoreError::Sql {
-                path: "(evidence)".into(),
-                detail: format!("store task failed: {e}"),
-            }),
-        }
+        self.store.write(f).await
     }
 
     fn client(&mut self, target: &TargetConfig) -> Result<HttpClient, String> {
@@ -767,7 +543,7 @@ impl Capturer {
         let (id, first, pruned) = self
             .blocking(move |s| {
                 let (id, first) = s.insert_bundle(&record)?;
-                let pruned = s.prune_bundles(budget)?;
+                let pruned = prune_bundles(s, budget)?;
                 Ok((id, first, pruned))
             })
             .await?;
@@ -937,7 +713,7 @@ mod tests {
                 .unwrap();
             assert_eq!(first, i == 0 || i == 5);
         }
-        let pruned = store.prune_bundles(4000).unwrap();
+        let pruned = prune_bundles(&mut store, 4000).unwrap();
         assert_eq!(pruned.len(), 6);
         let left = store.bundles(Some("one-api"), 100).unwrap();
         assert_eq!(store.evidence_bytes().unwrap(), 4000);
@@ -963,7 +739,8 @@ mod tests {
             dir: root.clone(),
             ..EvidenceConfig::default()
         };
-        let mut capturer = Capturer::new(&config, &tmp.path().join("lh.db")).unwrap();
+        let mut capturer =
+            Capturer::new(&config, &Db::open(&tmp.path().join("lh.db")).unwrap()).unwrap();
         let target: TargetConfig = leakhound_core::config::Config::parse(
             "[[targets]]\nname = \"one-api\"\nurl = \"http://127.0.0.1:1\"\n",
             &|_| None,
@@ -1019,7 +796,7 @@ mod tests {
                 1000,
             ))
             .unwrap();
-        let pruned = store.prune_bundles(0).unwrap();
+        let pruned = prune_bundles(&mut store, 0).unwrap();
         assert!(pruned.is_empty(), "{pruned:?}");
         assert!(elsewhere.join("b0").join("precious").exists());
     }

@@ -29,6 +29,4 @@ pub mod notify;
 pub mod outbox;
 pub mod probe;
 pub mod remote_write;
-pub mod report;
 pub mod sim;
-pub mod store;

@@ -86,7 +86,11 @@ async fn a_costly_profile_does_not_stall_the_runtime() {
         dir: tmp.path().join("evidence"),
         ..EvidenceConfig::default()
     };
-    let mut capturer = Capturer::new(&evidence, &tmp.path().join("lh.db")).unwrap();
+    let mut capturer = Capturer::new(
+        &evidence,
+        &leakhound_store::Db::open(&tmp.path().join("lh.db")).unwrap(),
+    )
+    .unwrap();
 
     // Another target's schedule: a 1 ms ticker on the same (single) runtime thread.
     let ticks = Arc::new(AtomicU64::new(0));

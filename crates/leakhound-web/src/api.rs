@@ -7,12 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use leakhound_agent::store::Store;
 use leakhound_core::rules::Transition;
 use leakhound_core::Sample;
-use rusqlite::{Connection, OpenFlags};
+use leakhound_store::{Reader, Store};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -216,22 +214,21 @@ async fn targets(
         let since = until - span;
         let step = (span / HISTORY_POINTS).max(1000);
         let histories = blocking(move || {
-            let conn = read_only(&db)?;
-            // Long spans read the 10-minute rollups (one row per 10 minutes instead of every
-            // sample), with the step rounded up to whole rollup buckets.
-            let rollups = span >= ROLLUPS_FROM_MS && has_rollups(&conn);
-            names
-                .iter()
-                .map(|name| {
-                    cancel.check()?;
-                    let points = if rollups {
-                        rollup_peaks(&conn, name, since, until, step)
-                    } else {
-                        peaks(&conn, name, since, until, step)
-                    };
-                    points.map_err(|e| format!("database '{}': {e}", db.display()))
-                })
-                .collect::<Result<Vec<_>, String>>()
+            db.with(|store| {
+                // Long spans read the 10-minute rollups (one row per 10 minutes instead of
+                // every sample), with the step rounded up to whole rollup buckets.
+                let rollups = span >= ROLLUPS_FROM_MS && store.has_rollups();
+                Ok(names
+                    .iter()
+                    .map(|name| {
+                        cancel.check()?;
+                        store
+                            .peak_series(name, since, until, step, rollups)
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<Vec<_>, String>>())
+            })
+            .map_err(|e| e.to_string())?
         })
         .await?;
         for (view, history) in views.iter_mut().zip(histories) {
@@ -329,38 +326,12 @@ async fn samples(
     let target = name.clone();
     let step_text = q.step.clone().unwrap_or_default();
     let rows = blocking(move || {
-        // Only what is stored can be read: the range shrinks to the target's first and last
-        // sample, so an absurd `since` costs nothing.
-        let Some((first, last)) = stored_range(&db, &target)? else {
-            return Ok(Ok(Vec::new()));
-        };
-        let (lo, hi) = (since.max(first), until.min(last.saturating_add(1)));
-        if lo >= hi {
-            return Ok(Ok(Vec::new()));
-        }
-        let store = Store::open_read_only(&db).map_err(|e| e.to_string())?;
-        match step {
-            Some(step) => {
-                let buckets = (hi - lo).div_euclid(step).saturating_add(1);
-                if buckets > MAX_POINTS as i64 {
-                    let fit = ((hi - lo) / MAX_POINTS as i64 + 1).max(1);
-                    return Ok(Err(AppError::BadRequest(format!(
-                        "step='{step_text}' asks for {buckets} points over the stored samples in that range, more than {MAX_POINTS}: use step={}s or more, or a shorter range",
-                        (fit + 999) / 1000
-                    ))));
-                }
-                downsample_in_chunks(&store, &target, lo, hi, step, &cancel).map(Ok)
-            }
-            None => {
-                let n = count_samples(&db, &target, lo, hi)?;
-                if n > MAX_POINTS as u64 {
-                    return Ok(Err(AppError::BadRequest(format!(
-                        "{n} samples in that range, more than {MAX_POINTS}: ask for a shorter range or add a step, e.g. step=1m"
-                    ))));
-                }
-                store.samples(&target, lo, hi).map(Ok).map_err(|e| e.to_string())
-            }
-        }
+        db.with(|store| {
+            Ok(samples_in_range(
+                store, &target, since, until, step, &step_text, &cancel,
+            ))
+        })
+        .map_err(|e| e.to_string())?
     })
     .await??;
     if rows.len() > MAX_POINTS {
@@ -376,6 +347,57 @@ async fn samples(
         step_ms: step,
         samples: rows,
     }))
+}
+
+/// The stored samples of `[since, until)`, downsampled to `step` when given; a request for
+/// more than [`MAX_POINTS`] is refused with what would fit.
+fn samples_in_range(
+    store: &Store,
+    target: &str,
+    since: i64,
+    until: i64,
+    step: Option<i64>,
+    step_text: &str,
+    cancel: &Cancel,
+) -> Result<Result<Vec<Sample>, AppError>, String> {
+    {
+        // Only what is stored can be read: the range shrinks to the target's first and last
+        // sample, so an absurd `since` costs nothing.
+        let Some((first, last)) = store.stored_range(target).map_err(|e| e.to_string())? else {
+            return Ok(Ok(Vec::new()));
+        };
+        let (lo, hi) = (since.max(first), until.min(last.saturating_add(1)));
+        if lo >= hi {
+            return Ok(Ok(Vec::new()));
+        }
+        match step {
+            Some(step) => {
+                let buckets = (hi - lo).div_euclid(step).saturating_add(1);
+                if buckets > MAX_POINTS as i64 {
+                    let fit = ((hi - lo) / MAX_POINTS as i64 + 1).max(1);
+                    return Ok(Err(AppError::BadRequest(format!(
+                        "step='{step_text}' asks for {buckets} points over the stored samples in that range, more than {MAX_POINTS}: use step={}s or more, or a shorter range",
+                        (fit + 999) / 1000
+                    ))));
+                }
+                downsample_in_chunks(store, target, lo, hi, step, cancel).map(Ok)
+            }
+            None => {
+                let n = store
+                    .count_between(target, lo, hi)
+                    .map_err(|e| e.to_string())?;
+                if n > MAX_POINTS as u64 {
+                    return Ok(Err(AppError::BadRequest(format!(
+                        "{n} samples in that range, more than {MAX_POINTS}: ask for a shorter range or add a step, e.g. step=1m"
+                    ))));
+                }
+                store
+                    .samples(target, lo, hi)
+                    .map(Ok)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
 }
 
 /// Set when the request that started some blocking work is dropped (its client left, or the
@@ -411,48 +433,6 @@ impl Cancel {
             Ok(())
         }
     }
-}
-
-fn read_only(db: &std::path::Path) -> Result<Connection, String> {
-    Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| format!("database '{}': {e}", db.display()))
-}
-
-/// The times of a target's first and last stored sample (`None`: it has none).
-fn stored_range(db: &std::path::Path, target: &str) -> Result<Option<(i64, i64)>, String> {
-    let conn = read_only(db)?;
-    let range = conn.query_row(
-        "SELECT min(ts_ms), max(ts_ms) FROM samples \
-         WHERE target_id = (SELECT id FROM targets WHERE name = ?1)",
-        [target],
-        |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
-    );
-    match range {
-        Ok((Some(a), Some(b))) => Ok(Some((a, b))),
-        Ok(_) => Ok(None),
-        Err(e) if e.to_string().contains("no such table") => Ok(None),
-        Err(e) => Err(format!("database '{}': {e}", db.display())),
-    }
-}
-
-fn count_samples(
-    db: &std::path::Path,
-    target: &str,
-    since: i64,
-    until: i64,
-) -> Result<u64, String> {
-    let conn = read_only(db)?;
-    conn.query_row(
-        "SELECT count(*) FROM samples WHERE target_id = (SELECT id FROM targets WHERE name = ?1) \
-         AND ts_ms >= ?2 AND ts_ms < ?3",
-        rusqlite::params![target, since, until],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| u64::try_from(n).unwrap_or(0))
-    .map_err(|e| format!("database '{}': {e}", db.display()))
 }
 
 /// About a day of samples read at a time when a range is downsampled: a 30-day chart never holds
@@ -491,86 +471,6 @@ fn downsample_in_chunks(
 
 /// `/api/targets?history=` spans from this long read the rollups.
 const ROLLUPS_FROM_MS: i64 = 12 * 3_600_000;
-
-fn has_rollups(conn: &Connection) -> bool {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .is_ok_and(|n| n > 0)
-}
-
-/// [`peaks`] from `sample_rollups`: one point per step (rounded up to whole 10-minute rollup
-/// buckets), at the step's last sample, `null` when the target was down in it.
-fn rollup_peaks(
-    conn: &Connection,
-    target: &str,
-    since: i64,
-    until: i64,
-    step_ms: i64,
-) -> rusqlite::Result<Vec<(i64, Option<u64>)>> {
-    let width = leakhound_agent::report::ROLLUP_MS;
-    let step = (step_ms + width - 1) / width * width;
-    let mut stmt = conn.prepare_cached(
-        "SELECT bucket_ms / ?4 AS b, max(last_ms), sum(down), max(g_max) FROM sample_rollups \
-         WHERE target_id = (SELECT id FROM targets WHERE name = ?1) \
-         AND bucket_ms >= ?2 AND bucket_ms < ?3 GROUP BY b ORDER BY b",
-    )?;
-    let rows = stmt.query_map(
-        rusqlite::params![target, since - since.rem_euclid(width), until, step],
-        |r| {
-            let down: i64 = r.get(2)?;
-            let peak: Option<i64> = r.get(3)?;
-            Ok((
-                r.get::<_, i64>(1)?,
-                peak.filter(|_| down == 0)
-                    .and_then(|g| u64::try_from(g).ok()),
-            ))
-        },
-    )?;
-    rows.collect()
-}
-
-/// `[ts_ms, goroutines]` of a target over `[since, until)`, one point per `step_ms` bucket: the
-/// peak of the bucket, `null` goroutines when the target was down in it (as [`downsample`]
-/// picks them, but aggregated by SQLite: no sample is materialised, so 200 targets' 24 hours
-/// cost one index scan each instead of millions of rows built and thrown away).
-fn peaks(
-    conn: &Connection,
-    target: &str,
-    since: i64,
-    until: i64,
-    step_ms: i64,
-) -> rusqlite::Result<Vec<(i64, Option<u64>)>> {
-    // SQLite fills the bare columns (`ts_ms`, `up`, `goroutines`) from the row holding the
-    // maximum: down rows rank above up ones, then more goroutines above fewer.
-    let stmt = conn.prepare_cached(
-        "SELECT ts_ms / ?4 AS bucket, \
-                max((NOT up) * 4611686018427387904 + min(coalesce(goroutines, 0), 4611686018427387903)), \
-                ts_ms, up, goroutines \
-         FROM samples WHERE target_id = (SELECT id FROM targets WHERE name = ?1) \
-         AND ts_ms >= ?2 AND ts_ms < ?3 GROUP BY bucket ORDER BY bucket",
-    );
-    let mut stmt = match stmt {
-        Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
-        r => r?,
-    };
-    let rows = stmt.query_map(rusqlite::params![target, since, until, step_ms], |r| {
-        let up: bool = r.get(3)?;
-        let goroutines: Option<i64> = r.get(4)?;
-        Ok((
-            r.get::<_, i64>(2)?,
-            goroutines
-                .filter(|_| up)
-                .and_then(|g| u64::try_from(g).ok()),
-        ))
-    })?;
-    match rows.collect() {
-        Err(e) if e.to_string().contains("no such table") => Ok(Vec::new()),
-        r => r,
-    }
-}
 
 /// One sample per `step_ms` bucket: the one with the most goroutines (a leak shows in the
 /// peaks), the latest of equals; down samples win over up ones so outages stay visible.
@@ -612,17 +512,14 @@ async fn alerts(
     let limit = q.limit.unwrap_or(100).min(1000);
     let active = active_alerts(db.clone()).await?;
     let recent = blocking(move || {
-        query_bodies(
-            &db,
-            "SELECT body FROM alert_events ORDER BY id DESC LIMIT ?1",
-            limit,
-        )
+        db.with(|s| s.alert_events(None, limit))
+            .map_err(|e| e.to_string())
     })
     .await?;
     Ok(Json(AlertsView { active, recent }))
 }
 
-pub(crate) fn database(state: &AppState) -> Result<PathBuf, AppError> {
+pub(crate) fn database(state: &AppState) -> Result<Reader, AppError> {
     state.0.database.clone().ok_or_else(|| {
         AppError::Unavailable("this server has no history; run `leakhound run` for it".into())
     })
@@ -639,37 +536,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 /// Every alert whose latest transition is not `resolved`.
-pub(crate) async fn active_alerts(db: PathBuf) -> Result<Vec<Transition>, AppError> {
+pub(crate) async fn active_alerts(db: Reader) -> Result<Vec<Transition>, AppError> {
     blocking(move || {
-        query_bodies(
-            &db,
-            "SELECT body FROM alert_events WHERE id IN \
-             (SELECT max(id) FROM alert_events GROUP BY target, rule) \
-             AND kind != 'resolved' AND ?1 > 0 ORDER BY target, rule",
-            1,
-        )
+        db.with(|s| s.active_alert_events())
+            .map_err(|e| e.to_string())
     })
     .await
-}
-
-fn query_bodies(db: &std::path::Path, sql: &str, n: usize) -> Result<Vec<Transition>, String> {
-    let fail = |e: rusqlite::Error| format!("database '{}': {e}", db.display());
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(fail)?;
-    let mut stmt = conn.prepare(sql).map_err(fail)?;
-    let bodies = stmt
-        .query_map([i64::try_from(n).unwrap_or(i64::MAX)], |r| {
-            r.get::<_, String>(0)
-        })
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(fail)?;
-    Ok(bodies
-        .iter()
-        .filter_map(|b| serde_json::from_str(b).ok())
-        .collect())
 }
 
 #[cfg(test)]

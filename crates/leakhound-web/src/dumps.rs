@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use goroutine_dump::{Bucket, Diff};
-use leakhound_agent::evidence::Bundle;
-use leakhound_agent::store::Store;
+
+use leakhound_store::{Bundle, Reader};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -57,8 +57,7 @@ async fn list(
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let target = name.clone();
     let dumps = blocking(move || {
-        Store::open_read_only(&db)
-            .and_then(|s| s.bundles(Some(&target), limit))
+        db.with(|s| s.bundles(Some(&target), limit))
             .map_err(|e| e.to_string())
     })
     .await?;
@@ -94,10 +93,8 @@ fn parse_id(text: &str) -> Result<i64, AppError> {
 }
 
 /// The bundle `id` of target `name`, from the store (404 when it is not this target's).
-fn load_bundle(db: &std::path::Path, name: &str, id: i64) -> Result<Option<Bundle>, String> {
-    let bundle = Store::open_read_only(db)
-        .and_then(|s| s.bundle(id))
-        .map_err(|e| e.to_string())?;
+fn load_bundle(db: &Reader, name: &str, id: i64) -> Result<Option<Bundle>, String> {
+    let bundle = db.with(|s| s.bundle(id)).map_err(|e| e.to_string())?;
     Ok(bundle.filter(|b| b.target == name))
 }
 

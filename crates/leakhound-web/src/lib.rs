@@ -45,7 +45,7 @@ use axum::Router;
 use leakhound_agent::agent::Latest;
 use leakhound_core::config::{Config, Levels, WebConfig};
 use leakhound_core::Sample;
-use std::path::PathBuf;
+use leakhound_store::Reader;
 use std::sync::Arc;
 use tokio::sync::{broadcast, watch, Semaphore};
 
@@ -81,7 +81,8 @@ struct Inner {
     targets: Vec<String>,
     levels: Levels,
     web: WebConfig,
-    database: Option<PathBuf>,
+    /// Read-only connections to the agent's database (none: a server without history).
+    database: Option<Reader>,
     started_ms: i64,
     /// The agent's sample broadcast, for `/api/events`.
     live: Option<broadcast::Sender<Sample>>,
@@ -110,7 +111,7 @@ impl AppState {
             targets: config.targets.iter().map(|t| t.name.clone()).collect(),
             levels: config.levels.clone(),
             web: config.web.clone(),
-            database: Some(config.agent.database.clone()),
+            database: Some(Reader::new(&config.agent.database)),
             started_ms: leakhound_agent::agent::now_ms(),
             live: None,
             stop: watch::Sender::new(false),

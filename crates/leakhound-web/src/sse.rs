@@ -40,7 +40,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub const ALERT_POLL: Duration = Duration::from_secs(2);
 
 /// At most this many alert events per poll (the rest follow at the next one).
-const ALERT_BATCH: i64 = 100;
+const ALERT_BATCH: usize = 100;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/events", get(events))
@@ -73,41 +73,6 @@ struct Feed {
     /// Alert events read but not sent yet.
     pending: std::collections::VecDeque<Event>,
     _slot: OwnedSemaphorePermit,
-}
-
-/// `(id, body)` of alert transitions after `after`, oldest first; none when the store has no
-/// alert table yet.
-fn alerts_after(db: &std::path::Path, after: i64) -> Result<Vec<(i64, String)>, String> {
-    use rusqlite::{Connection, OpenFlags};
-    let conn = Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| e.to_string())?;
-    let mut stmt = match conn
-        .prepare("SELECT id, body FROM alert_events WHERE id > ?1 ORDER BY id LIMIT ?2")
-    {
-        Ok(stmt) => stmt,
-        Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
-        Err(e) => return Err(e.to_string()),
-    };
-    let rows = stmt
-        .query_map([after, ALERT_BATCH], |r| Ok((r.get(0)?, r.get(1)?)))
-        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| e.to_string());
-    rows
-}
-
-/// The newest `alert_events` id (0 when there is none).
-fn newest_alert(db: &std::path::Path) -> i64 {
-    use rusqlite::{Connection, OpenFlags};
-    Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|c| {
-            c.query_row("SELECT coalesce(max(id), 0) FROM alert_events", [], |r| {
-                r.get(0)
-            })
-        })
-        .unwrap_or(0)
 }
 
 async fn events(
@@ -152,9 +117,7 @@ async fn events(
         .json_data(&views)
         .map_err(|e| AppError::Internal(format!("live feed snapshot: {e}")))?;
     let last_alert = match state.0.database.clone() {
-        Some(db) => tokio::task::spawn_blocking(move || newest_alert(&db))
-            .await
-            .ok(),
+        Some(db) => Some(db.read(|s| s.newest_alert_event_id()).await.unwrap_or(0)),
         None => None,
     };
     let mut alert_tick = tokio::time::interval(ALERT_POLL);
@@ -224,13 +187,15 @@ async fn poll_alerts(feed: &mut Feed) {
     let (Some(after), Some(db)) = (feed.last_alert, feed.state.0.database.clone()) else {
         return;
     };
-    let rows = match tokio::task::spawn_blocking(move || alerts_after(&db, after)).await {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => {
+    let rows = match db
+        .read(move |s| s.alert_events_after(after, ALERT_BATCH))
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
             tracing::debug!("live feed: cannot read alert events: {e}");
             return;
         }
-        Err(_) => return,
     };
     for (id, body) in rows {
         feed.last_alert = Some(id);

@@ -111,7 +111,7 @@ fn with_samples(dir: &tempfile::TempDir) -> AppState {
             },
         })
         .collect();
-    leakhound_agent::store::Store::open(&db)
+    leakhound_store::Store::open(&db)
         .unwrap()
         .insert(&samples)
         .unwrap();
@@ -182,7 +182,7 @@ async fn a_long_history_comes_from_the_rollups() {
 /// (here it is removed, and the second answer still has the buckets).
 #[tokio::test]
 async fn a_dump_is_parsed_once() {
-    use leakhound_agent::evidence::Bundle;
+    use leakhound_store::Bundle;
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("lh.db");
     let dir = tmp.path().join("b1");
@@ -192,7 +192,7 @@ async fn a_dump_is_parsed_once() {
         "goroutine profile: total 7\n7 @ 0x1 0x2\n#\t0x1\tapp.(*Relay).wait+0x1\t/src/relay.go:35\n\n",
     )
     .unwrap();
-    let mut store = leakhound_agent::store::Store::open(&db).unwrap();
+    let mut store = leakhound_store::Store::open(&db).unwrap();
     let (id, _) = store
         .insert_bundle(&Bundle {
             id: 0,
@@ -228,13 +228,13 @@ async fn a_dump_is_parsed_once() {
 /// A profile that does not parse is a clean JSON error in the dump's view, not a failure.
 #[tokio::test]
 async fn an_unparsable_dump_is_a_json_error() {
-    use leakhound_agent::evidence::Bundle;
+    use leakhound_store::Bundle;
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("lh.db");
     let dir = tmp.path().join("b1");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("goroutine.txt"), b"\x1f\x8b\x08garbage").unwrap();
-    let mut store = leakhound_agent::store::Store::open(&db).unwrap();
+    let mut store = leakhound_store::Store::open(&db).unwrap();
     let (id, _) = store
         .insert_bundle(&Bundle {
             id: 0,
@@ -356,7 +356,7 @@ async fn measure_targets_history_24h() {
     let now = leakhound_agent::agent::now_ms();
     let names: Vec<String> = (0..200).map(|i| format!("t{i:03}")).collect();
     {
-        let mut store = leakhound_agent::store::Store::open(&db).unwrap();
+        let mut store = leakhound_store::Store::open(&db).unwrap();
         for step in 0..2880i64 {
             let batch: Vec<Sample> = names
                 .iter()
@@ -392,7 +392,7 @@ async fn measure_targets_history_24h() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.len() > 10_000);
     let t = std::time::Instant::now();
-    let store = leakhound_agent::store::Store::open_read_only(&db).unwrap();
+    let store = leakhound_store::Store::open_read_only(&db).unwrap();
     let mut rows = 0;
     for n in &names {
         rows += store.samples(n, now - 86_400_000, now + 1).unwrap().len();

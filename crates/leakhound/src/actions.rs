@@ -6,7 +6,7 @@
 use crate::cli::DbArgs;
 use clap::{Args, Subcommand};
 use leakhound_agent::guide_log::local_time;
-use leakhound_agent::store::Store;
+use leakhound_store::Store;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]

@@ -12,12 +12,11 @@ use anyhow::Context;
 use clap::Parser;
 use leakhound_agent::agent::{self, Latest};
 use leakhound_agent::guide_log::local_time;
-use leakhound_agent::outbox::Outbox;
 use leakhound_agent::sim::{SimConfig, Simulator};
-use leakhound_agent::store::Store;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{Rule, RuleKind};
 use leakhound_core::trend::Trend;
+use leakhound_store::Store;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -233,7 +232,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             sparkline(&counts)
         );
     }
-    let alerts = Outbox::open(&config.agent.database)?.alert_events(None, 20)?;
+    let alerts = Store::open(&config.agent.database)?.alert_events(None, 20)?;
     if !alerts.is_empty() {
         println!("\nAlerts the rules raised (oldest first; add [[notifiers]] to send them):");
         for t in alerts.iter().rev() {

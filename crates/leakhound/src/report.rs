@@ -1,7 +1,7 @@
 //! `leakhound report`: GUIDE §8 `compare_goroutines.sh` over the agent's stored history — as
 //! text, JSON, charts (PNG/SVG) or a single-file HTML report for an incident ticket.
 //!
-//! The numbers come from `leakhound_agent::report::History` (SQL aggregates and rollups, never
+//! The numbers come from `leakhound_store::History` (SQL aggregates and rollups, never
 //! the rows); this module only renders them. Rendering functions return strings/bytes; `run`
 //! does the reading and writing.
 
@@ -12,13 +12,13 @@ use crate::view::plural;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use leakhound_agent::agent::now_ms;
-use leakhound_agent::evidence::Bundle;
 use leakhound_agent::guide_log::local_time;
-use leakhound_agent::report::History;
 use leakhound_core::config::{Config, Levels};
 use leakhound_core::report::TargetReport;
 use leakhound_core::rules::Transition;
 use leakhound_core::units::{human_bytes, human_duration};
+use leakhound_store::Bundle;
+use leakhound_store::History;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -94,7 +94,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         bail!("--format png needs --out FILE.png (a PNG on a terminal is unreadable)");
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let found = leakhound_agent::report::reports(
+    let found = leakhound_store::history::reports(
         &path,
         &targets,
         since,

@@ -6,8 +6,8 @@ use crate::run::load_config;
 use anyhow::bail;
 use leakhound_agent::agent::now_ms;
 use leakhound_agent::guide_log::local_time;
-use leakhound_agent::outbox::Outbox;
 use leakhound_core::rules::Silence;
+use leakhound_store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,7 +54,7 @@ pub fn add(args: SilenceAddArgs) -> anyhow::Result<ExitCode> {
     if args.target.is_none() && args.rule.is_none() {
         bail!("a silence needs --target and/or --rule (use --target '*' to silence everything)");
     }
-    let mut outbox = Outbox::open(&database(&args.db)?)?;
+    let mut outbox = Store::open(&database(&args.db)?)?;
     let now = now_ms();
     let id = format!("{:x}", now);
     let until = now + i64::try_from(args.duration.as_millis()).unwrap_or(i64::MAX);
@@ -71,7 +71,7 @@ pub fn add(args: SilenceAddArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn list(args: DbArgs) -> anyhow::Result<ExitCode> {
-    let mut outbox = Outbox::open_read_only(&existing_database(&args)?)?;
+    let mut outbox = Store::open_read_only(&existing_database(&args)?)?;
     let now = now_ms();
     let silences = outbox.silences()?;
     if silences.is_empty() {
@@ -96,7 +96,7 @@ pub fn list(args: DbArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn rm(args: SilenceRmArgs) -> anyhow::Result<ExitCode> {
-    let mut outbox = Outbox::open(&existing_database(&args.db)?)?;
+    let mut outbox = Store::open(&existing_database(&args.db)?)?;
     if !outbox.remove_silence(&args.id)? {
         bail!(
             "no silence with id '{}'; see `leakhound silence list`",

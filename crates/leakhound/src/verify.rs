@@ -9,8 +9,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use leakhound_agent::agent::now_ms;
 use leakhound_agent::guide_log::local_time;
-use leakhound_agent::outbox::Outbox;
-use leakhound_agent::report::History;
 use leakhound_core::config::Config;
 use leakhound_core::report::Aggregate;
 use leakhound_core::units::human_duration;
@@ -18,6 +16,7 @@ use leakhound_core::verify::{
     self, compare, day_one, first_30_minutes, two_hours, week_one, window_averages, Baseline,
     Check, Status,
 };
+use leakhound_store::{History, Store};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -118,7 +117,7 @@ pub fn baseline(args: BaselineArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     };
     let json = serde_json::to_string_pretty(&baseline)?;
-    Outbox::open(&path)?.save_state(&state_key(&args.target), &json)?;
+    Store::open(&path)?.save_state(&state_key(&args.target), &json)?;
     if let Some(out) = &args.out {
         std::fs::write(out, format!("{json}\n"))
             .with_context(|| format!("cannot write the baseline to '{}'", out.display()))?;

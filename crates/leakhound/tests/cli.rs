@@ -213,13 +213,13 @@ async fn run_stores_samples_and_a_second_run_keeps_the_first() {
     let run = move || leakhound(&["run", "-c", &cfg_s, "--duration", "1s"]);
     let first = tokio::task::spawn_blocking(run.clone()).await.unwrap();
     assert_eq!(first.status.code(), Some(0), "{:?}", text(&first));
-    let store = leakhound_agent::store::Store::open_read_only(&db).unwrap();
+    let store = leakhound_store::Store::open_read_only(&db).unwrap();
     let after_first = store.count(Some("sim")).unwrap();
     assert!(after_first >= 3, "{after_first}");
     drop(store);
     let second = tokio::task::spawn_blocking(run).await.unwrap();
     assert_eq!(second.status.code(), Some(0));
-    let store = leakhound_agent::store::Store::open_read_only(&db).unwrap();
+    let store = leakhound_store::Store::open_read_only(&db).unwrap();
     let samples = store.samples("sim", 0, i64::MAX).unwrap();
     assert!(samples.len() as u64 >= after_first + 3);
     assert!(samples
@@ -346,7 +346,7 @@ async fn run_with_a_bare_url_needs_no_config() {
     .await
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    let store = leakhound_agent::store::Store::open_read_only(&db).unwrap();
+    let store = leakhound_store::Store::open_read_only(&db).unwrap();
     let targets = store.targets().unwrap();
     assert_eq!(targets.len(), 1);
     let samples = store.samples(&targets[0], 0, i64::MAX).unwrap();

@@ -488,8 +488,8 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// Write `days` of history for `targets` targets (`svc-000`…) at one sample per `interval_s`,
 /// ending now: steady services around 400 goroutines, every tenth one leaking linearly.
 fn generate_history(db: &Path, targets: u64, days: u64, interval_s: u64) -> u64 {
-    use leakhound_agent::store::Store;
     use leakhound_core::{Metrics, Sample};
+    use leakhound_store::Store;
     let mut store = Store::open(db).unwrap();
     let now = leakhound_agent::agent::now_ms();
     let step = i64::try_from(interval_s * 1000).unwrap();

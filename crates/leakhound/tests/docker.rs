@@ -324,7 +324,7 @@ fn the_agent_stores_the_container_columns() {
     );
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
     let samples = poll(Duration::from_secs(30), "two stored samples", || {
-        let store = leakhound_agent::store::Store::open_read_only(&db).ok()?;
+        let store = leakhound_store::Store::open_read_only(&db).ok()?;
         let samples = store.samples("one-api", 0, i64::MAX).ok()?;
         (samples.len() >= 2).then_some(samples)
     });

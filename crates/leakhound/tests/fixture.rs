@@ -6,8 +6,8 @@
 mod support;
 
 use leakhound_agent::agent::TargetProber;
-use leakhound_agent::store::Store;
 use leakhound_core::config::{Config, ProcessSelector, TargetConfig};
+use leakhound_store::Store;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};

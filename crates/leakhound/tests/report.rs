@@ -4,10 +4,10 @@
 
 mod support;
 
-use leakhound_agent::store::Store;
 use leakhound_core::config::Levels;
 use leakhound_core::rules::{default_rules, RuleEngine};
 use leakhound_core::{Metrics, Sample};
+use leakhound_store::Store;
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use support::{leakhound, stderr, stdout};

@@ -16,8 +16,8 @@
 
 mod support;
 
-use leakhound_agent::outbox::Outbox;
 use leakhound_core::rules::{Transition, TransitionKind};
+use leakhound_store::Store;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -84,7 +84,7 @@ fn goroutine_stats(db: &Path, target: &str) -> (usize, f64, f64, f64, f64, i64, 
 }
 
 /// The growth events (any kind) for `target`, oldest first.
-fn growth_events(outbox: &mut Outbox, target: &str) -> Vec<Transition> {
+fn growth_events(outbox: &mut Store, target: &str) -> Vec<Transition> {
     let mut events: Vec<Transition> = outbox
         .alert_events(Some(target), 50)
         .expect("read alert_events")
@@ -177,7 +177,7 @@ fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_
     );
     let (_, min, max, mean, sd, ..) = goroutine_stats(&db, "steady");
     eprintln!("steady before: min {min} max {max} mean {mean:.0} sd {sd:.1}");
-    let mut outbox = Outbox::open(&db).expect("open the agent's database");
+    let mut outbox = Store::open(&db).expect("open the agent's database");
     for t in ["leaking", "steady", "ramping"] {
         assert!(
             growth_events(&mut outbox, t).is_empty(),
@@ -191,7 +191,7 @@ fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_
     assert!(ramp.get("error").is_none(), "{ramp}");
     let leak_start = Instant::now();
     let leak_start_ms = now_ms();
-    let quiet = |outbox: &mut Outbox| {
+    let quiet = |outbox: &mut Store| {
         for t in ["steady", "ramping"] {
             let events = growth_events(outbox, t);
             assert!(

@@ -5,8 +5,8 @@
 
 mod support;
 
-use leakhound_agent::store::Store;
 use leakhound_core::{Metrics, Sample};
+use leakhound_store::Store;
 use std::path::{Path, PathBuf};
 use support::{leakhound, stderr, stdout};
 

@@ -6,10 +6,10 @@ use super::app::{DumpReason, DumpView, Event, SiteRow};
 use anyhow::Context;
 use goroutine_dump::{Bucket, Format, GroupBy, SuspectOptions};
 use leakhound_agent::agent::spawn_probers;
-use leakhound_agent::evidence::Bundle;
 use leakhound_agent::http::{HttpClient, HttpError, HttpOptions};
 use leakhound_core::config::{Auth, TargetConfig};
 use leakhound_core::Sample;
+use leakhound_store::Bundle;
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -303,7 +303,7 @@ const DUMP_ROUNDS: u64 = 6;
 /// The suspects pane's view of an agent's evidence bundle: what grew since its previous bundle
 /// (suspects) and its largest user-code groups.
 fn view_of_bundle(b: &Bundle) -> DumpView {
-    let row = |s: &leakhound_agent::evidence::BundleSuspect| SiteRow {
+    let row = |s: &leakhound_store::BundleSuspect| SiteRow {
         function: goroutine_dump::short_function(&s.function).to_string(),
         location: s.location.clone(),
         first: s

@@ -1,4 +1,6 @@
-//! The SQLite history: one row per sample, WAL mode, batched writes from one writer thread.
+//! One open leakhound database: the schema (created and migrated on open), the connection, and
+//! the `samples` repository (batched inserts, range reads). The other tables' statements live
+//! in their own modules as further `impl Store` blocks.
 //!
 //! The store never deletes or rewrites a file it cannot read: a damaged or foreign file is an
 //! error that names the file and the fix, and the file is left as it was.
@@ -223,6 +225,20 @@ impl Store {
         &self.conn
     }
 
+    /// Run statements on the connection, naming this file in an error.
+    pub(crate) fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let result = f(&mut self.conn);
+        result.map_err(|e| self.classify(e))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub(crate) fn classify(&self, e: rusqlite::Error) -> StoreError {
         let path = self.path.display().to_string();
         let detail = e.to_string();
@@ -294,7 +310,7 @@ impl Store {
             .execute_batch(SCHEMA)
             .map_err(|e| self.classify(e))?;
         self.migrate_samples()?;
-        crate::report::ensure_rollups(&self.conn).map_err(|e| self.classify(e))?;
+        crate::rollups::ensure_rollups(&self.conn).map_err(|e| self.classify(e))?;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| self.classify(e))?;

@@ -1,0 +1,169 @@
+//! `sample_rollups`: per target and 10-minute bucket, the aggregates a long report needs (count,
+//! down count, goroutine count/sum/min/max and band counts of the guide's default ladder, memory
+//! count/sum/min/max), kept exact by an `AFTER INSERT` trigger on `samples` and built once from
+//! the existing rows when a database first gets the table.
+
+use crate::history::ROLLUP_MS;
+use rusqlite::Connection;
+
+/// The rollup table and the trigger that keeps it. Bands are the guide's default ladder
+/// (1000 / 2000 / 3000 / 5000 / 10000, each band including its upper bound).
+const ROLLUP_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS sample_rollups (
+    target_id  INTEGER NOT NULL,
+    bucket_ms  INTEGER NOT NULL,
+    n          INTEGER NOT NULL,
+    down       INTEGER NOT NULL,
+    first_ms   INTEGER NOT NULL,
+    last_ms    INTEGER NOT NULL,
+    g_n        INTEGER NOT NULL,
+    g_sum      INTEGER NOT NULL,
+    g_min      INTEGER,
+    g_max      INTEGER,
+    b0 INTEGER NOT NULL, b1 INTEGER NOT NULL, b2 INTEGER NOT NULL,
+    b3 INTEGER NOT NULL, b4 INTEGER NOT NULL, b5 INTEGER NOT NULL,
+    m_n        INTEGER NOT NULL,
+    m_sum      INTEGER NOT NULL,
+    m_min      INTEGER,
+    m_max      INTEGER,
+    PRIMARY KEY (target_id, bucket_ms)
+) WITHOUT ROWID;
+";
+
+/// Columns of one row's rollup contribution, over `{s}` (the sample row: `NEW` or `samples`).
+fn contribution(s: &str) -> String {
+    let m =
+        format!("coalesce({s}.rss_bytes, {s}.cgroup_memory_bytes, {s}.sys_bytes, {s}.alloc_bytes)");
+    let g = format!("{s}.goroutines");
+    format!(
+        "{s}.target_id, {s}.ts_ms - ({s}.ts_ms % {ROLLUP_MS}), 1, NOT {s}.up, {s}.ts_ms, {s}.ts_ms, \
+         {g} IS NOT NULL, coalesce({g}, 0), {g}, {g}, \
+         coalesce({g} < 1000, 0), coalesce({g} >= 1000 AND {g} <= 2000, 0), \
+         coalesce({g} > 2000 AND {g} <= 3000, 0), coalesce({g} > 3000 AND {g} <= 5000, 0), \
+         coalesce({g} > 5000 AND {g} <= 10000, 0), coalesce({g} > 10000, 0), \
+         ({m}) IS NOT NULL, coalesce({m}, 0), {m}, {m}"
+    )
+}
+
+fn trigger_sql() -> String {
+    let pick_min = |c: &str| {
+        format!("{c} = CASE WHEN {c} IS NULL OR excluded.{c} < {c} THEN excluded.{c} ELSE {c} END")
+    };
+    let pick_max = |c: &str| {
+        format!("{c} = CASE WHEN {c} IS NULL OR excluded.{c} > {c} THEN excluded.{c} ELSE {c} END")
+    };
+    format!(
+        "CREATE TRIGGER samples_rollup AFTER INSERT ON samples BEGIN \
+         INSERT INTO sample_rollups VALUES ({}) \
+         ON CONFLICT(target_id, bucket_ms) DO UPDATE SET \
+         n = n + 1, down = down + excluded.down, \
+         first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms), \
+         g_n = g_n + excluded.g_n, g_sum = g_sum + excluded.g_sum, {}, {}, \
+         b0 = b0 + excluded.b0, b1 = b1 + excluded.b1, b2 = b2 + excluded.b2, \
+         b3 = b3 + excluded.b3, b4 = b4 + excluded.b4, b5 = b5 + excluded.b5, \
+         m_n = m_n + excluded.m_n, m_sum = m_sum + excluded.m_sum, {}, {}; END",
+        contribution("NEW"),
+        pick_min("g_min"),
+        pick_max("g_max"),
+        pick_min("m_min"),
+        pick_max("m_max"),
+    )
+}
+
+/// Create the rollup table and its trigger if missing; a database that gets them now has its
+/// existing samples rolled up in the same transaction (once; seconds per million samples).
+/// Called by [`Store::open`].
+pub(crate) fn ensure_rollups(conn: &Connection) -> rusqlite::Result<()> {
+    let has_trigger = |c: &Connection| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    if has_trigger(conn)? {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| -> rusqlite::Result<()> {
+        if has_trigger(conn)? {
+            return Ok(());
+        }
+        conn.execute_batch(ROLLUP_TABLE)?;
+        conn.execute("DELETE FROM sample_rollups", [])?;
+        // The same contribution per row, summed per bucket.
+        conn.execute_batch(&format!(
+            "INSERT INTO sample_rollups \
+             SELECT target_id, bucket, count(*), sum(d), min(f), max(l), sum(gn), sum(gs), \
+                    min(gmin), max(gmax), sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), \
+                    sum(mn), sum(ms), min(mmin), max(mmax) \
+             FROM (SELECT {} FROM samples) GROUP BY target_id, bucket",
+            aliased(&contribution("samples"))
+        ))?;
+        conn.execute_batch(&trigger_sql())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// `contribution("samples")` with a name on every column, for the backfill's subquery.
+fn aliased(contribution: &str) -> String {
+    const NAMES: [&str; 20] = [
+        "target_id",
+        "bucket",
+        "one",
+        "d",
+        "f",
+        "l",
+        "gn",
+        "gs",
+        "gmin",
+        "gmax",
+        "b0",
+        "b1",
+        "b2",
+        "b3",
+        "b4",
+        "b5",
+        "mn",
+        "ms",
+        "mmin",
+        "mmax",
+    ];
+    split_top_level(contribution)
+        .iter()
+        .zip(NAMES)
+        .map(|(expr, name)| format!("{expr} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Split on commas outside parentheses.
+fn split_top_level(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0;
+    let mut current = String::new();
+    for ch in text.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(current.trim().to_string());
+                current.clear();
+                continue;
+            }
+            _ => {}
+        }
+        current.push(ch);
+    }
+    if !current.trim().is_empty() {
+        parts.push(current.trim().to_string());
+    }
+    parts
+}
