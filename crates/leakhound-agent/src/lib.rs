@@ -23,7 +23,6 @@ pub mod dump_task;
 pub mod dumps;
 pub mod evidence;
 pub mod guide_log;
-pub mod http;
 pub mod memory;
 pub mod notify;
 pub mod outbox;

@@ -194,7 +194,7 @@ pub fn config_check(args: ConfigCheckArgs) -> anyhow::Result<ExitCode> {
     );
     for t in &config.targets {
         let what = match (&t.url, &t.process) {
-            (Some(u), _) => leakhound_agent::http::redact(u),
+            (Some(u), _) => leakhound_http::redact(u),
             (None, Some(p)) => format!("{p:?}"),
             (None, None) => "-".into(),
         };

@@ -44,8 +44,8 @@ pub use message::{AlertLevel, AlertMessage, AlertStatus};
 pub use secret::{Secret, SecretUrl};
 pub use template::{Format, TemplateError, Templates};
 
-use crate::http::error_chain;
 use leakhound_core::units::human_duration;
+use leakhound_http::error_chain;
 use secret::Scrubber;
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
@@ -553,7 +553,7 @@ impl Ctx {
         headers: &[(&str, String)],
     ) -> Result<Answer, NotifyError> {
         let peer = secret::shown(url);
-        let client = crate::http::shared_client().map_err(|e| NotifyError::Network {
+        let client = leakhound_http::shared_client().map_err(|e| NotifyError::Network {
             name: self.name.clone(),
             peer: peer.clone(),
             detail: self.scrubbed(&e.to_string()),
