@@ -3,8 +3,7 @@
 //! transaction, then the delivery tasks are woken. The engine's state and the silences live in
 //! the database, so a restart neither re-fires what is firing nor forgets a silence.
 
-use crate::notify::{AlertLevel, AlertMessage, AlertStatus, Notifier, NotifierConfig};
-use crate::outbox::{Deliver, DeliverError, Outbox, Wakers};
+use crate::outbox::{Deliver, Outbox, Wakers};
 use crate::store::StoreError;
 use leakhound_core::config::{Config, ConfigErrors};
 use leakhound_core::rules::{
@@ -12,6 +11,9 @@ use leakhound_core::rules::{
 };
 use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
+use leakhound_notify::{
+    AlertLevel, AlertMessage, AlertStatus, DeliverError, Notifier, NotifierConfig,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;

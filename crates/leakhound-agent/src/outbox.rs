@@ -6,6 +6,7 @@
 
 use crate::store::{Store, StoreError};
 use leakhound_core::rules::{Silence, Transition};
+use leakhound_notify::DeliverError;
 use rand::Rng;
 use rusqlite::{params, OptionalExtension};
 use std::future::Future;
@@ -345,16 +346,6 @@ impl Outbox {
             Ok(counts)
         })
     }
-}
-
-/// Why one delivery attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliverError {
-    /// Worth trying again (network, timeout, 5xx, rate limit); `false` dead-letters at once.
-    pub retryable: bool,
-    pub message: String,
-    /// The peer asked to wait this long (e.g. Telegram's `retry_after`).
-    pub retry_after: Option<Duration>,
 }
 
 /// Sends one queued payload on one channel.

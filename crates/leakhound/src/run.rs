@@ -3,8 +3,8 @@
 use crate::cli::{ConfigCheckArgs, InitArgs, NotifyTestArgs, RunArgs, TargetArgs};
 use anyhow::{bail, Context};
 use leakhound_agent::alerting::notifiers_from_config;
-use leakhound_agent::notify::AlertMessage;
 use leakhound_core::config::{Config, EXAMPLE};
+use leakhound_notify::AlertMessage;
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -25,13 +25,13 @@ pub mod http;
 pub mod signal;
 
 use crate::evidence::{Bundle, CaptureRequest, Capturer};
-use crate::notify::{AlertLevel, AlertMessage, AlertStatus};
 use crate::outbox::{Outbox, Wakers};
 use crate::store::{Store, StoreError};
 use leakhound_core::config::{ActionConfig, ActionKind, Config, TargetConfig};
 use leakhound_core::remediation::{Decision, Policy, PolicyState};
 use leakhound_core::rules::{ActiveAlert, Transition, TransitionKind};
 use leakhound_core::Sample;
+use leakhound_notify::{AlertLevel, AlertMessage, AlertStatus};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
