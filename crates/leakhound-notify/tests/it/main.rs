@@ -6,10 +6,12 @@
 //!
 //! One test binary (`it`) for the whole crate, one module per concern: [`fake`] is the fake peer
 //! and shared helpers, [`channels`] the wire format and error classification of every channel,
-//! [`peers`] the real peers and [`readme`] the README's examples.
+//! [`snapshots`] each channel's payload as insta snapshots, [`peers`] the real peers and
+//! [`readme`] the README's examples.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod channels;
 mod fake;
 mod peers;
 mod readme;
+mod snapshots;
