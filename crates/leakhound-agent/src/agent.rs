@@ -10,7 +10,6 @@
 use crate::alerting::{notifiers_from_config, Alerting, Channels};
 use crate::docker::DockerError;
 use crate::guide_log::GuideLog;
-use crate::http::HttpError;
 use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
 use crate::probe::container::ContainerProbe;
 use crate::probe::process::ProcessProbe;
@@ -18,6 +17,7 @@ use crate::probe::{ProbeError, UrlProbe};
 use leakhound_core::config::{Config, ConfigErrors, TargetConfig};
 use leakhound_core::{Metrics, Sample};
 use leakhound_store::{Db, StoreError};
+use leakhound_http::HttpError;
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

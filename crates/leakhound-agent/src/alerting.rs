@@ -3,14 +3,16 @@
 //! transaction, then the delivery tasks are woken. The engine's state and the silences live in
 //! the database, so a restart neither re-fires what is firing nor forgets a silence.
 
-use crate::notify::{AlertLevel, AlertMessage, AlertStatus, Notifier, NotifierConfig};
-use crate::outbox::{Deliver, DeliverError, Wakers};
+use crate::outbox::{Deliver, Wakers};
 use leakhound_core::config::{Config, ConfigErrors};
 use leakhound_core::rules::{
     EngineSnapshot, Metric, Point, Rule, RuleEngine, Severity, Silences, Transition, TransitionKind,
 };
 use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
+use leakhound_notify::{
+    AlertLevel, AlertMessage, AlertStatus, DeliverError, Notifier, NotifierConfig,
+};
 use leakhound_store::{Db, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

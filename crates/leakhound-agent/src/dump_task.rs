@@ -12,10 +12,10 @@
 
 use crate::dumps::{unavailable, DumpHistory};
 use crate::evidence::pprof_url;
-use crate::http::{HttpClient, HttpOptions};
 use goroutine_dump::Bucket;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{DumpClass, DumpVerdict};
+use leakhound_http::{HttpClient, HttpOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;

@@ -15,10 +15,10 @@
 //! and the whole evidence directory is kept under `max_total_bytes` by pruning the oldest
 //! bundles first — never the first bundle of an incident.
 
-use crate::http::{HttpClient, HttpOptions};
 use goroutine_dump::{bucketize, Bucket, GroupBy};
 use leakhound_core::config::{EvidenceConfig, TargetConfig};
 use leakhound_core::Sample;
+use leakhound_http::{HttpClient, HttpOptions};
 use leakhound_store::{Bundle, BundleSuspect, Db, Store, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -389,7 +389,7 @@ impl Capturer {
                 Ok((200, body)) => profile = Some(body),
                 Ok((status, _)) => errors.push(format!(
                     "goroutine profile: HTTP {status} from {}: does the service import net/http/pprof?",
-                    crate::http::redact(&url)
+                    leakhound_http::redact(&url)
                 )),
                 Err(e) => errors.push(format!("goroutine profile: {e}")),
             },

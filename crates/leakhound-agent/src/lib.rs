@@ -1,6 +1,7 @@
-//! leakhound's IO around the pure core: the HTTP client, probes (one module per source kind),
-//! the agent that polls many targets concurrently, the guide's log lines, the SQLite store, and
-//! the simulated Go service the demo runs against.
+//! leakhound's IO around the pure core: probes (one module per source kind), the agent that
+//! polls many targets concurrently, the guide's log lines, the SQLite store, alerting and the
+//! outbox that feeds the notifiers, and the simulated Go service the demo runs against. The HTTP
+//! client is `leakhound-http`; the notifiers are `leakhound-notify`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,9 +24,7 @@ pub mod dump_task;
 pub mod dumps;
 pub mod evidence;
 pub mod guide_log;
-pub mod http;
 pub mod memory;
-pub mod notify;
 pub mod outbox;
 pub mod probe;
 pub mod remote_write;

@@ -4,6 +4,7 @@
 //! delays only itself. After a crash or `kill -9`, pending messages are sent on the next start.
 //! A message is unique per (channel, idempotency key): enqueuing it twice stores it once.
 
+use leakhound_notify::DeliverError;
 use leakhound_store::{Db, StoreError};
 use rand::Rng;
 use std::future::Future;
@@ -11,16 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
-
-/// Why one delivery attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliverError {
-    /// Worth trying again (network, timeout, 5xx, rate limit); `false` dead-letters at once.
-    pub retryable: bool,
-    pub message: String,
-    /// The peer asked to wait this long (e.g. Telegram's `retry_after`).
-    pub retry_after: Option<Duration>,
-}
 
 /// Sends one queued payload on one channel.
 pub trait Deliver: Send + Sync + 'static {

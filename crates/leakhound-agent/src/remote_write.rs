@@ -37,11 +37,11 @@
 //! assert_eq!(decode(&body).unwrap(), request);
 //! ```
 
-use crate::http::{shared_client, HttpError};
 use leakhound_core::config::{Auth, RemoteWriteConfig};
 use leakhound_core::exposition::{self as names, level_number, memory_by_kind};
 use leakhound_core::ladder::AlertLevels;
 use leakhound_core::Sample;
+use leakhound_http::{shared_client, HttpError};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

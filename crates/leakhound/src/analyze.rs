@@ -13,7 +13,7 @@ use goroutine_dump::{
     bucketize_filtered, Bucket, Diff, DiffEntry, Format, FrameOut, GroupBy, Snapshot, Suspect,
     SuspectOptions, Warning,
 };
-use leakhound_agent::http::{HttpClient, HttpOptions};
+use leakhound_http::{HttpClient, HttpOptions};
 use regex::Regex;
 use serde::Serialize;
 use url::Url;
@@ -322,7 +322,7 @@ async fn fetch_as(
     max_bytes: u64,
 ) -> Result<Loaded, FetchError> {
     let url = profile_url(base, format.debug_level());
-    let shown = leakhound_agent::http::redact(&url);
+    let shown = leakhound_http::redact(&url);
     let name = format!("{shown}?debug={}", format.debug_level());
     let started = Instant::now();
     let pb = spinner(format!("fetching {name}"));

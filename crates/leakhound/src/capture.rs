@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::Args;
 use leakhound_agent::agent::TargetProber;
 use leakhound_agent::evidence::pprof_url;
-use leakhound_agent::http::{redact, HttpClient, HttpError, HttpOptions};
 use leakhound_core::config::{Config, TargetConfig};
+use leakhound_http::{redact, HttpClient, HttpError, HttpOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -3,8 +3,8 @@
 use crate::cli::{ConfigCheckArgs, InitArgs, NotifyTestArgs, RunArgs, TargetArgs};
 use anyhow::{bail, Context};
 use leakhound_agent::alerting::notifiers_from_config;
-use leakhound_agent::notify::AlertMessage;
 use leakhound_core::config::{Config, EXAMPLE};
+use leakhound_notify::AlertMessage;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -194,7 +194,7 @@ pub fn config_check(args: ConfigCheckArgs) -> anyhow::Result<ExitCode> {
     );
     for t in &config.targets {
         let what = match (&t.url, &t.process) {
-            (Some(u), _) => leakhound_agent::http::redact(u),
+            (Some(u), _) => leakhound_http::redact(u),
             (None, Some(p)) => format!("{p:?}"),
             (None, None) => "-".into(),
         };

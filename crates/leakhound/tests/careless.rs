@@ -326,8 +326,8 @@ async fn watch_agent_encodes_target_names_and_count_ends() {
 /// The follow-up title showed the growth rule's +600/h as a count: "(> 600)".
 #[test]
 fn growth_titles_speak_in_rates() {
-    use leakhound_agent::notify::template::{Format, Templates, DEFAULT_TITLE};
-    let mut m = leakhound_agent::notify::AlertMessage::test_message(0);
+    use leakhound_notify::template::{Format, Templates, DEFAULT_TITLE};
+    let mut m = leakhound_notify::AlertMessage::test_message(0);
     m.target = "billing".into();
     m.rule_kind = "trend".into();
     m.value_text = Some("1498".into());

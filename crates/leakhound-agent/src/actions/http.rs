@@ -17,7 +17,7 @@ pub async fn run(method: &str, url: &Url, timeout: Duration) -> RunResult {
         Err(e) => return RunResult::failed(format!("cannot build the HTTP client: {e}"), started),
     };
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
-    let shown = crate::http::redact(url);
+    let shown = leakhound_http::redact(url);
     let result = client.request(method.clone(), url.clone()).send().await;
     let duration_ms = || i64::try_from(started.elapsed().as_millis()).unwrap_or(0);
     match result {

@@ -25,12 +25,12 @@ pub mod http;
 pub mod signal;
 
 use crate::evidence::{CaptureRequest, Capturer};
-use crate::notify::{AlertLevel, AlertMessage, AlertStatus};
 use crate::outbox::Wakers;
 use leakhound_core::config::{ActionConfig, ActionKind, Config, TargetConfig};
 use leakhound_core::remediation::{Decision, Policy, PolicyState};
 use leakhound_core::rules::{ActiveAlert, Transition, TransitionKind};
 use leakhound_core::Sample;
+use leakhound_notify::{AlertLevel, AlertMessage, AlertStatus};
 use leakhound_store::{ActionRun, Bundle, Db, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

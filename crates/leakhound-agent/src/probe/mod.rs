@@ -8,9 +8,9 @@ pub mod pprof;
 pub mod process;
 pub mod prometheus;
 
-use crate::http::{HttpClient, HttpError, HttpOptions};
 use leakhound_core::config::{SourceKind, TargetConfig};
 use leakhound_core::Metrics;
+use leakhound_http::{HttpClient, HttpError, HttpOptions};
 use std::time::Instant;
 use url::Url;
 
@@ -38,7 +38,7 @@ impl ProbeError {
     pub(crate) fn invalid(kind: SourceKind, url: &Url, message: impl Into<String>) -> ProbeError {
         ProbeError::Invalid {
             kind: kind.name(),
-            url: crate::http::redact(url),
+            url: leakhound_http::redact(url),
             // Parsers cap the target's own text they quote; this bounds the whole message.
             message: leakhound_core::text::escape_capped(&message.into(), 1024),
         }
@@ -146,7 +146,7 @@ impl UrlProbe {
             }
         }
         Err(first_real_error.unwrap_or_else(|| ProbeError::Undetected {
-            url: crate::http::redact(&self.base),
+            url: leakhound_http::redact(&self.base),
             tried: tried.join("; "),
         }))
     }

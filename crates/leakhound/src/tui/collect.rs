@@ -6,9 +6,9 @@ use super::app::{DumpReason, DumpView, Event, SiteRow};
 use anyhow::Context;
 use goroutine_dump::{Bucket, Format, GroupBy, SuspectOptions};
 use leakhound_agent::agent::spawn_probers;
-use leakhound_agent::http::{HttpClient, HttpError, HttpOptions};
 use leakhound_core::config::{Auth, TargetConfig};
 use leakhound_core::Sample;
+use leakhound_http::{HttpClient, HttpError, HttpOptions};
 use leakhound_store::Bundle;
 use serde::Deserialize;
 use std::collections::{HashMap, VecDeque};
@@ -108,7 +108,7 @@ impl Agent {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, url: Url) -> anyhow::Result<T> {
-        let shown = leakhound_agent::http::redact(&url);
+        let shown = leakhound_http::redact(&url);
         let (_, body) = self
             .client
             .get_bytes(&url, AGENT_MAX_BYTES)

@@ -1,24 +1,25 @@
-//! Notifiers: one module per channel — [`email`], [`wecom`] (企业微信 group robot),
+//! leakhound's notifiers, one module per channel — [`email`], [`wecom`] (企业微信 group robot),
 //! [`dingtalk`] (钉钉 custom robot with 加签), [`feishu`] (飞书/Lark custom bot with signature),
 //! [`slack`], [`telegram`], [`webhook`] and [`alertmanager`] (API v2) — each with a serde config
 //! struct, picked by the `type` of a `[[notifiers]]` block ([`ChannelConfig`]).
 //!
 //! A [`Notifier`] renders an [`AlertMessage`] with its templates ([`template`]) and sends it in
-//! the peer's documented wire format. [`NotifyError::retryable`] tells the outbox whether to try
-//! again (network, timeouts, 5xx, 429 and vendor rate-limit or "busy" codes) or to give up
-//! (4xx, bad key, bad signature, keyword mismatch, bad config). Secrets never show: config
-//! structs print `***` for them ([`Secret`], [`SecretUrl`]), and every text that comes back from
-//! a peer or a library is scrubbed of them before it goes into an error.
+//! the peer's documented wire format. [`NotifyError::retryable`] (carried to the outbox as a
+//! [`DeliverError`]) tells the outbox whether to try again (network, timeouts, 5xx, 429 and
+//! vendor rate-limit or "busy" codes) or to give up (4xx, bad key, bad signature, keyword
+//! mismatch, bad config). HTTP goes through `leakhound-http`'s shared client. Secrets never
+//! show: config structs print `***` for them ([`Secret`], [`SecretUrl`]), and every text that
+//! comes back from a peer or a library is scrubbed of them before it goes into an error.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), leakhound_agent::notify::NotifyError> {
-//! use leakhound_agent::notify::{AlertMessage, Notifier, NotifierConfig};
+//! # async fn demo() -> Result<(), leakhound_notify::NotifyError> {
+//! use leakhound_notify::{AlertMessage, Notifier, NotifierConfig};
 //!
 //! let table: toml::Table = toml::from_str(r#"
 //!     name = "ops-wecom"
 //!     type = "wecom"
 //!     key = "693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa"
-//! "#).map_err(|e| leakhound_agent::notify::NotifyError::Config {
+//! "#).map_err(|e| leakhound_notify::NotifyError::Config {
 //!     name: "ops-wecom".into(), message: e.to_string() })?;
 //! let config = NotifierConfig::from_toml(&table)?;
 //! let notifier = Notifier::from_config(&config)?;
@@ -44,8 +45,8 @@ pub use message::{AlertLevel, AlertMessage, AlertStatus};
 pub use secret::{Secret, SecretUrl};
 pub use template::{Format, TemplateError, Templates};
 
-use crate::http::error_chain;
 use leakhound_core::units::human_duration;
+use leakhound_http::error_chain;
 use secret::Scrubber;
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
@@ -272,9 +273,20 @@ pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 425 | 429) || status >= 500
 }
 
-impl From<NotifyError> for crate::outbox::DeliverError {
+/// Why one delivery attempt failed: what the outbox needs to decide between retrying and
+/// dead-lettering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverError {
+    /// Worth trying again (network, timeout, 5xx, rate limit); `false` dead-letters at once.
+    pub retryable: bool,
+    pub message: String,
+    /// The peer asked to wait this long (e.g. Telegram's `retry_after`).
+    pub retry_after: Option<Duration>,
+}
+
+impl From<NotifyError> for DeliverError {
     fn from(e: NotifyError) -> Self {
-        crate::outbox::DeliverError {
+        DeliverError {
             retryable: e.retryable(),
             retry_after: e.retry_after(),
             message: e.to_string(),
@@ -553,7 +565,7 @@ impl Ctx {
         headers: &[(&str, String)],
     ) -> Result<Answer, NotifyError> {
         let peer = secret::shown(url);
-        let client = crate::http::shared_client().map_err(|e| NotifyError::Network {
+        let client = leakhound_http::shared_client().map_err(|e| NotifyError::Network {
             name: self.name.clone(),
             peer: peer.clone(),
             detail: self.scrubbed(&e.to_string()),
@@ -792,8 +804,13 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Milliseconds since the Unix epoch (signatures, `startsAt`). Private to the notifiers until
+/// the workspace has one clock to pass in.
 pub(crate) fn now_ms() -> i64 {
-    crate::agent::now_ms()
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ fn error_classes() {
         retry_after: Duration::from_secs(3),
     };
     assert_eq!(limited.retry_after(), Some(Duration::from_secs(3)));
-    let deliver: crate::outbox::DeliverError = limited.into();
+    let deliver: crate::DeliverError = limited.into();
     assert!(deliver.retryable);
     assert_eq!(deliver.retry_after, Some(Duration::from_secs(3)));
     assert!(

@@ -1,6 +1,21 @@
-//! The HTTP client every probe (and `analyze URL`) uses: rustls, timeouts, basic/bearer auth,
-//! extra headers, a redirect limit, and a hard response-size limit enforced while streaming, so
-//! a 50 MB answer costs at most `max_bytes` of memory.
+//! The HTTP client for untrusted peers, which every probe (and `analyze URL`) uses: rustls,
+//! timeouts, basic/bearer auth, extra headers, a redirect limit, and a hard response-size limit
+//! enforced while streaming, so a 50 MB answer costs at most `max_bytes` of memory. Every URL in
+//! an error is redacted ([`redact`]): no user info, no query values. The notifiers send through
+//! [`shared_client`], the process-wide connection pool.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), leakhound_http::HttpError> {
+//! use leakhound_http::{HttpClient, HttpOptions};
+//! use url::Url;
+//!
+//! let client = HttpClient::new(&HttpOptions::default())?;
+//! let url = Url::parse("http://127.0.0.1:3000/api/monitor/health?token=s3cret")
+//!     .map_err(|e| leakhound_http::HttpError::Client(e.to_string()))?;
+//! let (status, body) = client.get_bytes(&url, 64 * 1024).await?; // at most 64 KiB read
+//! println!("HTTP {status} from {}: {} bytes", leakhound_http::redact(&url), body.len());
+//! # Ok(()) }
+//! ```
 
 use futures_util::StreamExt;
 use leakhound_core::config::Auth;
@@ -59,12 +74,12 @@ fn build_client(policy: reqwest::redirect::Policy) -> Result<reqwest::Client, Ht
         .user_agent(concat!("leakhound/", env!("CARGO_PKG_VERSION")))
         .pool_max_idle_per_host(4)
         .build()
-        .map_err(|e| HttpError::Client(crate::http::error_chain(&e)))
+        .map_err(|e| HttpError::Client(error_chain(&e)))
 }
 
 /// One connection pool and TLS configuration for the whole process: a thousand targets share
 /// it instead of each building its own (which would cost megabytes of root certificates).
-pub(crate) fn shared_client() -> Result<reqwest::Client, HttpError> {
+pub fn shared_client() -> Result<reqwest::Client, HttpError> {
     static SHARED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     if let Some(c) = SHARED.get() {
         return Ok(c.clone());
@@ -296,7 +311,7 @@ fn host_port(url: &Url) -> String {
 }
 
 /// An error and its sources, each said once: `request failed: connection refused`.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {

@@ -377,7 +377,7 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::message::{AlertLevel, AlertStatus};
+    use crate::message::{AlertLevel, AlertStatus};
 
     pub(crate) fn critical() -> AlertMessage {
         let mut m = AlertMessage::test_message(1_764_104_400_000);
