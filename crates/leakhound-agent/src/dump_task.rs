@@ -11,7 +11,6 @@
 //! workers. The task's queue is bounded; a full queue drops the request (the engine asks again).
 
 use crate::dumps::{unavailable, DumpHistory};
-use crate::evidence::pprof_url;
 use goroutine_dump::Bucket;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{DumpClass, DumpVerdict};
@@ -190,7 +189,7 @@ impl Task {
         path: &str,
         header: Option<&str>,
     ) -> Result<Vec<Bucket>, Failure> {
-        let Some(url) = pprof_url(target, path) else {
+        let Some(url) = target.pprof_url(path) else {
             return Err("the target has no URL, so there is no /debug/pprof to ask".into());
         };
         let client = self.client(target)?;

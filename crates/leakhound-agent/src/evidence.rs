@@ -22,7 +22,6 @@ use leakhound_http::{HttpClient, HttpOptions};
 use leakhound_store::{Bundle, BundleSuspect, Db, Store, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use url::Url;
 
 /// Goroutine profiles parsed at once in this process (evidence capture, the dump task and the
 /// web API's dump routes share them): a parse takes a blocking thread and a core, and a
@@ -277,16 +276,6 @@ pub fn evidence_dir(config: &EvidenceConfig, db: &Path) -> PathBuf {
     }
 }
 
-/// The pprof URL of a target: its URL's origin plus `path`.
-pub fn pprof_url(target: &TargetConfig, path: &str) -> Option<Url> {
-    let base = target.url.as_ref()?;
-    let mut u = base.clone();
-    u.set_query(None);
-    u.set_fragment(None);
-    u.set_path("/");
-    u.join(path.trim_start_matches('/')).ok()
-}
-
 impl Capturer {
     /// A capturer writing under `config.dir`, recording in the store at `db`.
     pub fn new(config: &EvidenceConfig, db: &Db) -> Result<Capturer, StoreError> {
@@ -384,7 +373,7 @@ impl Capturer {
 
         // The goroutine profile.
         let mut profile: Option<Vec<u8>> = None;
-        match (&client, pprof_url(target, "/debug/pprof/goroutine?debug=1")) {
+        match (&client, target.pprof_url("/debug/pprof/goroutine?debug=1")) {
             (Ok(c), Some(url)) => match c.get_bytes(&url, max).await {
                 Ok((200, body)) => profile = Some(body),
                 Ok((status, _)) => errors.push(format!(
@@ -424,7 +413,7 @@ impl Capturer {
             match goroutines {
                 Some(g) if g <= self.config.debug2_max_goroutines => {
                     if let (Ok(c), Some(url)) =
-                        (&client, pprof_url(target, "/debug/pprof/goroutine?debug=2"))
+                        (&client, target.pprof_url("/debug/pprof/goroutine?debug=2"))
                     {
                         match c.get_bytes(&url, max).await {
                             Ok((200, body)) => {
@@ -447,7 +436,7 @@ impl Capturer {
             }
         }
         // The heap profile.
-        if let (Ok(c), Some(url)) = (&client, pprof_url(target, "/debug/pprof/heap")) {
+        if let (Ok(c), Some(url)) = (&client, target.pprof_url("/debug/pprof/heap")) {
             match c.get_bytes(&url, max).await {
                 Ok((200, body)) => {
                     let path = dir.join("heap.pb.gz");

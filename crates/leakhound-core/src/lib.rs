@@ -23,6 +23,7 @@ pub mod sample;
 pub mod text;
 pub mod trend;
 pub mod units;
+pub mod urls;
 pub mod verify;
 
 pub use sample::{Metrics, Sample};

@@ -139,8 +139,7 @@ fn classify(s: &str) -> anyhow::Result<SourceKind> {
 pub fn profile_url(base: &Url, debug: u8) -> Url {
     let mut u = base.clone();
     if !u.path().contains("/debug/pprof/") {
-        let path = format!("{}/debug/pprof/goroutine", u.path().trim_end_matches('/'));
-        u.set_path(&path);
+        u = leakhound_core::urls::pprof_url(base, "/debug/pprof/goroutine");
     }
     let kept: Vec<(String, String)> = u
         .query_pairs()
@@ -443,11 +442,7 @@ async fn sample_url(
 async fn runtime_leak_buckets(base: &Url, opts: &DumpOptions) -> Option<Vec<Bucket>> {
     let mut u = base.clone();
     if !u.path().contains("/debug/pprof/") {
-        let path = format!(
-            "{}/debug/pprof/goroutineleak",
-            u.path().trim_end_matches('/')
-        );
-        u.set_path(&path);
+        u = leakhound_core::urls::pprof_url(base, "/debug/pprof/goroutineleak");
     } else if u.path().ends_with("/goroutine") {
         let path = format!("{}leak", u.path());
         u.set_path(&path);

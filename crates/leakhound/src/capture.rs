@@ -6,7 +6,6 @@ use crate::run::load_config;
 use anyhow::Context;
 use clap::Args;
 use leakhound_agent::agent::TargetProber;
-use leakhound_agent::evidence::pprof_url;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_http::{redact, HttpClient, HttpError, HttpOptions};
 use std::path::PathBuf;
@@ -36,7 +35,7 @@ pub struct CaptureArgs {
 
 /// Whether the target answers its goroutine profile (`debug=1`; only its first line is read).
 async fn preflight(config: &Config, target: &TargetConfig) -> anyhow::Result<()> {
-    let Some(url) = pprof_url(target, "/debug/pprof/goroutine?debug=1") else {
+    let Some(url) = target.pprof_url("/debug/pprof/goroutine?debug=1") else {
         anyhow::bail!(
             "'{}' has no URL, so there is no /debug/pprof to read; nothing was saved",
             target.name

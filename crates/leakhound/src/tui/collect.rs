@@ -353,19 +353,9 @@ pub struct DumpTarget {
 }
 
 impl DumpTarget {
-    /// The pprof goroutine profile next to a target's URL: its `/debug/pprof/goroutine`, or the
-    /// base when the URL names the health, expvar or metrics endpoint.
+    /// The target's pprof goroutine profile (`leakhound_core::urls::pprof_url`).
     pub fn for_target(t: &TargetConfig) -> Option<DumpTarget> {
-        let mut url = t.url.clone()?;
-        if !url.path().contains("/debug/pprof/") {
-            for known in ["/api/monitor/health", "/debug/vars", "/metrics"] {
-                if let Some(base) = url.path().strip_suffix(known).map(str::to_string) {
-                    url.set_path(&base);
-                    url.set_query(None);
-                    break;
-                }
-            }
-        }
+        let url = t.pprof_url("/debug/pprof/goroutine")?;
         Some(DumpTarget {
             url,
             options: HttpOptions {
