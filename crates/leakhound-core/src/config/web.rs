@@ -12,7 +12,7 @@
 //! guide_metrics = true   # also export oneapi_goroutines / oneapi_memory_mb
 //! ```
 
-use super::walk::{boolean, Ctx, Table};
+use super::walk::{Ctx, Table};
 use serde::Serialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -151,7 +151,7 @@ pub(super) fn read_web(ctx: &mut Ctx<'_>, root: &mut Table<'_, '_>) -> WebConfig
     let Some(mut t) = root.table(ctx, "web") else {
         return config;
     };
-    if let Some(v) = boolean(ctx, &mut t, "enabled") {
+    if let Some(v) = t.boolean(ctx, "enabled") {
         config.enabled = v;
     }
     if let Some(text) = t.string(ctx, "listen") {
@@ -190,7 +190,7 @@ pub(super) fn read_web(ctx: &mut Ctx<'_>, root: &mut Table<'_, '_>) -> WebConfig
             }
         }
     }
-    if let Some(v) = boolean(ctx, &mut t, "guide_metrics") {
+    if let Some(v) = t.boolean(ctx, "guide_metrics") {
         config.guide_metrics = v;
     }
     t.finish(ctx);
