@@ -1,6 +1,5 @@
 //! leakhound's IO around the pure core: the HTTP client, probes (one module per source kind),
-//! the agent that polls many targets concurrently, the guide's log lines, the SQLite store, and
-//! the simulated Go service the demo runs against.
+//! the agent that polls many targets concurrently, the guide's log lines and the SQLite store.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,5 +29,4 @@ pub mod outbox;
 pub mod probe;
 pub mod remote_write;
 pub mod report;
-pub mod sim;
 pub mod store;
