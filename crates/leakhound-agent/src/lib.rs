@@ -1,7 +1,7 @@
 //! leakhound's IO around the pure core: probes (one module per source kind), the agent that
-//! polls many targets concurrently, the guide's log lines, the SQLite store, alerting and the
-//! outbox that feeds the notifiers, and the simulated Go service the demo runs against. The HTTP
-//! client is `leakhound-http`; the notifiers are `leakhound-notify`.
+//! polls many targets concurrently, the guide's log lines, alerting and the delivery of the
+//! outbox to the notifiers, remediation and evidence capture. The database is
+//! `leakhound-store`, the HTTP client `leakhound-http`, the notifiers `leakhound-notify`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,4 +28,3 @@ pub mod memory;
 pub mod outbox;
 pub mod probe;
 pub mod remote_write;
-pub mod sim;

@@ -1,6 +1,8 @@
 //! leakhound's pure domain: what a [`Sample`] of a Go service holds, the guide's health
 //! [ladders](ladder) and log levels, [trend statistics](trend), and the validated
-//! [configuration](config). Nothing here does IO or reads a clock: `now` is always a parameter.
+//! [configuration](config), and what `leakhound export` makes of a config (Prometheus rules, a
+//! Grafana dashboard: [`export`]). Nothing here does IO or reads a clock: `now` is always a
+//! parameter.
 //!
 //! ```
 //! use leakhound_core::ladder::{GoroutineLadder, GoroutineState};
@@ -14,6 +16,7 @@
 //! ```
 
 pub mod config;
+pub mod export;
 pub mod exposition;
 pub mod ladder;
 pub mod remediation;

@@ -13,8 +13,7 @@
 //!
 //! `docs/api.md` is the full reference (a test keeps it in sync with [`ROUTES`]).
 //! Requests pass the `[web]` allowlist (403) and token (401) checks first; the dashboard's pages
-//! and assets hold no data and pass the allowlist only. [`export`] makes the
-//! Prometheus rules and the Grafana dashboard `leakhound export` writes.
+//! and assets hold no data and pass the allowlist only.
 //!
 //! ```
 //! # async fn demo() {
@@ -33,7 +32,6 @@ mod auth;
 mod dashboard;
 mod dumps;
 mod error;
-pub mod export;
 mod metrics;
 mod server;
 pub mod sse;

@@ -31,14 +31,14 @@ pub fn run(command: ExportCommand) -> anyhow::Result<ExitCode> {
     let (args, text) = match command {
         ExportCommand::Grafana(args) => {
             let config = load(&args)?;
-            let dashboard = leakhound_web::export::grafana_dashboard(&config);
+            let dashboard = leakhound_core::export::grafana_dashboard(&config);
             let text = serde_json::to_string_pretty(&dashboard)
                 .context("cannot write the dashboard as JSON")?;
             (args, text + "\n")
         }
         ExportCommand::PrometheusRules(args) => {
             let config = load(&args)?;
-            (args, leakhound_web::export::prometheus_rules(&config))
+            (args, leakhound_core::export::prometheus_rules(&config))
         }
     };
     match &args.output {

@@ -398,8 +398,8 @@ fn issue13_analyze_url_reads_the_demo_simulators_text_profile() {
     // with "invalid wire type value: 7".
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt
-        .block_on(leakhound_agent::sim::Simulator::start(
-            leakhound_agent::sim::SimConfig::default(),
+        .block_on(leakhound::sim::Simulator::start(
+            leakhound::sim::SimConfig::default(),
         ))
         .unwrap();
     let url = sim.url();

@@ -5,7 +5,7 @@
 
 mod support;
 
-use leakhound_agent::sim::{SimConfig, Simulator};
+use leakhound::sim::{SimConfig, Simulator};
 use std::path::Path;
 use std::process::{Command, Output};
 

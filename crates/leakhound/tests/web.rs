@@ -498,7 +498,7 @@ fn grafana_dashboard_has_the_guides_bands_and_valid_queries() {
     );
 
     // Every query of the dashboard parses as PromQL: promtool checks them as recording rules.
-    let queries = leakhound_web::export::dashboard_queries(&dashboard);
+    let queries = leakhound_core::export::dashboard_queries(&dashboard);
     assert!(queries.len() >= 6, "{queries:?}");
     let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
     for (i, q) in queries.iter().enumerate() {

@@ -25,14 +25,14 @@
 //! Every action runs only after an evidence bundle of the incident was written (or, with
 //! `require_evidence = false`, after the capture failed with a recorded reason).
 
-use super::walk::{boolean, show, Ctx, Table};
+mod kinds;
+
+use super::walk::{Ctx, Table};
 use super::{AlertsConfig, ProcessSelector, TargetConfig};
-use crate::rules::{Metric, RuleKind, Severity};
+use crate::rules::{Metric, Rule, RuleKind, Severity};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
-use toml::de::DeValue;
-use toml::Spanned;
 
 /// `[evidence]`: where and how often goroutine dumps and the rest of a bundle are saved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -231,62 +231,6 @@ mod human_duration {
     }
 }
 
-fn string_list(
-    ctx: &mut Ctx<'_>,
-    t: &mut Table<'_, '_>,
-    key: &'static str,
-    example: &str,
-) -> Option<Vec<String>> {
-    let v = t.get(key)?;
-    let items: &[Spanned<DeValue<'_>>] = match v.get_ref() {
-        DeValue::Array(a) => a,
-        DeValue::String(s) if key == "argv" => {
-            ctx.error(
-                v.span().start,
-                &t.path_of(key),
-                format!(
-                    "'{s}' is one string, but argv is a list of arguments and leakhound never runs a shell \
-                     (no quoting, no pipes, no $VARS to go wrong): write {example}; if you really need a \
-                     shell, write [\"sh\", \"-c\", \"…\"] yourself"
-                ),
-            );
-            return None;
-        }
-        other => {
-            ctx.error(
-                v.span().start,
-                &t.path_of(key),
-                format!(
-                    "'{}' is a {}, expected a list of strings such as {example}",
-                    show(other),
-                    other.type_str()
-                ),
-            );
-            return None;
-        }
-    };
-    let mut out = Vec::with_capacity(items.len());
-    let mut ok = true;
-    for item in items {
-        match item.get_ref() {
-            DeValue::String(s) => out.push(s.to_string()),
-            other => {
-                ok = false;
-                ctx.error(
-                    item.span().start,
-                    &t.path_of(key),
-                    format!(
-                        "'{}' is a {}; every element must be a string in quotes, e.g. {example}",
-                        show(other),
-                        other.type_str()
-                    ),
-                );
-            }
-        }
-    }
-    ok.then_some(out)
-}
-
 /// Read `[evidence]` and every `[[actions]]` (after `[alerts]` and `[[targets]]`, which they
 /// name). `enabled` is `[agent] actions_enabled`.
 pub(super) fn read_actions(
@@ -304,41 +248,25 @@ pub(super) fn read_actions(
         read_evidence(ctx, &mut t, &mut config.evidence);
         t.finish(ctx);
     }
-    if let Some(items) = root.array(ctx, "actions") {
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("actions[{i}]");
-            match item.get_ref().as_table() {
-                Some(table) => {
-                    let mut t = Table::new(table, path);
-                    let line = ctx.lines.position(item.span().start).0;
-                    if let Some(action) =
-                        read_action(ctx, &mut t, targets, alerts, item.span().start, line)
-                    {
-                        if config
-                            .actions
-                            .iter()
-                            .any(|o| o.name == action.name && o.target == action.target)
-                        {
-                            ctx.error(
-                                t.offset_of("name"),
-                                &t.path_of("name"),
-                                format!(
-                                    "'{}' is already the name of another action of target '{}'; names must be unique per target",
-                                    action.name, action.target
-                                ),
-                            );
-                        }
-                        config.actions.push(action);
-                    }
-                    t.finish(ctx);
-                }
-                None => ctx.error(
-                    item.span().start,
-                    &path,
-                    "expected a table: write [[actions]]".into(),
-                ),
+    for (mut t, item) in root.tables(ctx, "actions") {
+        if let Some(action) = read_action(ctx, &mut t, targets, alerts, item.span().start) {
+            if config
+                .actions
+                .iter()
+                .any(|o| o.name == action.name && o.target == action.target)
+            {
+                t.error_at(
+                    ctx,
+                    "name",
+                    format!(
+                        "'{}' is already the name of another action of target '{}'; names must be unique per target",
+                        action.name, action.target
+                    ),
+                );
             }
+            config.actions.push(action);
         }
+        t.finish(ctx);
     }
     config
 }
@@ -346,317 +274,235 @@ pub(super) fn read_actions(
 fn read_evidence(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, e: &mut EvidenceConfig) {
     if let Some(v) = t.string(ctx, "dir") {
         if v.is_empty() {
-            ctx.error(
-                t.offset_of("dir"),
-                &t.path_of("dir"),
+            t.error_at(
+                ctx,
+                "dir",
                 "'' is no directory; write e.g. \"/var/lib/leakhound/evidence\"".into(),
             );
         }
         e.dir = v.into();
     }
-    if let Some(v) = boolean(ctx, t, "on_alerts") {
-        e.on_alerts = v;
-    }
-    if let Some(v) = t.duration(ctx, "min_interval") {
-        e.min_interval = v;
-    }
+    t.set_bool(ctx, "on_alerts", &mut e.on_alerts);
+    t.set_duration(ctx, "min_interval", &mut e.min_interval);
     if let Some(v) = t.bytes(ctx, "max_total_bytes") {
         if v < 1 << 20 {
-            ctx.error(
-                t.offset_of("max_total_bytes"),
-                &t.path_of("max_total_bytes"),
+            t.error_at(
+                ctx,
+                "max_total_bytes",
                 format!("'{v}' bytes cannot hold even one goroutine profile; give at least \"1MB\" (e.g. \"500MB\")"),
             );
         }
         e.max_total_bytes = v;
     }
-    if let Some(v) = boolean(ctx, t, "debug2") {
-        e.debug2 = v;
-    }
-    if let Some(v) = t.uint(ctx, "debug2_max_goroutines") {
-        e.debug2_max_goroutines = v;
-    }
-    if let Some(v) = t.duration(ctx, "timeout") {
-        e.timeout = v;
-    }
-    if let Some(v) = t.bytes(ctx, "max_profile_bytes") {
-        e.max_profile_bytes = v;
-    }
-    if let Some(v) = t.duration(ctx, "window") {
-        e.window = v;
-    }
+    t.set_bool(ctx, "debug2", &mut e.debug2);
+    t.set_uint(ctx, "debug2_max_goroutines", &mut e.debug2_max_goroutines);
+    t.set_duration(ctx, "timeout", &mut e.timeout);
+    t.set_bytes(ctx, "max_profile_bytes", &mut e.max_profile_bytes);
+    t.set_duration(ctx, "window", &mut e.window);
 }
 
+/// One `[[actions]]` block that starts at `offset`.
 fn read_action(
     ctx: &mut Ctx<'_>,
     t: &mut Table<'_, '_>,
     targets: &[TargetConfig],
     alerts: &AlertsConfig,
     offset: usize,
-    line: usize,
 ) -> Option<ActionConfig> {
+    let (target_name, target) = read_target(ctx, t, targets, offset)?;
+    let name = t.string(ctx, "name").unwrap_or_else(|| "restart".into());
+    let kind = kinds::read_kind(ctx, t, &target_name, target, offset);
+    let on_text = t.string(ctx, "on");
+    let trigger = read_trigger(ctx, t, on_text.as_deref(), &alerts.rules, offset);
+    let limits = read_limits(ctx, t);
+    let recover_below = match t.uint(ctx, "recover_below") {
+        Some(v) => Some(v),
+        None => {
+            if trigger.recover_below.is_none() && on_text.is_some() {
+                t.require(
+                    ctx,
+                    "recover_below",
+                    offset,
+                    "give 'recover_below', the goroutine count under which the service counts as recovered \
+                     (only a goroutine level rule in 'on' has a default: its clear mark)"
+                        .into(),
+                );
+            }
+            trigger.recover_below
+        }
+    };
+    let require_evidence = t.boolean(ctx, "require_evidence").unwrap_or(true);
+    check_limits(ctx, t, &limits, offset);
+    if let Some(ActionKind::Signal { pid, pid_file, .. }) = &kind {
+        // Reported above: no process to signal.
+        let has_process =
+            pid.is_some() || pid_file.is_some() || target.is_some_and(|x| x.process.is_some());
+        if !has_process {
+            return None;
+        }
+    }
+    Some(ActionConfig {
+        name,
+        target: target_name,
+        kind: kind?,
+        on: trigger.on,
+        trigger_rules: trigger.rules,
+        hold: limits.hold,
+        cooldown: limits.cooldown,
+        max_runs: limits.max_runs,
+        window: limits.window,
+        timeout: limits.timeout,
+        recover_below: recover_below?,
+        recover_within: limits.recover_within,
+        require_evidence,
+        line: ctx.lines.position(offset).0,
+    })
+}
+
+/// `target`: the name of a `[[targets]]` block (may be left out when there is one), and that
+/// target if the name is one. `None` (after reporting) when the action names none.
+fn read_target<'a>(
+    ctx: &mut Ctx<'_>,
+    t: &mut Table<'_, '_>,
+    targets: &'a [TargetConfig],
+    offset: usize,
+) -> Option<(String, Option<&'a TargetConfig>)> {
     let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
     let target_name = match t.string(ctx, "target") {
         Some(name) => name,
         None if targets.len() == 1 && !t.has("target") => targets[0].name.clone(),
         None => {
-            if !t.has("target") {
-                ctx.error(
-                    offset,
-                    &t.path_of("target"),
-                    format!(
-                        "an action needs the 'target' it acts on; one of: {}",
-                        names.join(", ")
-                    ),
-                );
-            }
+            t.require(
+                ctx,
+                "target",
+                offset,
+                format!(
+                    "an action needs the 'target' it acts on; one of: {}",
+                    names.join(", ")
+                ),
+            );
             return None;
         }
     };
     let target = targets.iter().find(|x| x.name == target_name);
     if target.is_none() {
-        ctx.error(
-            t.offset_of("target"),
-            &t.path_of("target"),
+        t.error_at(
+            ctx,
+            "target",
             format!(
                 "'{target_name}' is not a configured target; use the name of a [[targets]] block: {}",
                 if names.is_empty() { "(none)".to_string() } else { names.join(", ") }
             ),
         );
     }
-    let name = t.string(ctx, "name").unwrap_or_else(|| "restart".into());
+    Some((target_name, target))
+}
 
-    let kind_text = t.string(ctx, "kind");
-    let kind = match kind_text.as_deref() {
-        Some("command") => {
-            let argv = string_list(
-                ctx,
-                t,
-                "argv",
-                "[\"docker-compose\", \"restart\", \"one-api\"]",
-            );
-            if !t.has("argv") {
-                ctx.error(
-                    offset,
-                    &t.path_of("argv"),
-                    "a command action needs 'argv', e.g. argv = [\"systemctl\", \"restart\", \"one-api\"]"
-                        .into(),
-                );
-            }
-            if let Some(a) = &argv {
-                if a.first().is_none_or(|p| p.is_empty()) {
-                    ctx.error(
-                        t.offset_of("argv"),
-                        &t.path_of("argv"),
-                        "argv is empty; its first element is the program, e.g. [\"systemctl\", \"restart\", \"one-api\"]".into(),
-                    );
-                }
-            }
-            let env = string_list(ctx, t, "env", "[\"PATH\", \"HOME\"]")
-                .unwrap_or_else(|| vec!["PATH".into(), "HOME".into()]);
-            for var in &env {
-                if var.is_empty() || var.contains('=') {
-                    ctx.error(
-                        t.offset_of("env"),
-                        &t.path_of("env"),
-                        format!("'{var}' is not a variable name; 'env' lists names to pass through, e.g. [\"PATH\", \"HOME\"]"),
-                    );
-                }
-            }
-            let cwd = t.string(ctx, "cwd").map(PathBuf::from);
-            argv.map(|argv| ActionKind::Command { argv, env, cwd })
-        }
-        Some("container") => {
-            let container = t.string(ctx, "container");
-            if container.is_none() && !t.has("container") {
-                ctx.error(
-                    offset,
-                    &t.path_of("container"),
-                    "a container action needs 'container', the container's name or id, e.g. container = \"one-api\"".into(),
-                );
-            }
-            let docker_host = t.string(ctx, "docker_host");
-            if let Some(h) = &docker_host {
-                if !h.starts_with("unix://") {
-                    ctx.error(
-                        t.offset_of("docker_host"),
-                        &t.path_of("docker_host"),
-                        format!("'{h}' is not a unix socket; write e.g. \"unix:///var/run/docker.sock\""),
-                    );
-                }
-            }
-            container.map(|container| ActionKind::Container {
-                container,
-                docker_host,
-            })
-        }
-        Some("signal") => {
-            let signal = t
-                .string(ctx, "signal")
-                .map(|s| s.trim_start_matches("SIG").to_ascii_uppercase())
-                .unwrap_or_else(|| "TERM".into());
-            if !SIGNALS.contains(&signal.as_str()) {
-                ctx.error(
-                    t.offset_of("signal"),
-                    &t.path_of("signal"),
-                    format!(
-                        "'{signal}' is not a signal leakhound sends; use one of {}",
-                        SIGNALS.join(", ")
-                    ),
-                );
-            }
-            let pid = match t.uint(ctx, "pid") {
-                Some(p) => match u32::try_from(p) {
-                    Ok(p) if p > 1 => Some(ProcessSelector::Pid(p)),
-                    _ => {
-                        ctx.error(
-                            t.offset_of("pid"),
-                            &t.path_of("pid"),
-                            format!("'{p}' is not a process leakhound may signal; give the service's PID"),
-                        );
-                        None
-                    }
-                },
-                None => None,
-            };
-            let pid_file = t.string(ctx, "pid_file").map(PathBuf::from);
-            if pid.is_none()
-                && pid_file.is_none()
-                && !t.has("pid")
-                && target.is_some_and(|x| x.process.is_none())
+/// What `on` names.
+struct OnTrigger {
+    on: Trigger,
+    /// The rules whose firing starts the action.
+    rules: Vec<String>,
+    /// The default `recover_below`: a goroutine level rule's clear mark.
+    recover_below: Option<u64>,
+}
+
+/// `on`: a severity (every rule that bad or worse) or one rule (and the higher levels of its
+/// metric, which supersede it).
+fn read_trigger(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    on_text: Option<&str>,
+    rules: &[Rule],
+    offset: usize,
+) -> OnTrigger {
+    let none = |on| OnTrigger {
+        on,
+        rules: Vec::new(),
+        recover_below: None,
+    };
+    let Some(text) = on_text else {
+        t.require(
+            ctx,
+            "on",
+            offset,
+            "an action needs 'on': the rule that starts it, e.g. on = \"goroutines_critical\" (the guide's L3)".into(),
+        );
+        return none(Trigger::Severity(Severity::Critical));
+    };
+    if let Some(sev) = Severity::parse(text) {
+        return OnTrigger {
+            rules: rules
+                .iter()
+                .filter(|r| r.severity >= sev && r.kind.name() != "down")
+                .map(|r| r.id.clone())
+                .collect(),
+            ..none(Trigger::Severity(sev))
+        };
+    }
+    if let Some(rule) = rules.iter().find(|r| r.id == text) {
+        return rule_trigger(rule, rules);
+    }
+    let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
+    t.error_at(
+        ctx,
+        "on",
+        format!(
+            "'{text}' is neither an alert rule nor a severity; use one of {} or warning, urgent, critical",
+            ids.join(", ")
+        ),
+    );
+    none(Trigger::Rule(text.to_string()))
+}
+
+/// `on = "RULE"`: that rule and, for a level rule, the higher levels of the same metric.
+fn rule_trigger(rule: &Rule, rules: &[Rule]) -> OnTrigger {
+    let mut ids = vec![rule.id.clone()];
+    let mut recover = None;
+    if let RuleKind::Level { metric, above } = rule.kind {
+        recover =
+            (metric == Metric::Goroutines).then(|| rule.clear_below(above as f64).floor() as u64);
+        // Higher levels of the same metric supersede this one: they trigger too.
+        for r in rules {
+            if let RuleKind::Level {
+                metric: m,
+                above: a,
+            } = r.kind
             {
-                ctx.error(
-                    offset,
-                    &t.path_of("pid"),
-                    format!(
-                        "a signal action needs a process: give 'pid', 'pid_file', or a 'pid'/'process' on target '{target_name}'"
-                    ),
-                );
-            }
-            Some(ActionKind::Signal {
-                signal,
-                pid,
-                pid_file,
-            })
-        }
-        Some("http") => {
-            let url = t
-                .string(ctx, "url")
-                .and_then(|u| match super::parse_url(&u) {
-                    Ok(u) => Some(u),
-                    Err(msg) => {
-                        ctx.error(t.offset_of("url"), &t.path_of("url"), msg);
-                        None
-                    }
-                });
-            if !t.has("url") {
-                ctx.error(
-                    offset,
-                    &t.path_of("url"),
-                    "an http action needs 'url', e.g. url = \"http://127.0.0.1:3000/admin/restart\""
-                        .into(),
-                );
-            }
-            let method = t
-                .string(ctx, "method")
-                .map(|m| m.to_ascii_uppercase())
-                .unwrap_or_else(|| "POST".into());
-            if !["GET", "POST", "PUT", "DELETE"].contains(&method.as_str()) {
-                ctx.error(
-                    t.offset_of("method"),
-                    &t.path_of("method"),
-                    format!(
-                        "'{method}' is not a method leakhound sends; use GET, POST, PUT or DELETE"
-                    ),
-                );
-            }
-            url.map(|url| ActionKind::Http { url, method })
-        }
-        Some(other) => {
-            ctx.error(
-                t.offset_of("kind"),
-                &t.path_of("kind"),
-                format!("'{other}' is not an action kind; use command, container, signal or http"),
-            );
-            None
-        }
-        None => {
-            if !t.has("kind") {
-                ctx.error(
-                    offset,
-                    &t.path_of("kind"),
-                    "an action needs a 'kind': command, container, signal or http".into(),
-                );
-            }
-            None
-        }
-    };
-
-    // What starts it.
-    let on_text = t.string(ctx, "on");
-    let rules = &alerts.rules;
-    let (on, trigger_rules, default_recover) = match on_text.as_deref() {
-        None => {
-            if !t.has("on") {
-                ctx.error(
-                    offset,
-                    &t.path_of("on"),
-                    "an action needs 'on': the rule that starts it, e.g. on = \"goroutines_critical\" (the guide's L3)".into(),
-                );
-            }
-            (Trigger::Severity(Severity::Critical), Vec::new(), None)
-        }
-        Some(text) => {
-            if let Some(sev) = Severity::parse(text) {
-                let ids = rules
-                    .iter()
-                    .filter(|r| r.severity >= sev && r.kind.name() != "down")
-                    .map(|r| r.id.clone())
-                    .collect();
-                (Trigger::Severity(sev), ids, None)
-            } else if let Some(rule) = rules.iter().find(|r| r.id == text) {
-                let mut ids = vec![rule.id.clone()];
-                let mut recover = None;
-                if let RuleKind::Level { metric, above } = rule.kind {
-                    recover = (metric == Metric::Goroutines)
-                        .then(|| rule.clear_below(above as f64).floor() as u64);
-                    // Higher levels of the same metric supersede this one: they trigger too.
-                    for r in rules {
-                        if let RuleKind::Level {
-                            metric: m,
-                            above: a,
-                        } = r.kind
-                        {
-                            if m == metric && a > above {
-                                ids.push(r.id.clone());
-                            }
-                        }
-                    }
+                if m == metric && a > above {
+                    ids.push(r.id.clone());
                 }
-                (Trigger::Rule(rule.id.clone()), ids, recover)
-            } else {
-                let ids: Vec<&str> = rules.iter().map(|r| r.id.as_str()).collect();
-                ctx.error(
-                    t.offset_of("on"),
-                    &t.path_of("on"),
-                    format!(
-                        "'{text}' is neither an alert rule nor a severity; use one of {} or warning, urgent, critical",
-                        ids.join(", ")
-                    ),
-                );
-                (Trigger::Rule(text.to_string()), Vec::new(), None)
             }
         }
-    };
+    }
+    OnTrigger {
+        on: Trigger::Rule(rule.id.clone()),
+        rules: ids,
+        recover_below: recover,
+    }
+}
 
-    let zero_ok = super::alerts::duration_or_zero;
-    let hold = zero_ok(ctx, t, "for").unwrap_or(Duration::ZERO);
-    let cooldown = zero_ok(ctx, t, "cooldown").unwrap_or(Duration::from_secs(15 * 60));
+/// How often and how long an action may run.
+struct Limits {
+    hold: Duration,
+    cooldown: Duration,
+    max_runs: u32,
+    window: Duration,
+    timeout: Duration,
+    recover_within: Duration,
+}
+
+/// `for`, `cooldown`, `max_runs`, `window`, `timeout` and `recover_within`.
+fn read_limits(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>) -> Limits {
+    let hold = t.duration_or_zero(ctx, "for").unwrap_or(Duration::ZERO);
+    let cooldown = t
+        .duration_or_zero(ctx, "cooldown")
+        .unwrap_or(Duration::from_secs(15 * 60));
     let max_runs = match t.uint(ctx, "max_runs") {
         Some(0) => {
-            ctx.error(
-                t.offset_of("max_runs"),
-                &t.path_of("max_runs"),
+            t.error_at(
+                ctx,
+                "max_runs",
                 "'0' would never run; give at least 1 (or set [agent] actions_enabled = false)"
                     .into(),
             );
@@ -665,270 +511,53 @@ fn read_action(
         Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
         None => 3,
     };
-    let window = t
-        .duration(ctx, "window")
-        .unwrap_or(Duration::from_secs(3600));
-    let timeout = t
-        .duration(ctx, "timeout")
-        .unwrap_or(Duration::from_secs(60));
-    let recover_within = t
-        .duration(ctx, "recover_within")
-        .unwrap_or(Duration::from_secs(300));
-    let recover_below = match t.uint(ctx, "recover_below") {
-        Some(v) => Some(v),
-        None => {
-            if default_recover.is_none() && on_text.is_some() && !t.has("recover_below") {
-                ctx.error(
-                    offset,
-                    &t.path_of("recover_below"),
-                    "give 'recover_below', the goroutine count under which the service counts as recovered \
-                     (only a goroutine level rule in 'on' has a default: its clear mark)"
-                        .into(),
-                );
-            }
-            default_recover
-        }
-    };
-    let require_evidence = boolean(ctx, t, "require_evidence").unwrap_or(true);
-
-    // Errors about keys left at their defaults point at the block.
-    let at = |t: &Table<'_, '_>, key: &str| {
-        if t.has(key) {
-            t.offset_of(key)
-        } else {
-            offset
-        }
-    };
-    if !cooldown.is_zero() && window < cooldown * max_runs.saturating_sub(1).max(1) && max_runs > 1
-    {
-        ctx.error(
-            at(t, "window"),
-            &t.path_of("window"),
-            format!(
-                "'{}' is shorter than {} runs {} apart (cooldown), so the storm guard can never trip; lengthen 'window' or shorten 'cooldown'",
-                crate::units::human_duration(window),
-                max_runs,
-                crate::units::human_duration(cooldown)
-            ),
-        );
-    }
-    if timeout > cooldown && !cooldown.is_zero() {
-        ctx.error(
-            at(t, "timeout"),
-            &t.path_of("timeout"),
-            format!(
-                "'{}' is longer than the cooldown '{}'; a run must end before the next may start: lower 'timeout' or raise 'cooldown'",
-                crate::units::human_duration(timeout),
-                crate::units::human_duration(cooldown)
-            ),
-        );
-    }
-    if let Some(kind) = &kind {
-        if matches!(kind, ActionKind::Signal { .. }) {
-            let ok = matches!(kind, ActionKind::Signal { pid: Some(_), .. })
-                || matches!(
-                    kind,
-                    ActionKind::Signal {
-                        pid_file: Some(_),
-                        ..
-                    }
-                )
-                || target.is_some_and(|x| x.process.is_some());
-            if !ok {
-                return None;
-            }
-        }
-    }
-    Some(ActionConfig {
-        name,
-        target: target_name,
-        kind: kind?,
-        on,
-        trigger_rules,
+    Limits {
         hold,
         cooldown,
         max_runs,
-        window,
-        timeout,
-        recover_below: recover_below?,
-        recover_within,
-        require_evidence,
-        line,
-    })
+        window: t
+            .duration(ctx, "window")
+            .unwrap_or(Duration::from_secs(3600)),
+        timeout: t
+            .duration(ctx, "timeout")
+            .unwrap_or(Duration::from_secs(60)),
+        recover_within: t
+            .duration(ctx, "recover_within")
+            .unwrap_or(Duration::from_secs(300)),
+    }
+}
+
+/// The storm guard must be able to trip, and a run must end before the next may start. Errors
+/// about keys left at their defaults point at the block.
+fn check_limits(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, l: &Limits, offset: usize) {
+    let human = crate::units::human_duration;
+    if !l.cooldown.is_zero()
+        && l.window < l.cooldown * l.max_runs.saturating_sub(1).max(1)
+        && l.max_runs > 1
+    {
+        ctx.error(
+            t.offset_or("window", offset),
+            &t.path_of("window"),
+            format!(
+                "'{}' is shorter than {} runs {} apart (cooldown), so the storm guard can never trip; lengthen 'window' or shorten 'cooldown'",
+                human(l.window),
+                l.max_runs,
+                human(l.cooldown)
+            ),
+        );
+    }
+    if l.timeout > l.cooldown && !l.cooldown.is_zero() {
+        ctx.error(
+            t.offset_or("timeout", offset),
+            &t.path_of("timeout"),
+            format!(
+                "'{}' is longer than the cooldown '{}'; a run must end before the next may start: lower 'timeout' or raise 'cooldown'",
+                human(l.timeout),
+                human(l.cooldown)
+            ),
+        );
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-
-    fn parse(text: &str) -> Result<Config, crate::config::ConfigErrors> {
-        Config::parse(text, &|_| None)
-    }
-
-    const TARGET: &str = "[[targets]]\nname = \"one-api\"\nurl = \"http://127.0.0.1:3000\"\n";
-
-    #[test]
-    fn the_init_examples_evidence_and_action_parse_when_uncommented() {
-        let text = crate::config::example_uncommented("[evidence]");
-        let config = parse(&text).unwrap();
-        let actions = &config.actions.actions;
-        assert_eq!(actions.len(), 1, "{text}");
-        assert_eq!(
-            (actions[0].name.as_str(), actions[0].target.as_str()),
-            ("restart", "one-api")
-        );
-        assert!(format!("{:?}", actions[0]).contains("docker-compose"));
-    }
-
-    #[test]
-    fn the_guides_auto_restart_as_config() {
-        let text = format!(
-            r#"[agent]
-actions_enabled = true
-
-[evidence]
-dir = "/var/lib/leakhound/evidence"
-min_interval = "10m"
-max_total_bytes = "500MB"
-
-{TARGET}
-[[actions]]
-name = "restart"
-target = "one-api"
-kind = "command"
-argv = ["docker-compose", "restart", "one-api"]
-on = "goroutines_critical"
-for = "2m"
-cooldown = "15m"
-max_runs = 3
-window = "1h"
-"#
-        );
-        let c = parse(&text).unwrap().actions;
-        assert!(c.enabled);
-        assert_eq!(c.evidence.max_total_bytes, 500 << 20);
-        let a = &c.actions[0];
-        assert_eq!(a.target, "one-api");
-        assert_eq!(
-            a.kind,
-            ActionKind::Command {
-                argv: vec!["docker-compose".into(), "restart".into(), "one-api".into()],
-                env: vec!["PATH".into(), "HOME".into()],
-                cwd: None
-            }
-        );
-        assert_eq!(a.on, Trigger::Rule("goroutines_critical".into()));
-        assert_eq!(a.trigger_rules, vec!["goroutines_critical".to_string()]);
-        assert_eq!(a.hold, Duration::from_secs(120));
-        assert_eq!(a.max_runs, 3);
-        // The default recovery mark is the rule's clear mark: 10000 × 0.9.
-        assert_eq!(a.recover_below, 9000);
-        assert!(a.require_evidence);
-
-        let urgent = parse(&format!(
-            "{TARGET}[[actions]]\nkind = \"container\"\ncontainer = \"one-api\"\non = \"goroutines_urgent\"\n"
-        ))
-        .unwrap()
-        .actions;
-        // One target: `target` may be left out. A higher level of the same metric triggers too.
-        assert_eq!(
-            urgent.actions[0].trigger_rules,
-            vec![
-                "goroutines_urgent".to_string(),
-                "goroutines_critical".to_string()
-            ]
-        );
-        let off = parse("[agent]\nactions_enabled = false\n").unwrap().actions;
-        assert!(!off.enabled);
-    }
-
-    #[test]
-    fn every_actions_mistake_is_reported_with_its_line() {
-        let text = format!(
-            r#"{TARGET}
-[evidence]
-max_total_bytes = "1KB"
-debug_2 = true
-
-[[actions]]
-target = "one-apj"
-kind = "command"
-argv = "docker-compose restart one-api"
-on = "goroutines_critcal"
-
-[[actions]]
-kind = "command"
-argv = []
-on = "critical"
-recover_below = 100
-cooldown = "1m"
-timeout = "5m"
-
-[[actions]]
-kind = "signal"
-signal = "STOP"
-pid = 1
-on = "goroutines_critical"
-
-[[actions]]
-kind = "teleport"
-on = "goroutines_critical"
-max_runs = 0
-"#
-        );
-        let errs = parse(&text).unwrap_err().0;
-        let find = |path: &str| {
-            errs.iter()
-                .find(|e| e.path == path)
-                .unwrap_or_else(|| panic!("no error for {path}: {errs:#?}"))
-                .clone()
-        };
-        let e = find("evidence.max_total_bytes");
-        assert_eq!(e.line, 6);
-        assert!(e.message.contains("1MB"), "{e}");
-        assert!(find("evidence.debug_2")
-            .message
-            .contains("did you mean 'debug2'"));
-        let e = find("actions[0].target");
-        assert_eq!(e.line, 10);
-        assert!(
-            e.message.contains("'one-apj'") && e.message.contains("one-api"),
-            "{e}"
-        );
-        let e = find("actions[0].argv");
-        assert_eq!(e.line, 12);
-        assert!(
-            e.message.contains("'docker-compose restart one-api'")
-                && e.message.contains("never runs a shell")
-                && e.message
-                    .contains("[\"docker-compose\", \"restart\", \"one-api\"]"),
-            "{e}"
-        );
-        let e = find("actions[0].on");
-        assert!(
-            e.message.contains("'goroutines_critcal'") && e.message.contains("goroutines_critical"),
-            "{e}"
-        );
-        let e = find("actions[1].argv");
-        assert!(e.message.contains("argv is empty"), "{e}");
-        let e = find("actions[1].timeout");
-        assert!(
-            e.message.contains("'5m'") && e.message.contains("'1m'"),
-            "{e}"
-        );
-        let e = find("actions[2].signal");
-        assert!(
-            e.message.contains("'STOP'") && e.message.contains("TERM"),
-            "{e}"
-        );
-        assert!(find("actions[2].pid").message.contains("'1'"));
-        let e = find("actions[3].kind");
-        assert!(
-            e.message.contains("'teleport'") && e.message.contains("command"),
-            "{e}"
-        );
-        assert!(find("actions[3].max_runs").message.contains("'0'"));
-        assert!(errs.windows(2).all(|w| w[0].line <= w[1].line));
-    }
-}
+mod tests;

@@ -8,6 +8,8 @@ mod actions;
 mod alerts;
 mod notifiers;
 mod remote_write;
+mod sections;
+mod targets;
 mod verify;
 mod walk;
 mod web;
@@ -557,63 +559,22 @@ impl Config {
     }
 }
 
+/// Read every section; sections that name others (`[[actions]]` names targets and rules) come
+/// after them.
 fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     let mut root = Table::new(doc, "");
     let mut config = Config::default();
     let mut actions_enabled = None;
-
     if let Some(mut t) = root.table(ctx, "agent") {
-        actions_enabled = walk::boolean(ctx, &mut t, "actions_enabled");
-        let a = &mut config.agent;
-        if let Some(v) = t.string(ctx, "database") {
-            a.database = v.into();
-        }
-        if let Some(v) = t.duration(ctx, "log_interval") {
-            a.log_interval = v;
-        }
-        if let Some(v) = t.string(ctx, "continuous_log") {
-            a.continuous_log = Some(v.into());
-        }
-        if let Some(v) = t.duration(ctx, "continuous_log_interval") {
-            a.continuous_log_interval = v;
-        }
-        if let Some(v) = t.uint(ctx, "batch_size") {
-            if v == 0 {
-                ctx.error(
-                    t.offset_of("batch_size"),
-                    &t.path_of("batch_size"),
-                    "'0' must be at least 1".into(),
-                );
-            }
-            a.batch_size = v.max(1) as usize;
-        }
-        if let Some(v) = t.duration(ctx, "flush_interval") {
-            a.flush_interval = v;
-        }
-        if let Some(v) = t.string(ctx, "docker_host") {
-            if let Err(msg) = check_docker_host(&v) {
-                ctx.error(t.offset_of("docker_host"), &t.path_of("docker_host"), msg);
-            }
-            a.docker_host = Some(v);
-        }
+        actions_enabled = sections::read_agent(ctx, &mut t, &mut config.agent);
         t.finish(ctx);
     }
-
     if let Some(mut t) = root.table(ctx, "defaults") {
-        let d = &mut config.defaults;
-        read_probe_settings(
-            ctx,
-            &mut t,
-            &mut d.interval,
-            &mut d.timeout,
-            &mut d.jitter,
-            &mut d.max_body_bytes,
-        );
+        sections::read_defaults(ctx, &mut t, &mut config.defaults);
         t.finish(ctx);
     }
-
     if let Some(mut t) = root.table(ctx, "levels") {
-        read_levels(ctx, &mut t, &mut config.levels);
+        sections::read_levels(ctx, &mut t, &mut config.levels);
         t.finish(ctx);
     }
     config.alerts = alerts::read_alerts(ctx, &mut root, &config.levels);
@@ -621,38 +582,12 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     config.web = web::read_web(ctx, &mut root);
     config.verify = verify::read_verify(ctx, &mut root);
     config.remote_write = remote_write::read_remote_write(ctx, &mut root);
-
-    if let Some(items) = root.array(ctx, "targets") {
-        for (i, item) in items.iter().enumerate() {
-            let path = format!("targets[{i}]");
-            match item.get_ref().as_table() {
-                Some(table) => {
-                    let mut t = Table::new(table, path);
-                    if let Some(mut target) =
-                        read_target(ctx, &mut t, &config.defaults, item.span().start)
-                    {
-                        if let Some(c) = &mut target.container {
-                            c.docker_host.clone_from(&config.agent.docker_host);
-                        }
-                        if config.targets.iter().any(|o| o.name == target.name) {
-                            ctx.error(
-                                t.offset_of("name"),
-                                &t.path_of("name"),
-                                format!("'{}' is already the name of another target; names must be unique", target.name),
-                            );
-                        }
-                        config.targets.push(target);
-                    }
-                    t.finish(ctx);
-                }
-                None => ctx.error(
-                    item.span().start,
-                    &path,
-                    "expected a table: write [[targets]]".into(),
-                ),
-            }
-        }
-    }
+    config.targets = targets::read_targets(
+        ctx,
+        &mut root,
+        &config.defaults,
+        config.agent.docker_host.as_ref(),
+    );
     config.actions = actions::read_actions(
         ctx,
         &mut root,
@@ -662,322 +597,6 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     );
     root.finish(ctx);
     config
-}
-
-fn read_probe_settings(
-    ctx: &mut Ctx<'_>,
-    t: &mut Table<'_, '_>,
-    interval: &mut Duration,
-    timeout: &mut Duration,
-    jitter: &mut Duration,
-    max_body: &mut u64,
-) {
-    if let Some(v) = t.duration(ctx, "interval") {
-        *interval = v;
-    }
-    if let Some(v) = t.duration(ctx, "timeout") {
-        *timeout = v;
-    }
-    if let Some(v) = t.get("jitter") {
-        // Zero jitter is allowed, so read it apart from `duration` (which refuses zero).
-        match v.get_ref().as_str().map(crate::units::parse_duration) {
-            Some(Ok(d)) => *jitter = d,
-            Some(Err(msg)) => ctx.error(v.span().start, &t.path_of("jitter"), msg),
-            None => ctx.error(
-                v.span().start,
-                &t.path_of("jitter"),
-                "expected a duration such as \"1s\" or \"0s\"".into(),
-            ),
-        }
-    }
-    if let Some(v) = t.bytes(ctx, "max_body") {
-        *max_body = v;
-    }
-    if *timeout > *interval {
-        ctx.error(
-            t.offset_of("timeout"),
-            &t.path_of("timeout"),
-            format!(
-                "'{}' is longer than the interval '{}'; a probe must finish before the next one starts: lower the timeout or raise the interval",
-                crate::units::human_duration(*timeout),
-                crate::units::human_duration(*interval)
-            ),
-        );
-    }
-}
-
-fn read_levels(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, levels: &mut Levels) {
-    if let Some(items) = t.array(ctx, "goroutines") {
-        let values: Vec<u64> = items
-            .iter()
-            .filter_map(|v| t.uint_value(ctx, "goroutines", v))
-            .collect();
-        match <[u64; 5]>::try_from(values.as_slice()) {
-            Ok(bounds) if is_ascending(&bounds) => levels.goroutines = GoroutineLadder(bounds),
-            _ => ctx.error(
-                t.offset_of("goroutines"),
-                &t.path_of("goroutines"),
-                "expected 5 rising whole numbers (the guide's table: [1000, 2000, 3000, 5000, 10000])".into(),
-            ),
-        }
-    }
-    if let Some(items) = t.array(ctx, "memory") {
-        let values: Vec<u64> = items
-            .iter()
-            .filter_map(|v| t.bytes_value(ctx, "memory", v))
-            .collect();
-        match <[u64; 4]>::try_from(values.as_slice()) {
-            Ok(bounds) if is_ascending(&bounds) => levels.memory = MemoryLadder(bounds),
-            _ => ctx.error(
-                t.offset_of("memory"),
-                &t.path_of("memory"),
-                "expected 4 rising sizes (the guide's table: [\"1GB\", \"2GB\", \"3GB\", \"4GB\"])"
-                    .into(),
-            ),
-        }
-    }
-    let log = &mut levels.log;
-    if let Some(v) = t.uint(ctx, "log_warn_above") {
-        log.warn_above = v;
-    }
-    if let Some(v) = t.uint(ctx, "log_error_above") {
-        log.error_above = v;
-    }
-    if log.warn_above >= log.error_above {
-        ctx.error(
-            t.offset_of("log_error_above"),
-            &t.path_of("log_error_above"),
-            format!(
-                "'{}' must be above log_warn_above ('{}'); the guide uses 2000 and 5000",
-                log.error_above, log.warn_above
-            ),
-        );
-    }
-    let alert = &mut levels.alert;
-    for (key, slot) in [
-        ("warning", &mut alert.warning),
-        ("urgent", &mut alert.urgent),
-        ("critical", &mut alert.critical),
-    ] {
-        if let Some(v) = t.uint(ctx, key) {
-            *slot = v;
-        }
-    }
-    if !(alert.warning < alert.urgent && alert.urgent < alert.critical) {
-        ctx.error(
-            t.offset_of("critical").max(t.offset_of("urgent")).max(t.offset_of("warning")),
-            &t.path_of("warning"),
-            format!(
-                "levels must rise: warning '{}' < urgent '{}' < critical '{}'; the guide uses 2000, 5000, 10000",
-                alert.warning, alert.urgent, alert.critical
-            ),
-        );
-    }
-}
-
-fn is_ascending(values: &[u64]) -> bool {
-    values.windows(2).all(|w| w[0] < w[1])
-}
-
-fn read_target(
-    ctx: &mut Ctx<'_>,
-    t: &mut Table<'_, '_>,
-    defaults: &Defaults,
-    offset: usize,
-) -> Option<TargetConfig> {
-    let url = t
-        .string(ctx, "url")
-        .and_then(|text| match parse_url(&text) {
-            Ok(u) => Some(u),
-            Err(msg) => {
-                ctx.error(t.offset_of("url"), &t.path_of("url"), msg);
-                None
-            }
-        });
-    let pid = t.uint(ctx, "pid");
-    let process_name = t.string(ctx, "process");
-    let process = match (pid, process_name) {
-        (Some(_), Some(_)) => {
-            ctx.error(
-                t.offset_of("process"),
-                &t.path_of("process"),
-                "give either 'pid' or 'process', not both".into(),
-            );
-            None
-        }
-        (Some(p), None) => match u32::try_from(p) {
-            Ok(p) if p > 0 => Some(ProcessSelector::Pid(p)),
-            _ => {
-                ctx.error(
-                    t.offset_of("pid"),
-                    &t.path_of("pid"),
-                    format!("'{p}' is not a process ID"),
-                );
-                None
-            }
-        },
-        (None, Some(n)) if n.is_empty() => {
-            ctx.error(
-                t.offset_of("process"),
-                &t.path_of("process"),
-                "'' names no process; write its name, e.g. 'one-api'".into(),
-            );
-            None
-        }
-        (None, Some(n)) => Some(ProcessSelector::Name(n)),
-        (None, None) => None,
-    };
-    let container = t.string(ctx, "container").and_then(|name| {
-        if name.trim().is_empty() {
-            ctx.error(
-                t.offset_of("container"),
-                &t.path_of("container"),
-                "'' names no container; write its name as `docker ps` shows it, e.g. 'one-api'"
-                    .into(),
-            );
-            return None;
-        }
-        Some(ContainerSource {
-            name,
-            docker_host: None,
-        })
-    });
-    if url.is_none()
-        && process.is_none()
-        && container.is_none()
-        && !t.has("url")
-        && !t.has("container")
-    {
-        ctx.error(
-            offset,
-            &t.path_of("url"),
-            "a target needs a 'url' (e.g. \"http://127.0.0.1:3000\"), a local 'pid'/'process' or a 'container'"
-                .into(),
-        );
-        return None;
-    }
-    let name = t
-        .string(ctx, "name")
-        .unwrap_or_else(|| match (&url, &process, &container) {
-            (None, None, Some(c)) => c.name.clone(),
-            _ => default_target_name(url.as_ref(), process.as_ref()),
-        });
-    if let Err(why) = check_target_name(&name) {
-        let at = if t.has("name") {
-            t.offset_of("name")
-        } else {
-            offset
-        };
-        ctx.error(at, &t.path_of("name"), why);
-    }
-    let mut target = TargetConfig::new(name, url, process, defaults);
-    target.container = container;
-
-    if let Some(text) = t.string(ctx, "source") {
-        match SourceKind::parse(&text) {
-            Some(kind) => target.source = kind,
-            None => ctx.error(
-                t.offset_of("source"),
-                &t.path_of("source"),
-                format!(
-                    "'{text}' is not a source; use one of auto, health, expvar, prometheus, pprof"
-                ),
-            ),
-        }
-    }
-    if target.url.is_none() && target.source != SourceKind::Auto {
-        ctx.error(
-            t.offset_of("source"),
-            &t.path_of("source"),
-            "a 'source' needs a 'url'".into(),
-        );
-    }
-    read_probe_settings(
-        ctx,
-        t,
-        &mut target.interval,
-        &mut target.timeout,
-        &mut target.jitter,
-        &mut target.max_body_bytes,
-    );
-
-    let username = t.string(ctx, "username");
-    let password = t.string(ctx, "password");
-    let token = t.string(ctx, "bearer_token");
-    target.auth = match (username, password, token) {
-        (Some(username), password, None) => Some(Auth::Basic {
-            username,
-            password: password.unwrap_or_default(),
-        }),
-        (None, Some(_), _) => {
-            ctx.error(
-                t.offset_of("password"),
-                &t.path_of("password"),
-                "a 'password' needs a 'username'".into(),
-            );
-            None
-        }
-        (None, None, Some(token)) => Some(Auth::Bearer { token }),
-        (Some(_), _, Some(_)) => {
-            ctx.error(
-                t.offset_of("bearer_token"),
-                &t.path_of("bearer_token"),
-                "give either basic auth (username/password) or 'bearer_token', not both".into(),
-            );
-            None
-        }
-        (None, None, None) => None,
-    };
-
-    if let Some(headers) = t.table(ctx, "headers") {
-        for (key, value) in headers.entries() {
-            let name: &str = key.get_ref();
-            match value.get_ref().as_str() {
-                Some(v) => match expand_env(v, ctx.env) {
-                    Ok(v) => target.headers.push((name.to_string(), v)),
-                    Err(var) => ctx.error(
-                        value.span().start,
-                        &headers.path_of(name),
-                        format!(
-                            "environment variable '{var}' is not set; export it or write the value"
-                        ),
-                    ),
-                },
-                None => ctx.error(
-                    value.span().start,
-                    &headers.path_of(name),
-                    "a header value must be a string".into(),
-                ),
-            }
-        }
-    }
-
-    if let Some(mut f) = t.table(ctx, "fields") {
-        let map = &mut target.fields;
-        for (key, slot) in [
-            ("goroutines", &mut map.goroutines),
-            ("alloc_mb", &mut map.alloc_mb),
-            ("total_alloc_mb", &mut map.total_alloc_mb),
-            ("sys_mb", &mut map.sys_mb),
-            ("num_gc", &mut map.num_gc),
-        ] {
-            if let Some(pointer) = f.string(ctx, key) {
-                if !(pointer.is_empty() || pointer.starts_with('/')) {
-                    ctx.error(
-                        f.offset_of(key),
-                        &f.path_of(key),
-                        format!("'{pointer}' is not a JSON pointer; write it from the root, e.g. '/data/goroutines'"),
-                    );
-                }
-                *slot = pointer;
-            }
-        }
-        f.finish(ctx);
-    }
-    if let Some(v) = t.string(ctx, "expvar_goroutines") {
-        target.expvar_goroutines = v;
-    }
-    Some(target)
 }
 
 #[cfg(test)]

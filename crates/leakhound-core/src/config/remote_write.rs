@@ -131,48 +131,57 @@ pub(super) fn read_remote_write(
     root: &mut Table<'_, '_>,
 ) -> Option<RemoteWriteConfig> {
     let mut t = root.table(ctx, "remote_write")?;
-    let url = match t.string(ctx, "url") {
-        Some(text) => match parse_url(&text) {
-            Ok(u) => Some(u),
-            Err(msg) => {
-                ctx.error(
-                    t.offset_of("url"),
-                    &t.path_of("url"),
-                    msg.replace(
-                        "e.g. 'http://127.0.0.1:3000'",
-                        "e.g. 'http://127.0.0.1:9090/api/v1/write'",
-                    ),
-                );
-                None
-            }
-        },
-        None => {
-            if !t.has("url") {
-                ctx.error(
-                    root.offset_of("remote_write"),
-                    "remote_write.url",
-                    "[remote_write] needs a 'url', e.g. url = \"http://127.0.0.1:9090/api/v1/write\" \
-                     (Prometheus started with --web.enable-remote-write-receiver)"
-                        .into(),
-                );
-            }
-            None
-        }
-    };
+    let url = read_url(ctx, &mut t, root.offset_of("remote_write"));
     // Read everything even without a URL, so every mistake is reported at once.
     let Ok(placeholder) = Url::parse("http://127.0.0.1/") else {
         return None;
     };
     let mut config = RemoteWriteConfig::new(url.clone().unwrap_or(placeholder));
+    config.auth = read_auth(ctx, &mut t);
+    if let Some(headers) = t.table(ctx, "headers") {
+        config.headers = read_headers(ctx, &headers);
+    }
+    if let Some(labels) = t.table(ctx, "labels") {
+        config.labels = read_labels(ctx, &labels);
+    }
+    read_limits(ctx, &mut t, &mut config);
+    t.finish(ctx);
+    url.map(|url| RemoteWriteConfig { url, ..config })
+}
 
+/// `url`, required; `section` is where `[remote_write]` starts.
+fn read_url(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, section: usize) -> Option<Url> {
+    let url = t.parsed(ctx, "url", |text| {
+        parse_url(text).map_err(|msg| {
+            msg.replace(
+                "e.g. 'http://127.0.0.1:3000'",
+                "e.g. 'http://127.0.0.1:9090/api/v1/write'",
+            )
+        })
+    });
+    if url.is_none() {
+        t.require(
+            ctx,
+            "url",
+            section,
+            "[remote_write] needs a 'url', e.g. url = \"http://127.0.0.1:9090/api/v1/write\" \
+             (Prometheus started with --web.enable-remote-write-receiver)"
+                .into(),
+        );
+    }
+    url
+}
+
+/// `username`/`password` (basic auth) or a non-empty `bearer_token`.
+fn read_auth(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>) -> Option<Auth> {
     let username = t.string(ctx, "username");
     let password = t.string(ctx, "password");
     let token = t.string(ctx, "bearer_token");
-    config.auth = match (username, password, token) {
+    match (username, password, token) {
         (Some(_), _, Some(_)) => {
-            ctx.error(
-                t.offset_of("bearer_token"),
-                &t.path_of("bearer_token"),
+            t.error_at(
+                ctx,
+                "bearer_token",
                 "give either basic auth (username/password) or 'bearer_token', not both".into(),
             );
             None
@@ -182,17 +191,13 @@ pub(super) fn read_remote_write(
             password: password.unwrap_or_default(),
         }),
         (None, Some(_), _) => {
-            ctx.error(
-                t.offset_of("password"),
-                &t.path_of("password"),
-                "a 'password' needs a 'username'".into(),
-            );
+            t.error_at(ctx, "password", "a 'password' needs a 'username'".into());
             None
         }
         (None, None, Some(token)) if token.trim().is_empty() => {
-            ctx.error(
-                t.offset_of("bearer_token"),
-                &t.path_of("bearer_token"),
+            t.error_at(
+                ctx,
+                "bearer_token",
                 "the token is empty; set it (e.g. \"${REMOTE_WRITE_TOKEN}\") or remove the key"
                     .into(),
             );
@@ -200,123 +205,130 @@ pub(super) fn read_remote_write(
         }
         (None, None, Some(token)) => Some(Auth::Bearer { token }),
         (None, None, None) => None,
-    };
+    }
+}
 
-    if let Some(headers) = t.table(ctx, "headers") {
-        for (key, value) in headers.entries() {
-            let name: &str = key.get_ref();
-            let path = headers.path_of(name);
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                ctx.error(
-                    key.span().start,
-                    &path,
-                    format!(
-                        "'{name}' is set by leakhound itself; remove it (for credentials use \
-                         username/password or bearer_token)"
-                    ),
-                );
-                continue;
-            }
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
-                ctx.error(
-                    key.span().start,
-                    &path,
-                    format!("'{name}' is not a header name; write e.g. \"X-Scope-OrgID\""),
-                );
-                continue;
-            }
-            match value.get_ref().as_str() {
-                Some(v) => match super::expand_env(v, ctx.env) {
-                    Ok(v) => config.headers.push((name.to_string(), v)),
-                    Err(var) => ctx.error(
-                        value.span().start,
-                        &path,
-                        format!(
-                            "environment variable '{var}' is not set; export it or write the value"
-                        ),
-                    ),
-                },
-                None => ctx.error(
+/// `headers = { "X-Scope-OrgID" = "team-a" }`: extra request headers, `${VAR}` expanded; not
+/// the ones the sender sets itself.
+fn read_headers(ctx: &mut Ctx<'_>, headers: &Table<'_, '_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in headers.entries() {
+        let name: &str = key.get_ref();
+        let path = headers.path_of(name);
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            ctx.error(
+                key.span().start,
+                &path,
+                format!(
+                    "'{name}' is set by leakhound itself; remove it (for credentials use \
+                     username/password or bearer_token)"
+                ),
+            );
+            continue;
+        }
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            ctx.error(
+                key.span().start,
+                &path,
+                format!("'{name}' is not a header name; write e.g. \"X-Scope-OrgID\""),
+            );
+            continue;
+        }
+        match value.get_ref().as_str() {
+            Some(v) => match super::expand_env(v, ctx.env) {
+                Ok(v) => out.push((name.to_string(), v)),
+                Err(var) => ctx.error(
                     value.span().start,
                     &path,
-                    "a header value must be a string in quotes".into(),
+                    format!(
+                        "environment variable '{var}' is not set; export it or write the value"
+                    ),
                 ),
-            }
+            },
+            None => ctx.error(
+                value.span().start,
+                &path,
+                "a header value must be a string in quotes".into(),
+            ),
         }
     }
+    out
+}
 
-    if let Some(labels) = t.table(ctx, "labels") {
-        for (key, value) in labels.entries() {
-            let name: &str = key.get_ref();
-            let path = labels.path_of(name);
-            if !is_label_name(name) || name.starts_with("__") {
-                ctx.error(
-                    key.span().start,
-                    &path,
-                    format!(
-                        "'{name}' is not a label name; use letters, digits and '_', not starting \
-                         with a digit or '__' (e.g. env, region)"
-                    ),
-                );
-                continue;
-            }
-            if RESERVED_LABELS.contains(&name) {
-                ctx.error(
-                    key.span().start,
-                    &path,
-                    format!("'{name}' is set by leakhound on every series; pick another name"),
-                );
-                continue;
-            }
-            match value.get_ref().as_str() {
-                Some(v) => match super::expand_env(v, ctx.env) {
-                    Ok(v) if v.is_empty() => ctx.error(
-                        value.span().start,
-                        &path,
-                        "an empty value drops the label in Prometheus; write a value or remove it"
-                            .into(),
-                    ),
-                    Ok(v) => config.labels.push((name.to_string(), v)),
-                    Err(var) => ctx.error(
-                        value.span().start,
-                        &path,
-                        format!(
-                            "environment variable '{var}' is not set; export it or write the value"
-                        ),
-                    ),
-                },
-                None => ctx.error(
+/// `labels = { env = "prod" }`: added to every series, sorted by name; not the ones every
+/// series carries already.
+fn read_labels(ctx: &mut Ctx<'_>, labels: &Table<'_, '_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (key, value) in labels.entries() {
+        let name: &str = key.get_ref();
+        let path = labels.path_of(name);
+        if !is_label_name(name) || name.starts_with("__") {
+            ctx.error(
+                key.span().start,
+                &path,
+                format!(
+                    "'{name}' is not a label name; use letters, digits and '_', not starting \
+                     with a digit or '__' (e.g. env, region)"
+                ),
+            );
+            continue;
+        }
+        if RESERVED_LABELS.contains(&name) {
+            ctx.error(
+                key.span().start,
+                &path,
+                format!("'{name}' is set by leakhound on every series; pick another name"),
+            );
+            continue;
+        }
+        match value.get_ref().as_str() {
+            Some(v) => match super::expand_env(v, ctx.env) {
+                Ok(v) if v.is_empty() => ctx.error(
                     value.span().start,
                     &path,
-                    "a label value must be a string in quotes".into(),
+                    "an empty value drops the label in Prometheus; write a value or remove it"
+                        .into(),
                 ),
-            }
+                Ok(v) => out.push((name.to_string(), v)),
+                Err(var) => ctx.error(
+                    value.span().start,
+                    &path,
+                    format!(
+                        "environment variable '{var}' is not set; export it or write the value"
+                    ),
+                ),
+            },
+            None => ctx.error(
+                value.span().start,
+                &path,
+                "a label value must be a string in quotes".into(),
+            ),
         }
-        config.labels.sort();
     }
+    out.sort();
+    out
+}
 
-    if let Some(v) = t.duration(ctx, "timeout") {
-        config.timeout = v;
-    }
+/// `timeout`, `batch_size`, `flush_interval`, `queue_capacity` and `max_backoff`.
+fn read_limits(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, config: &mut RemoteWriteConfig) {
+    t.set_duration(ctx, "timeout", &mut config.timeout);
     if let Some(v) = t.uint(ctx, "batch_size") {
         match usize::try_from(v) {
             Ok(n) if (1..=100_000).contains(&n) => config.batch_size = n,
-            _ => ctx.error(
-                t.offset_of("batch_size"),
-                &t.path_of("batch_size"),
+            _ => t.error_at(
+                ctx,
+                "batch_size",
                 format!("'{v}' must be between 1 and 100000 samples (Prometheus sends 500)"),
             ),
         }
     }
-    if let Some(v) = t.duration(ctx, "flush_interval") {
-        config.flush_interval = v;
-    }
+    t.set_duration(ctx, "flush_interval", &mut config.flush_interval);
     if let Some(v) = t.uint(ctx, "queue_capacity") {
         match usize::try_from(v) {
             Ok(n) if n >= config.batch_size && n <= 100_000_000 => config.queue_capacity = n,
-            _ => ctx.error(
-                t.offset_of("queue_capacity"),
-                &t.path_of("queue_capacity"),
+            _ => t.error_at(
+                ctx,
+                "queue_capacity",
                 format!(
                     "'{v}' must be at least batch_size ({}) and at most 100000000 samples; \
                      each waiting sample takes about 24 bytes",
@@ -325,11 +337,7 @@ pub(super) fn read_remote_write(
             ),
         }
     }
-    if let Some(v) = t.duration(ctx, "max_backoff") {
-        config.max_backoff = v;
-    }
-    t.finish(ctx);
-    url.map(|url| RemoteWriteConfig { url, ..config })
+    t.set_duration(ctx, "max_backoff", &mut config.max_backoff);
 }
 
 #[cfg(test)]

@@ -58,12 +58,8 @@ pub(super) fn read_verify(ctx: &mut Ctx<'_>, root: &mut Table<'_, '_>) -> Verify
     let Some(mut t) = root.table(ctx, "verify") else {
         return config;
     };
-    if let Some(v) = t.duration(ctx, "window") {
-        config.window = v;
-    }
-    if let Some(v) = t.duration(ctx, "min_elapsed") {
-        config.min_elapsed = v;
-    }
+    t.set_duration(ctx, "window", &mut config.window);
+    t.set_duration(ctx, "min_elapsed", &mut config.min_elapsed);
     for (key, slot) in [
         ("max_growth", &mut config.max_growth),
         ("memory_max_rise", &mut config.memory_max_rise),
@@ -74,31 +70,29 @@ pub(super) fn read_verify(ctx: &mut Ctx<'_>, root: &mut Table<'_, '_>) -> Verify
             *slot = v;
         }
     }
-    if let Some(v) = t.uint(ctx, "expect_below") {
-        if v == 0 {
-            ctx.error(
-                t.offset_of("expect_below"),
-                &t.path_of("expect_below"),
-                "'0' must be at least 1; the guide expects fewer than 3000 goroutines after a fix"
-                    .into(),
-            );
-        } else {
-            config.expect_below = v;
-        }
+    let expect_below = t.uint(ctx, "expect_below");
+    if let Some(v) = t.valid(
+        ctx,
+        "expect_below",
+        expect_below,
+        |v| v != 0,
+        |_| {
+            "'0' must be at least 1; the guide expects fewer than 3000 goroutines after a fix"
+                .into()
+        },
+    ) {
+        config.expect_below = v;
     }
-    if let Some(v) = t.uint(ctx, "swing_floor") {
-        config.swing_floor = v;
-    }
-    if let Some(v) = t.uint(ctx, "min_growth_per_hour") {
-        if v == 0 {
-            ctx.error(
-                t.offset_of("min_growth_per_hour"),
-                &t.path_of("min_growth_per_hour"),
-                "'0' must be at least 1 (goroutines per hour); e.g. 50".into(),
-            );
-        } else {
-            config.min_growth_per_hour = v as f64;
-        }
+    t.set_uint(ctx, "swing_floor", &mut config.swing_floor);
+    let growth = t.uint(ctx, "min_growth_per_hour");
+    if let Some(v) = t.valid(
+        ctx,
+        "min_growth_per_hour",
+        growth,
+        |v| v != 0,
+        |_| "'0' must be at least 1 (goroutines per hour); e.g. 50".into(),
+    ) {
+        config.min_growth_per_hour = v as f64;
     }
     t.finish(ctx);
     config

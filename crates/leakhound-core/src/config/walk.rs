@@ -60,26 +60,6 @@ pub(crate) fn show(value: &DeValue<'_>) -> String {
     }
 }
 
-/// A `true`/`false` key.
-pub(crate) fn boolean(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, key: &'static str) -> Option<bool> {
-    let v = t.get(key)?;
-    match v.get_ref() {
-        DeValue::Boolean(b) => Some(*b),
-        other => {
-            ctx.error(
-                v.span().start,
-                &t.path_of(key),
-                format!(
-                    "'{}' is a {}, expected true or false (without quotes)",
-                    show(other),
-                    other.type_str()
-                ),
-            );
-            None
-        }
-    }
-}
-
 /// One table being read: remembers which keys were used so the rest can be reported.
 pub(crate) struct Table<'t, 'i> {
     table: &'t DeTable<'i>,
@@ -143,6 +123,18 @@ impl<'t, 'i> Table<'t, 'i> {
                 v.get_ref().type_str()
             ),
         );
+    }
+
+    /// A `true`/`false` key.
+    pub(crate) fn boolean(&mut self, ctx: &mut Ctx<'_>, key: &'t str) -> Option<bool> {
+        let v = self.get(key)?;
+        match v.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.type_error(ctx, key, v, "true or false (without quotes)");
+                None
+            }
+        }
     }
 
     /// A string, with `${VAR}` expanded from the environment.
@@ -270,6 +262,127 @@ impl<'t, 'i> Table<'t, 'i> {
         }
     }
 
+    /// A duration where zero means "none" (`for = "0s"`, `repeat_interval = "0s"`).
+    pub(crate) fn duration_or_zero(&mut self, ctx: &mut Ctx<'_>, key: &'t str) -> Option<Duration> {
+        let v = self.get(key)?;
+        let parsed = match v.get_ref() {
+            DeValue::String(s) => crate::units::parse_duration(s),
+            DeValue::Integer(i) => i
+                .as_str()
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| format!("'{}' is not a number of seconds ≥ 0", i.as_str())),
+            other => Err(format!(
+                "'{}' is a {}, expected a duration such as \"1m\" or \"0s\"",
+                show(other),
+                other.type_str()
+            )),
+        };
+        match parsed {
+            Ok(d) => Some(d),
+            Err(msg) => {
+                ctx.error(v.span().start, &self.path_of(key), msg);
+                None
+            }
+        }
+    }
+
+    /// A number, whole or not.
+    pub(crate) fn number(&mut self, ctx: &mut Ctx<'_>, key: &'t str) -> Option<f64> {
+        let v = self.get(key)?;
+        let parsed = match v.get_ref() {
+            DeValue::Integer(i) => i.as_str().replace('_', "").parse::<f64>().ok(),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            _ => None,
+        };
+        match parsed.filter(|n| n.is_finite()) {
+            Some(n) => Some(n),
+            None => {
+                self.type_error(ctx, key, v, "a number without quotes, e.g. 10 or 0.8");
+                None
+            }
+        }
+    }
+
+    /// A string that `parse` turns into a value; its error is reported at the key.
+    pub(crate) fn parsed<T>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'t str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let text = self.string(ctx, key)?;
+        match parse(&text) {
+            Ok(value) => Some(value),
+            Err(msg) => {
+                self.error_at(ctx, key, msg);
+                None
+            }
+        }
+    }
+
+    /// One of a set of names: `parse` finds the value; any other name is reported as
+    /// "'TEXT' is not WHAT; use ALLOWED".
+    pub(crate) fn one_of<T>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'t str,
+        what: &str,
+        allowed: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Option<T> {
+        self.parsed(ctx, key, |text| {
+            parse(text).ok_or_else(|| format!("'{text}' is not {what}; use {allowed}"))
+        })
+    }
+
+    /// `value` (read from `key`) when `ok` accepts it; otherwise `why(value)` is reported at
+    /// the key.
+    pub(crate) fn valid<T: Copy>(
+        &self,
+        ctx: &mut Ctx<'_>,
+        key: &str,
+        value: Option<T>,
+        ok: impl FnOnce(T) -> bool,
+        why: impl FnOnce(T) -> String,
+    ) -> Option<T> {
+        let v = value?;
+        if ok(v) {
+            Some(v)
+        } else {
+            self.error_at(ctx, key, why(v));
+            None
+        }
+    }
+
+    /// Overwrite `slot` with the key's duration, when it is written and valid.
+    pub(crate) fn set_duration(&mut self, ctx: &mut Ctx<'_>, key: &'t str, slot: &mut Duration) {
+        if let Some(v) = self.duration(ctx, key) {
+            *slot = v;
+        }
+    }
+
+    /// Overwrite `slot` with the key's whole number, when it is written and valid.
+    pub(crate) fn set_uint(&mut self, ctx: &mut Ctx<'_>, key: &'t str, slot: &mut u64) {
+        if let Some(v) = self.uint(ctx, key) {
+            *slot = v;
+        }
+    }
+
+    /// Overwrite `slot` with the key's size, when it is written and valid.
+    pub(crate) fn set_bytes(&mut self, ctx: &mut Ctx<'_>, key: &'t str, slot: &mut u64) {
+        if let Some(v) = self.bytes(ctx, key) {
+            *slot = v;
+        }
+    }
+
+    /// Overwrite `slot` with the key's `true`/`false`, when it is written and valid.
+    pub(crate) fn set_bool(&mut self, ctx: &mut Ctx<'_>, key: &'t str, slot: &mut bool) {
+        if let Some(v) = self.boolean(ctx, key) {
+            *slot = v;
+        }
+    }
+
     pub(crate) fn table(&mut self, ctx: &mut Ctx<'_>, key: &'t str) -> Option<Table<'t, 'i>> {
         let v = self.get(key)?;
         match v.get_ref() {
@@ -296,6 +409,30 @@ impl<'t, 'i> Table<'t, 'i> {
         }
     }
 
+    /// The tables of `[[key]]`; an item that is not a table is reported ("write [[key]]").
+    pub(crate) fn tables(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'t str,
+    ) -> Vec<(Table<'t, 'i>, &'t Spanned<DeValue<'i>>)> {
+        let Some(items) = self.array(ctx, key) else {
+            return Vec::new();
+        };
+        let mut tables = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{}[{i}]", self.path_of(key));
+            match item.get_ref().as_table() {
+                Some(table) => tables.push((Table::new(table, path), item)),
+                None => ctx.error(
+                    item.span().start,
+                    &path,
+                    format!("expected a table: write [[{key}]]"),
+                ),
+            }
+        }
+        tables
+    }
+
     pub(crate) fn has(&self, key: &str) -> bool {
         self.table.get(key).is_some()
     }
@@ -303,6 +440,25 @@ impl<'t, 'i> Table<'t, 'i> {
     /// The span start of a key's value, for errors found after reading.
     pub(crate) fn offset_of(&self, key: &str) -> usize {
         self.table.get(key).map_or(0, |v| v.span().start)
+    }
+
+    /// The span start of a key's value, or `block` (where the table starts) when the key is
+    /// not written: errors about keys left at their defaults point at the block.
+    pub(crate) fn offset_or(&self, key: &str, block: usize) -> usize {
+        self.table.get(key).map_or(block, |v| v.span().start)
+    }
+
+    /// Report `message` at the key's value (found wrong after reading).
+    pub(crate) fn error_at(&self, ctx: &mut Ctx<'_>, key: &str, message: String) {
+        ctx.error(self.offset_of(key), &self.path_of(key), message);
+    }
+
+    /// Report a required key that is not written, at `block` (where the table starts). A key
+    /// that is written but unreadable was reported by its reader already.
+    pub(crate) fn require(&self, ctx: &mut Ctx<'_>, key: &str, block: usize, message: String) {
+        if !self.has(key) {
+            ctx.error(block, &self.path_of(key), message);
+        }
     }
 
     pub(crate) fn entries(

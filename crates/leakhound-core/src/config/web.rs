@@ -12,7 +12,7 @@
 //! guide_metrics = true   # also export oneapi_goroutines / oneapi_memory_mb
 //! ```
 
-use super::walk::{boolean, Ctx, Table};
+use super::walk::{Ctx, Table};
 use serde::Serialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -151,23 +151,16 @@ pub(super) fn read_web(ctx: &mut Ctx<'_>, root: &mut Table<'_, '_>) -> WebConfig
     let Some(mut t) = root.table(ctx, "web") else {
         return config;
     };
-    if let Some(v) = boolean(ctx, &mut t, "enabled") {
-        config.enabled = v;
-    }
-    if let Some(text) = t.string(ctx, "listen") {
-        match parse_listen(&text) {
-            Ok(addr) => {
-                config.listen = addr;
-                config.listen_set = true;
-            }
-            Err(msg) => ctx.error(t.offset_of("listen"), &t.path_of("listen"), msg),
-        }
+    t.set_bool(ctx, "enabled", &mut config.enabled);
+    if let Some(addr) = t.parsed(ctx, "listen", parse_listen) {
+        config.listen = addr;
+        config.listen_set = true;
     }
     if let Some(token) = t.string(ctx, "token") {
         if token.trim().is_empty() {
-            ctx.error(
-                t.offset_of("token"),
-                &t.path_of("token"),
+            t.error_at(
+                ctx,
+                "token",
                 "the token is empty; set it to a long random string (e.g. `openssl rand -hex 32`), or remove the key".into(),
             );
         } else {
@@ -190,9 +183,7 @@ pub(super) fn read_web(ctx: &mut Ctx<'_>, root: &mut Table<'_, '_>) -> WebConfig
             }
         }
     }
-    if let Some(v) = boolean(ctx, &mut t, "guide_metrics") {
-        config.guide_metrics = v;
-    }
+    t.set_bool(ctx, "guide_metrics", &mut config.guide_metrics);
     t.finish(ctx);
     config
 }

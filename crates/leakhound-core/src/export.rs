@@ -9,8 +9,8 @@
 //! Recording rules give the memory the guide rates, growth per hour and a 4-hour
 //! `predict_linear` forecast for dashboards.
 
-use leakhound_core::config::Config;
-use leakhound_core::rules::{Metric, Rule, RuleKind};
+use crate::config::Config;
+use crate::rules::{Metric, Rule, RuleKind};
 use serde_json::{json, Value};
 use std::fmt::Write;
 use std::time::Duration;
