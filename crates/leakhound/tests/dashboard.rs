@@ -17,8 +17,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{poll, Agent, Fixture};
 
-/// A name with markup in it: it must show as these characters, never become an element.
-const TARGET: &str = "fixture <b>one</b> & co";
+/// A name with the characters a target name may hold that URLs and selectors treat specially
+/// (`#` `+` `[` `]` `@` `:` spaces): links and API paths must encode them and the page must
+/// show them as these characters. (Markup cannot be a target name: config check refuses it.)
+const TARGET: &str = "fixture #1 [a+b] @one: (x)";
 
 fn chromium_binary() -> String {
     for path in ["/usr/bin/chromium", "/usr/bin/chromium-browser"] {
@@ -265,10 +267,6 @@ fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
     assert_eq!(
         page.eval("document.querySelector('#targets a.name').textContent"),
         TARGET
-    );
-    assert_eq!(
-        page.eval("document.querySelectorAll('#targets b').length"),
-        0
     );
     assert_eq!(
         page.eval("document.querySelector('#targets .badge').textContent"),
