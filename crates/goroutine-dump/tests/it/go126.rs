@@ -13,7 +13,7 @@
 
 use goroutine_dump::{bucketize, detect, parse, Blocking, Format, GroupBy, Record, Snapshot};
 
-use super::data;
+use crate::support::data;
 
 const REPORT_USAGE: &str = "leaky/internal/billing.(*QuotaService).reportUsage";
 const CHARGE: &str = "leaky/internal/billing.(*QuotaService).Charge";

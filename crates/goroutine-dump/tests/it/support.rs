@@ -1,9 +1,5 @@
-mod analysis;
-mod fixture;
-mod formats;
-mod go126;
-mod hostile;
-mod props;
+//! Helpers shared by the modules: the committed dumps under `tests/data`, and the protobuf and
+//! gzip builders the hostile-input tests forge profiles with.
 
 use std::path::PathBuf;
 

@@ -5,9 +5,7 @@
 //! Run by `scripts/test` (`--include-ignored`, `LEAKHOUND_FIXTURE` set; the container test
 //! also needs `scripts/docker-peer`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::net::SocketAddr;

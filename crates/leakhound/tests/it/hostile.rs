@@ -3,9 +3,7 @@
 //! target text is capped and escaped everywhere it goes, absurd readings are rejected without
 //! an alert or an action, and a dead log reader does not stop the agent.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

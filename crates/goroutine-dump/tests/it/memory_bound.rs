@@ -5,30 +5,44 @@
 //! N is the input; for a gzipped profile it is the decompressed size D, which
 //! `Limits::max_decompressed_bytes` caps — so for gzip the bound is a constant, c·64 MiB + K.
 //!
-//! Its own test binary (not a module of tests/tests.rs) because the allocator is process-wide
-//! and one test at a time must run: the cases run in sequence inside one #[test].
+//! The allocator is the whole test binary's, and the other modules' tests run on parallel
+//! threads: it counts per thread (a thread-local balance), and `peak_of` reads the calling
+//! thread's — parsing allocates on the calling thread only. The cases run in sequence inside
+//! one #[test].
 //!
-//! `cargo test -p goroutine-dump --test memory_bound -- --nocapture` prints the table and c.
+//! `cargo test -p goroutine-dump --test it memory_bound -- --nocapture` prints the table and c.
 
 // A GlobalAlloc implementation is `unsafe impl` by definition; it only forwards to System.
 #![allow(unsafe_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use goroutine_dump::{parse, parse_as, Format};
 
 struct Counting;
 
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Live bytes this thread allocated minus what it freed (negative when it frees blocks
+    // another thread allocated), and the peak since `peak_of` reset it. `const` and without
+    // a destructor: usable from the allocator at any point of a thread's life.
+    static CURRENT: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
 
 fn grew(by: usize, transient: usize) {
-    let now = CURRENT.fetch_add(by, Relaxed) + by;
-    // A moving realloc holds the old and the new block at once.
-    PEAK.fetch_max(now + transient, Relaxed);
+    let by = by as isize;
+    let _ = CURRENT.try_with(|c| {
+        let now = c.get() + by;
+        c.set(now);
+        // A moving realloc holds the old and the new block at once.
+        let _ = PEAK.try_with(|p| p.set(p.get().max(now + transient as isize)));
+    });
+}
+
+fn shrank(by: usize) {
+    let _ = CURRENT.try_with(|c| c.set(c.get() - by as isize));
 }
 
 unsafe impl GlobalAlloc for Counting {
@@ -48,7 +62,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Relaxed);
+        shrank(layout.size());
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
@@ -56,7 +70,7 @@ unsafe impl GlobalAlloc for Counting {
             if new_size >= layout.size() {
                 grew(new_size - layout.size(), layout.size());
             } else {
-                CURRENT.fetch_sub(layout.size() - new_size, Relaxed);
+                shrank(layout.size() - new_size);
             }
         }
         p
@@ -66,12 +80,14 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// Peak live heap bytes above the starting level while `f` runs (its result included).
+/// Peak live heap bytes this thread allocated above its starting level while `f` runs (its
+/// result included).
 fn peak_of<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    let base = CURRENT.load(Relaxed);
-    PEAK.store(base, Relaxed);
+    let base = CURRENT.with(Cell::get);
+    PEAK.with(|p| p.set(base));
     let out = f();
-    (PEAK.load(Relaxed) - base, out)
+    let peak = PEAK.with(Cell::get);
+    ((peak - base).max(0) as usize, out)
 }
 
 /// The constant: what a parse of a tiny input costs (builder tables, the empty snapshot).

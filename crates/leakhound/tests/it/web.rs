@@ -2,9 +2,7 @@
 //! addresses), against the real Go fixture; the exports checked by the real `promtool`, and
 //! a real Prometheus scraping the agent. `scripts/test` installs the peers and builds the fixture.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -5,9 +5,7 @@
 //! `X-Leakhound-Signature` HMAC, recomputed independently with the `openssl` CLI.
 //! Run by `scripts/test` (`--include-ignored`, `LEAKHOUND_FIXTURE` set).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;

@@ -1,8 +1,7 @@
 //! The dashboard's server side, called in-process: the pages and assets (headers, no token
 //! needed, allowlist still applies), the live feed `/api/events` (snapshot, samples, lagging,
 //! the client limit, ending on stop), and the dumps routes over a real store and bundle files.
-//! The page itself runs in a real Chromium in `crates/leakhound/tests/dashboard.rs`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The page itself runs in a real Chromium in `crates/leakhound/tests/it/dashboard.rs`.
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -119,9 +118,9 @@ async fn pages_and_assets_are_served_with_their_headers() {
 #[tokio::test]
 async fn no_script_is_inline_and_no_data_is_parsed_as_html() {
     // The CSP allows scripts from files only; the script never hands data to the HTML parser.
-    let html = include_str!("../assets/index.html");
+    let html = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/index.html"));
     assert!(!html.contains("<script>"), "inline script in index.html");
-    let js = include_str!("../assets/app.js");
+    let js = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/app.js"));
     for banned in [
         "innerHTML",
         "outerHTML",

@@ -6,12 +6,11 @@
 //!
 //! ```sh
 //! eval "$(scripts/docker-peer start /tmp/lh-docker)"
-//! cargo test -p leakhound --test docker -- --include-ignored
+//! cargo test --workspace --test it docker:: -- --include-ignored
 //! scripts/docker-peer stop /tmp/lh-docker
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use leakhound_agent::agent::TargetProber;
 use leakhound_agent::docker::Docker;

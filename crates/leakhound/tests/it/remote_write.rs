@@ -3,9 +3,7 @@
 //! labels, and a minute-long outage loses no sample that fits the queue. `scripts/test`
 //! installs Prometheus (Debian package `prometheus`) and builds the Go fixture.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 use goroutine_dump::{bucketize, parse, parse_as, Format, GroupBy, ParseError};
 use proptest::prelude::*;
 
-use super::data;
+use crate::support::data;
 
 fn check(input: &[u8]) {
     for r in [

@@ -1,8 +1,7 @@
 //! `leakhound report` against stores built through the Store API: every number equals the same
 //! SQL over the raw rows (read with rusqlite), and the chart and HTML files are valid.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use leakhound_agent::store::Store;
 use leakhound_core::config::Levels;

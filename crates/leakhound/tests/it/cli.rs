@@ -1,9 +1,7 @@
 //! CLI tests that need nothing but Rust: the binary against the built-in simulator, bad
 //! config files, bad databases. (Tests against the real Go fixture live in `fixture.rs`.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use leakhound_agent::sim::{SimConfig, Simulator};
 use std::path::Path;

@@ -2,8 +2,6 @@
 //! should not, must say what is wrong in words that name the fix, and must end. Nothing but
 //! Rust: the targets here are dead ports on 127.0.0.1 or a tiny fake agent.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};

@@ -4,9 +4,7 @@
 //! HTTP 200 — and keeps screenshots in `target/test-artifacts/`.
 //! `scripts/test` installs `chromium` and builds the fixture.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use base64::Engine;
 use serde_json::{json, Value};

@@ -1,9 +1,8 @@
 //! `leakhound baseline` / `leakhound verify` (GUIDE §10) on stored series built for each
 //! checkpoint, through the CLI: the lines and the exit codes (0 pass/pending, 1 fail, 2 no data).
 //! Every rule's passing and failing cases are unit-tested in `leakhound_core::verify`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use leakhound_agent::store::Store;
 use leakhound_core::{Metrics, Sample};

@@ -1,7 +1,6 @@
 //! Issue 13 item 7: the server's own limits, over real sockets on 127.0.0.1. A crowd of idle
 //! connections beyond the cap is closed oldest-first and `/metrics` still answers; a silent
 //! connection is closed after the header-read timeout. Waits are bounded polls.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use leakhound_agent::agent::Latest;
 use leakhound_core::config::Config;

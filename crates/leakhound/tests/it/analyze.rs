@@ -1,9 +1,7 @@
 //! `leakhound analyze` / `leakhound diff` against dump files (plain `cargo test`) and against
 //! the live Go fixture (ignored; `scripts/test` runs them with LEAKHOUND_FIXTURE set).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::PathBuf;

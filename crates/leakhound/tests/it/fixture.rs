@@ -1,9 +1,7 @@
 //! Tests against the real Go fixture (`tests/fixtures/leaky`), run by `scripts/test`:
 //! `cargo test -- --include-ignored` with `LEAKHOUND_FIXTURE` set.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use leakhound_agent::agent::TargetProber;
 use leakhound_agent::store::Store;

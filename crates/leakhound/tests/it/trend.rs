@@ -12,9 +12,7 @@
 //! set; `LEAKHOUND_FIXTURE_LEAKPROFILE`, when set, builds the leaking target with Go 1.26's
 //! goroutineleak profile and the test also expects `goroutines_leaked`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
-
-mod support;
+use crate::support;
 
 use leakhound_agent::outbox::Outbox;
 use leakhound_core::rules::{Transition, TransitionKind};

@@ -1,7 +1,6 @@
 //! Issue 13 (hostile clients): malformed queries answer the documented JSON, the bearer scheme
 //! is case-insensitive, absurd sample ranges are clamped or refused quickly, heavy routes are
 //! limited, and a dump is parsed once.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
@@ -284,7 +283,7 @@ async fn an_unparsable_dump_is_a_json_error() {
 /// percent-encodes it, and no target text reaches the HTML parser (nodes and text only).
 #[test]
 fn the_dashboard_encodes_target_names_in_every_url() {
-    let js = include_str!("../assets/app.js");
+    let js = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/app.js"));
     for (i, line) in js.lines().enumerate() {
         for needle in [
             "'/api/targets/' + ",

@@ -2,7 +2,7 @@
 
 use goroutine_dump::{bucketize, parse, Blocking, Format, GroupBy, ParseError, Snapshot};
 
-use super::data;
+use crate::support::data;
 
 fn by_id(s: &Snapshot, id: u64) -> goroutine_dump::Record {
     *s.records()

@@ -3,9 +3,8 @@
 //! changing when the fixture leaks, the leaking function in the suspects pane after `d`, a
 //! resize, and a terminal left sane (alternate screen off, cursor shown, cooked mode) after
 //! q, Ctrl-C and SIGTERM.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
