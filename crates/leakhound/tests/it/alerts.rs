@@ -7,120 +7,14 @@
 
 use crate::support;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{leakhound, poll, stderr, stdout, Agent, Fixture};
+use std::time::Duration;
+use support::{free_port, leakhound, now_ms, poll, stderr, stdout, Agent, Fixture, Hit, Hook};
 
 const SECRET: &str = "whsec-e2e-Zq9+x/y=";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// One request the receiver got.
-#[derive(Debug, Clone)]
-struct Hit {
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-}
-
-impl Hit {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).expect("webhook body is JSON")
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-}
-
-/// A webhook receiver on loopback, stopped on drop. Answers 200 to everything.
-struct Hook {
-    addr: SocketAddr,
-    hits: Arc<Mutex<Vec<Hit>>>,
-    rt: Option<tokio::runtime::Runtime>,
-}
-
-impl Hook {
-    fn start() -> Hook {
-        Self::start_on("127.0.0.1:0".parse().unwrap())
-    }
-
-    fn start_on(addr: SocketAddr) -> Hook {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind(addr))
-            .expect("bind the receiver");
-        let addr = listener.local_addr().unwrap();
-        let store = hits.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(
-                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-                    let store = store.clone();
-                    async move {
-                        let headers = headers
-                            .iter()
-                            .map(|(k, v)| {
-                                (k.as_str().to_string(), v.to_str().unwrap_or("").to_string())
-                            })
-                            .collect();
-                        store.lock().unwrap().push(Hit {
-                            headers,
-                            body: body.to_vec(),
-                        });
-                        "ok"
-                    }
-                },
-            ),
-        );
-        rt.spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Hook {
-            addr,
-            hits,
-            rt: Some(rt),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
-    }
-
-    fn hits(&self) -> Vec<Hit> {
-        self.hits.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Hook {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_timeout(Duration::from_secs(1));
-        }
-    }
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn dead_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// HMAC-SHA256 of `body` keyed with `secret`, by `openssl` (independent of leakhound's code).
 fn openssl_hmac(secret: &str, body: &[u8]) -> String {
@@ -447,7 +341,7 @@ fn kill_9_with_100_pending_then_restart_delivers_each_exactly_once() {
     let db = dir.path().join("a.db");
     let fx = Fixture::start();
     fx.leak("chan", 2100, "e2e");
-    let port = dead_port();
+    let port = free_port();
     let hook_url = format!("http://127.0.0.1:{port}/hook");
     let targets: Vec<(String, String)> = (0..100)
         .map(|i| {
@@ -657,7 +551,7 @@ fn assert_no_secret(what: &str, text: &str) {
 fn secrets_never_appear_in_logs_errors_or_output() {
     let dir = tempfile::tempdir().unwrap();
     let fx = Fixture::start();
-    let dead = dead_port();
+    let dead = free_port();
     let good = secrets_config(dir.path(), &fx, dead, "");
     let bad = secrets_config(dir.path(), &fx, dead, "sekret = \"x\"\n");
     let good_s = good.to_str().unwrap();
@@ -733,7 +627,7 @@ fn secrets_never_appear_in_logs_errors_or_output() {
 fn notify_test_exit_codes_and_messages() {
     let dir = tempfile::tempdir().unwrap();
     let hook = Hook::start();
-    let dead = dead_port();
+    let dead = free_port();
     let path = dir.path().join("n.toml");
     std::fs::write(
         &path,

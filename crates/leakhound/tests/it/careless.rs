@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::{now_ms, sample, stderr, stdout};
+
 /// Run leakhound in `dir` (its current directory) and wait at most 60 s.
 fn leakhound_in(dir: &Path, args: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
@@ -33,14 +35,6 @@ fn leakhound_in(dir: &Path, args: &[&str]) -> Output {
         std::thread::sleep(Duration::from_millis(50));
     }
     child.wait_with_output().unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -209,10 +203,7 @@ async fn fake_agent(names: Vec<String>) -> (String, Arc<Mutex<Vec<String>>>) {
         async move {
             let path = uri.path().to_string();
             log.lock().unwrap().push(path.clone());
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64;
+            let now = now_ms();
             if path == "/api/targets" {
                 let list: Vec<_> = names
                     .iter()
@@ -229,18 +220,7 @@ async fn fake_agent(names: Vec<String>) -> (String, Arc<Mutex<Vec<String>>>) {
             });
             match name.filter(|n| names.contains(n)) {
                 Some(name) => {
-                    let sample = leakhound_core::Sample {
-                        target: name,
-                        ts_ms: now,
-                        up: true,
-                        error: None,
-                        latency_ms: 1.0,
-                        source: "health".into(),
-                        metrics: leakhound_core::Metrics {
-                            goroutines: Some(42),
-                            ..Default::default()
-                        },
-                    };
+                    let sample = sample(&name).at(now).goroutines(42).build();
                     axum::Json(serde_json::json!({ "samples": [sample] })).into_response()
                 }
                 None => (StatusCode::NOT_FOUND, "no such target").into_response(),

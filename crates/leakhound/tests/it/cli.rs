@@ -6,14 +6,7 @@ use crate::support;
 use leakhound_agent::sim::{SimConfig, Simulator};
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn leakhound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run leakhound")
-}
+use support::leakhound;
 
 fn text(out: &Output) -> (String, String) {
     (

@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{poll, Agent, Fixture};
+use support::{now_ms, poll, sample, Agent, Fixture};
 
 /// A name with the characters a target name may hold that URLs and selectors treat specially
 /// (`#` `+` `[` `]` `@` `:` spaces): links and API paths must encode them and the page must
@@ -214,16 +214,8 @@ fn agent(dir: &Path, fixture: &Fixture, web_extra: &str) -> (Agent, String) {
     )
     .unwrap();
     let agent = Agent::start(&config, &dir.join("agent.log"));
-    let addr = poll(
-        Duration::from_secs(30),
-        "the agent's 'HTTP API on' line",
-        || {
-            let log = agent.log_text();
-            let rest = log.split("HTTP API on http://").nth(1)?;
-            Some(rest.split(':').take(2).collect::<Vec<_>>().join(":"))
-        },
-    );
-    (agent, format!("http://{addr}"))
+    let base = agent.base_url();
+    (agent, base)
 }
 
 /// The goroutine count the overview row shows, as a number (`null` while it shows none).
@@ -233,7 +225,7 @@ const ROW_COUNT: &str = "(() => { const td = document.querySelector('#targets tr
 #[test]
 #[ignore = "needs chromium and the Go fixture; scripts/test runs it"]
 fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
-    let started_ms = leakhound_agent::agent::now_ms();
+    let started_ms = now_ms();
     let dir = tempfile::tempdir().unwrap();
     let fixture = Fixture::start();
     fixture.leak("chan", 100, "dashboard");
@@ -324,7 +316,7 @@ fn the_dashboard_shows_the_fixture_live_and_draws_its_chart() {
     page.navigate(&format!(
         "{base}{href}#range=custom&from={}&to={}",
         started_ms - 1_000,
-        leakhound_agent::agent::now_ms() + 1_000
+        now_ms() + 1_000
     ));
     page.wait_for(
         Duration::from_secs(30),
@@ -485,9 +477,8 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// ending now: steady services around 400 goroutines, every tenth one leaking linearly.
 fn generate_history(db: &Path, targets: u64, days: u64, interval_s: u64) -> u64 {
     use leakhound_agent::store::Store;
-    use leakhound_core::{Metrics, Sample};
     let mut store = Store::open(db).unwrap();
-    let now = leakhound_agent::agent::now_ms();
+    let now = now_ms();
     let step = i64::try_from(interval_s * 1000).unwrap();
     let n = i64::try_from(days * 86_400 / interval_s).unwrap();
     let mut written = 0;
@@ -503,22 +494,18 @@ fn generate_history(db: &Path, targets: u64, days: u64, interval_s: u64) -> u64 
             } else {
                 370 + wobble
             };
-            batch.push(Sample {
-                target: name.clone(),
-                ts_ms: ts,
-                up: i % 2000 != 7, // an outage now and then
-                error: None,
-                latency_ms: 2.0,
-                source: "health".into(),
-                metrics: Metrics {
-                    goroutines: Some(goroutines),
-                    alloc_bytes: Some((40 << 20) + goroutines * 8192),
-                    sys_bytes: Some((90 << 20) + goroutines * 8192),
-                    heap_bytes: Some((48 << 20) + goroutines * 8192),
-                    num_gc: Some(i as u64 / 4),
-                    ..Metrics::default()
-                },
-            });
+            batch.push(
+                sample(&name)
+                    .at(ts)
+                    .up(i % 2000 != 7) // an outage now and then
+                    .latency(2.0)
+                    .goroutines(goroutines)
+                    .alloc((40 << 20) + goroutines * 8192)
+                    .sys((90 << 20) + goroutines * 8192)
+                    .heap((48 << 20) + goroutines * 8192)
+                    .num_gc(i as u64 / 4)
+                    .build(),
+            );
             if batch.len() == batch.capacity() {
                 store.insert(&batch).unwrap();
                 written += batch.len() as u64;
@@ -601,16 +588,7 @@ fn dashboard_first_paint_and_agent_memory_on_a_stored_history() {
     }
     std::fs::write(&config, text).unwrap();
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
-    let addr = poll(
-        Duration::from_secs(60),
-        "the agent's 'HTTP API on' line",
-        || {
-            let log = agent.log_text();
-            let rest = log.split("HTTP API on http://").nth(1)?;
-            Some(rest.split(':').take(2).collect::<Vec<_>>().join(":"))
-        },
-    );
-    let base = format!("http://{addr}");
+    let base = agent.base_url();
     // Every target probed once, so the overview is complete from its first answer.
     let client = reqwest::blocking::Client::new();
     poll(
@@ -659,7 +637,7 @@ fn dashboard_first_paint_and_agent_memory_on_a_stored_history() {
             .as_f64()
             .unwrap_or(f64::NAN);
         overview.push((fcp, table, complete));
-        let now = leakhound_agent::agent::now_ms();
+        let now = now_ms();
         for (range, times) in ranges.iter_mut() {
             let hash = match *range {
                 "30d" => format!("range=custom&from={}&to={now}", now - 30 * 86_400_000),

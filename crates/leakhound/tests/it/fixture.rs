@@ -8,9 +8,9 @@ use leakhound_agent::store::Store;
 use leakhound_core::config::{Config, ProcessSelector, TargetConfig};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{leakhound, poll, stderr, stdout, Fixture};
+// `near`: the fixture's own goroutines move by a few (HTTP handlers, GC workers) between reads.
+use support::{agent, leakhound, near, poll, stderr, stdout, Fixture};
 
 fn probe_once(target: &TargetConfig) -> leakhound_core::Sample {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -28,11 +28,6 @@ fn target_for(spec: &str) -> TargetConfig {
         .unwrap()
         .targets
         .remove(0)
-}
-
-/// The fixture's own goroutines move by a few (HTTP handlers, GC workers) between two reads.
-fn near(a: u64, b: u64, slack: u64) -> bool {
-    a.abs_diff(b) <= slack
 }
 
 #[test]
@@ -260,12 +255,7 @@ fn agent_follows_a_leak_while_a_hung_target_costs_nothing() {
         ),
     )
     .unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["run", "-c", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = agent(&cfg).start();
 
     // While the hung target's first probe waits out its 8 s timeout, the other target keeps
     // its 200 ms cadence: 10 samples arrive long before the hung probe could even finish.
@@ -324,11 +314,7 @@ fn agent_follows_a_leak_while_a_hung_target_costs_nothing() {
         .unwrap_or("")
         .contains("no answer within 8s"));
 
-    Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status()
-        .unwrap();
-    let status = agent.wait().unwrap();
+    let status = agent.terminate();
     assert!(status.success(), "{status:?}");
 
     // The stored series rises with the leak and never dips back below an earlier plateau.
@@ -369,15 +355,13 @@ fn sigterm_during_a_write_burst_loses_no_acknowledged_sample() {
         ));
     }
     std::fs::write(&cfg, toml).unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["--log-format", "json", "run", "-c", cfg.to_str().unwrap()])
+    let mut agent = agent(&cfg)
+        .json()
         .env("RUST_LOG", "leakhound_agent=debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .pipe_stderr()
+        .start();
     let (tx, rx) = std::sync::mpsc::channel::<serde_json::Value>();
-    let reader = BufReader::new(agent.stderr.take().unwrap());
+    let reader = BufReader::new(agent.take_stderr());
     let lines = std::thread::spawn(move || {
         for line in reader.lines().map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
@@ -395,11 +379,7 @@ fn sigterm_during_a_write_burst_loses_no_acknowledged_sample() {
             acknowledged = event["fields"]["total"].as_u64().unwrap();
         }
     }
-    Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status()
-        .unwrap();
-    let status = agent.wait().unwrap();
+    let status = agent.terminate();
     assert!(status.success(), "{status:?}");
     lines.join().unwrap();
     let mut reported = None;

@@ -8,18 +8,16 @@ use crate::support;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use support::{free_port, leakhound, poll, stderr, stdout};
+use support::{agent, free_port, leakhound, poll, stderr, stdout, Hook};
 
 const SECRET: &str = "SECRET123";
 
-/// One request as a tiny server saw it.
+/// One request as a tiny server saw it (its body is read and dropped).
 #[derive(Debug, Clone)]
 struct Request {
     head: String,
-    body: Vec<u8>,
 }
 
 /// Read one HTTP/1.1 request (head, and a body of `content-length` bytes).
@@ -38,7 +36,6 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
             // Not HTTP (a TLS ClientHello): hand back what came.
             return (!buf.is_empty()).then(|| Request {
                 head: String::from_utf8_lossy(&buf).into_owned(),
-                body: Vec::new(),
             });
         }
         buf.extend_from_slice(&chunk[..n]);
@@ -46,7 +43,6 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
             // A TLS handshake record: answer at once.
             return Some(Request {
                 head: String::new(),
-                body: buf,
             });
         }
     };
@@ -67,34 +63,27 @@ fn read_request(stream: &mut TcpStream) -> Option<Request> {
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Some(Request { head, body })
+    Some(Request { head })
 }
 
-/// A loopback HTTP server answering every request with `answer(request)` (a whole response),
-/// recording the requests. Runs until the test process exits.
-fn serve(
-    answer: impl Fn(&Request) -> Vec<u8> + Send + Sync + 'static,
-) -> (SocketAddr, Arc<Mutex<Vec<Request>>>) {
+/// A loopback HTTP server answering every request with `answer(request)` (a whole response).
+/// Runs until the test process exits.
+fn serve(answer: impl Fn(&Request) -> Vec<u8> + Send + Sync + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
     let answer = Arc::new(answer);
-    let record = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let answer = answer.clone();
-            let record = record.clone();
             std::thread::spawn(move || {
                 if let Some(req) = read_request(&mut stream) {
-                    let response = answer(&req);
-                    record.lock().unwrap().push(req);
-                    let _ = stream.write_all(&response);
+                    let _ = stream.write_all(&answer(&req));
                 }
             });
         }
     });
-    (addr, seen)
+    addr
 }
 
 fn response(status: &str, body: &[u8]) -> Vec<u8> {
@@ -139,7 +128,7 @@ fn hostile_targets_leak_no_secret_forge_no_line_and_fire_nothing_absurd() {
     // A plain-HTTP server: 500 for the secret URL (and nonsense for a TLS handshake), the
     // hostile health answers on their own paths.
     let big = "x".repeat(1 << 20);
-    let (plain, _) = serve(move |req| {
+    let plain = serve(move |req| {
         let path = req.head.split_whitespace().nth(1).unwrap_or("");
         if path.starts_with("/forged") {
             let body =
@@ -154,7 +143,7 @@ fn hostile_targets_leak_no_secret_forge_no_line_and_fire_nothing_absurd() {
             )
         }
     });
-    let (hook, hits) = serve(|_| response("200 OK", b"{}"));
+    let hook = Hook::start();
     let web = free_port();
     let secret_targets = [
         (
@@ -216,7 +205,7 @@ on_alerts = false
 [[notifiers]]
 name = "hook"
 type = "webhook"
-url = "http://{hook}/hook"
+url = "{hook_url}"
 
 [[actions]]
 name = "restart"
@@ -228,6 +217,7 @@ for = "0s"
 "#,
         db = db.display(),
         restarted = restarted.display(),
+        hook_url = hook.url(),
     );
     for (name, url) in &secret_targets {
         config.push_str(&format!(
@@ -245,15 +235,7 @@ for = "0s"
     assert!(checked.status.success(), "{}", stderr(&checked));
 
     // Text logs (the default format): the one where a raw newline forges a line.
-    let log_file = std::fs::File::create(&log).unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["--debug", "run", "-c"])
-        .arg(&config_path)
-        .env_remove("RUST_LOG")
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
-        .unwrap();
+    let mut agent = agent(&config_path).debug().log(&log).start();
 
     // Every secret target and the forged one are reported down to the webhook, and the absurd
     // target has been read a few times.
@@ -268,7 +250,7 @@ for = "0s"
             "SELECT count(*) FROM samples s JOIN targets t ON t.id = s.target_id \
              WHERE t.name = 'absurd'",
         );
-        let delivered = hits.lock().unwrap().len();
+        let delivered = hook.hits().len();
         (n == down_targets.len() as i64 && absurd >= 3 && delivered >= down_targets.len())
             .then_some(())
     });
@@ -286,14 +268,7 @@ for = "0s"
     let alerts = api("/api/alerts");
     assert!(targets.contains("err500"), "{targets}");
 
-    let term = Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = poll(Duration::from_secs(30), "the agent to stop", || {
-        agent.try_wait().unwrap()
-    });
+    let status = agent.terminate();
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "agent exit {status:?}:\n{log_text}");
 
@@ -311,9 +286,8 @@ for = "0s"
         }
         bytes
     };
-    let hook_bodies: Vec<String> = hits
-        .lock()
-        .unwrap()
+    let hook_bodies: Vec<String> = hook
+        .hits()
         .iter()
         .map(|h| String::from_utf8_lossy(&h.body).into_owned())
         .collect();
@@ -397,7 +371,7 @@ for = "0s"
 fn a_dead_log_reader_does_not_stop_the_agent() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("lh.db");
-    let (target, _) = serve(|_| response("200 OK", br#"{"status":"ok","goroutines":12}"#));
+    let target = serve(|_| response("200 OK", br#"{"status":"ok","goroutines":12}"#));
     let config = tmp.path().join("leakhound.toml");
     std::fs::write(
         &config,
@@ -412,15 +386,8 @@ fn a_dead_log_reader_does_not_stop_the_agent() {
     .unwrap();
     let checked = leakhound(&["config", "check", config.to_str().unwrap()]);
     assert!(checked.status.success(), "{}", stderr(&checked));
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(["--debug", "run", "-c"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = agent.stderr.take().unwrap();
+    let mut agent = agent(&config).debug().pipe_stderr().start();
+    let mut err = agent.take_stderr();
     let mut first = [0u8; 10];
     err.read_exact(&mut first).unwrap();
     drop(err); // `head -c 10` exits: every later write gets EPIPE.
@@ -437,20 +404,13 @@ fn a_dead_log_reader_does_not_stop_the_agent() {
         "samples after the reader left",
         || {
             assert!(
-                agent.try_wait().unwrap().is_none(),
+                agent.try_wait().is_none(),
                 "the agent died when its log reader left"
             );
             (count() >= before + 10).then_some(())
         },
     );
-    assert!(agent.try_wait().unwrap().is_none());
-    let term = Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    let status = poll(Duration::from_secs(30), "the agent to stop", || {
-        agent.try_wait().unwrap()
-    });
+    assert!(agent.try_wait().is_none());
+    let status = agent.terminate();
     assert!(status.success(), "exit {status:?} after SIGTERM");
 }

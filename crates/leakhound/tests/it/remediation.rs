@@ -8,12 +8,11 @@
 use crate::support;
 
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::{fixture_binary, free_port, leakhound, poll, stdout, Agent};
+use support::{fixture_binary, free_port, leakhound, poll, stdout, Agent, Hook, PeerSlot};
 
 const LEAK_FUNCTION: &str = "leaky/internal/leaks.(*Relay).waitReply";
 
@@ -26,10 +25,12 @@ struct Supervised {
     dir: PathBuf,
     addr: String,
     client: reqwest::blocking::Client,
+    _slot: PeerSlot,
 }
 
 impl Supervised {
     fn start(dir: &Path) -> Supervised {
+        let slot = PeerSlot::take();
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("bin"), fixture_binary()).unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
@@ -43,6 +44,7 @@ impl Supervised {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
+            _slot: slot,
         };
         poll(Duration::from_secs(10), "the fixture", || {
             s.try_goroutines()
@@ -98,64 +100,6 @@ impl Drop for Supervised {
         if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
             let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
         }
-    }
-}
-
-/// A webhook receiver on loopback (axum), keeping every JSON body.
-struct Hook {
-    addr: SocketAddr,
-    bodies: Arc<Mutex<Vec<Value>>>,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Hook {
-    fn start() -> Hook {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let bodies: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let store = bodies.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |body: axum::body::Bytes| {
-                let store = store.clone();
-                async move {
-                    if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                        store.lock().unwrap().push(v);
-                    }
-                    "ok"
-                }
-            }),
-        );
-        rt.spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Hook {
-            addr,
-            bodies,
-            _rt: rt,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
-    }
-
-    /// The `alert` objects of messages whose `labels.event` is `event`.
-    fn events(&self, event: &str) -> Vec<Value> {
-        self.bodies
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|b| b["alert"]["labels"]["event"] == event)
-            .map(|b| b["alert"].clone())
-            .collect()
     }
 }
 
@@ -673,6 +617,7 @@ fn the_container_action_restarts_the_container_once_after_the_evidence() {
         dir: tmp.path().join("none"),
         addr: container.addr.clone(),
         client: reqwest::blocking::Client::new(),
+        _slot: PeerSlot::take(),
     };
     let actions = format!(
         r#"[[actions]]

@@ -6,267 +6,47 @@
 use crate::support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{poll, Fixture};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{agent, http_client, near, now_ms, poll, Agent, Fixture, Prometheus};
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+/// Everything Prometheus holds arrives by remote write: no scrape jobs.
+const NO_SCRAPES: &str = "global:\n  scrape_interval: 1m\n";
+
+/// A real Prometheus receiving remote write, on a fixed port and data directory so that it can
+/// be stopped and started again where it was.
+fn receiver(dir: &Path) -> Prometheus {
+    Prometheus::start_with(dir, NO_SCRAPES, &["--web.enable-remote-write-receiver"])
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+/// `leakhound run` on the fixture every second with `[remote_write]` and `[web]` as given; its
+/// log in `agent.log`.
+fn start_agent(dir: &Path, fixture: &Fixture, remote_write: &str, web: &str) -> Agent {
+    let cfg = dir.join("leakhound.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\ndatabase = \"{}\"\nflush_interval = \"100ms\"\n\n[web]\n{web}\n\n\
+             [remote_write]\n{remote_write}\n\n\
+             [[targets]]\nname = \"leaky\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\njitter = \"0s\"\n",
+            dir.join("leakhound.db").display(),
+            fixture.url()
+        ),
+    )
+    .unwrap();
+    agent(&cfg).log(&dir.join("agent.log")).start()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real Prometheus receiving remote write on a fixed port and data directory, so it can be
-/// stopped and started again where it was. Killed on drop.
-struct Prometheus {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-    receiver: bool,
-}
-
-impl Prometheus {
-    fn start(dir: &Path) -> Prometheus {
-        Self::start_with(dir, true)
-    }
-
-    /// `receiver: false` leaves out `--web.enable-remote-write-receiver` (a common mistake).
-    fn start_with(dir: &Path, receiver: bool) -> Prometheus {
-        let found = Command::new("prometheus")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "prometheus is missing: run scripts/test, which installs it (Debian package \
-             'prometheus'), or `apt-get install prometheus`"
-        );
-        // No scrape jobs: everything it holds arrives by remote write.
-        std::fs::write(
-            dir.join("prometheus.yml"),
-            "global:\n  scrape_interval: 1m\n",
-        )
-        .unwrap();
-        let mut p = Prometheus {
-            child: None,
-            port: free_port(),
-            dir: dir.to_path_buf(),
-            receiver,
-        };
-        p.restart();
-        p
-    }
-
-    /// (Re)start on the same port and data directory, and wait until it is ready.
-    fn restart(&mut self) {
-        assert!(self.child.is_none());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("prometheus.log"))
-            .unwrap();
-        let child = Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                self.dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                self.dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
-            .args(
-                self.receiver
-                    .then_some("--web.enable-remote-write-receiver"),
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let http = client();
-        let ready = format!("{}/-/ready", self.url());
-        poll(Duration::from_secs(60), "Prometheus to be ready", || {
-            let resp = http.get(&ready).send().ok()?;
-            resp.status().is_success().then_some(())
-        });
-    }
-
-    /// SIGTERM by PID, and wait for it to exit.
-    fn stop(&mut self) {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap();
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn write_url(&self) -> String {
-        format!("{}/api/v1/write", self.url())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
-    }
-
-    /// The `result` of an instant query at `time` (now when `None`).
-    fn query_at(&self, promql: &str, time: Option<f64>) -> Vec<serde_json::Value> {
-        let mut params = vec![("query", promql.to_string())];
-        if let Some(t) = time {
-            params.push(("time", format!("{t:.3}")));
-        }
-        let v: serde_json::Value = client()
-            .get(format!("{}/api/v1/query", self.url()))
-            .query(&params)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_eq!(v["status"], "success", "{promql}: {v}");
-        v["data"]["result"].as_array().unwrap().clone()
-    }
-
-    /// An instant vector's values with their labels.
-    fn query(&self, promql: &str) -> Vec<(serde_json::Value, f64)> {
-        self.query_at(promql, None)
-            .iter()
-            .map(|r| {
-                let value = r["value"][1].as_str().unwrap().parse().unwrap();
-                (r["metric"].clone(), value)
-            })
-            .collect()
-    }
-
-    /// The raw sample timestamps (ms) of one series between `from_ms` and `to_ms`.
-    fn timestamps(&self, selector: &str, from_ms: i64, to_ms: i64) -> BTreeSet<i64> {
-        let range_s = (to_ms - from_ms) / 1000 + 1;
-        let result = self.query_at(
-            &format!("{selector}[{range_s}s]"),
-            Some(to_ms as f64 / 1000.0),
-        );
-        result
-            .first()
-            .map(|series| {
-                series["values"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| (v[0].as_f64().unwrap() * 1000.0).round() as i64)
-                    .filter(|ts| *ts >= from_ms)
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A `leakhound run -c CONFIG` child with its log in a file; killed on drop.
-struct Agent {
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Agent {
-    /// An agent without its HTTP API.
-    fn start(dir: &Path, fixture: &Fixture, remote_write: &str) -> Agent {
-        Self::start_web(dir, fixture, remote_write, "enabled = false")
-    }
-
-    fn start_web(dir: &Path, fixture: &Fixture, remote_write: &str, web: &str) -> Agent {
-        let cfg = dir.join("leakhound.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "[agent]\ndatabase = \"{}\"\nflush_interval = \"100ms\"\n\n[web]\n{web}\n\n\
-                 [remote_write]\n{remote_write}\n\n\
-                 [[targets]]\nname = \"leaky\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\njitter = \"0s\"\n",
-                dir.join("leakhound.db").display(),
-                fixture.url()
-            ),
-        )
-        .unwrap();
-        let log = dir.join("agent.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-            .args(["run", "-c", cfg.to_str().unwrap()])
-            .env_remove("RUST_LOG")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Agent {
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The agent's `/metrics` text (its HTTP address read from the 'HTTP API on' log line).
-    fn metrics(&self) -> Option<String> {
-        let log = self.log();
-        let rest = log.split("HTTP API on http://").nth(1)?;
-        let addr = rest.split(':').take(2).collect::<Vec<_>>().join(":");
-        client()
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .ok()?
-            .text()
-            .ok()
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// The agent's `/metrics` text (its HTTP address read from the 'HTTP API on' log line).
+fn metrics(agent: &Agent) -> Option<String> {
+    let addr = agent.try_http_addr()?;
+    http_client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .ok()?
+        .text()
+        .ok()
 }
 
 /// Timestamps of the stored samples of target `leaky` with a goroutine count, in a window,
@@ -299,10 +79,6 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-fn near(a: u64, b: u64, slack: u64) -> bool {
-    a.abs_diff(b) <= slack
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
@@ -315,8 +91,8 @@ fn hostname() -> String {
 fn prometheus_receives_the_fixtures_series_by_remote_write() {
     let fx = Fixture::start();
     let dir = tempfile::tempdir().unwrap();
-    let prometheus = Prometheus::start(dir.path());
-    let agent = Agent::start_web(
+    let prometheus = receiver(dir.path());
+    let agent = start_agent(
         dir.path(),
         &fx,
         &format!(
@@ -356,7 +132,7 @@ fn prometheus_receives_the_fixtures_series_by_remote_write() {
     let level = prometheus.query("leakhound_level{target=\"leaky\"}");
     assert_eq!(level.first().map(|(_, v)| *v), Some(0.0));
     // The agent's own /metrics counts what it sent, and dropped nothing.
-    let text = agent.metrics().expect("the agent's /metrics");
+    let text = metrics(&agent).expect("the agent's /metrics");
     let sent = metric(&text, "leakhound_remote_write_sent_samples_total").unwrap_or(0.0);
     assert!(sent >= 4.0, "{text}");
     assert_eq!(
@@ -376,8 +152,8 @@ fn a_4xx_drops_the_batch_without_retrying_and_says_why() {
     let fx = Fixture::start();
     let dir = tempfile::tempdir().unwrap();
     // Without --web.enable-remote-write-receiver, Prometheus answers 404 with the fix.
-    let prometheus = Prometheus::start_with(dir.path(), false);
-    let agent = Agent::start_web(
+    let prometheus = Prometheus::start(dir.path(), NO_SCRAPES);
+    let agent = start_agent(
         dir.path(),
         &fx,
         &format!(
@@ -390,11 +166,11 @@ fn a_4xx_drops_the_batch_without_retrying_and_says_why() {
         Duration::from_secs(30),
         "rejected samples on /metrics",
         || {
-            let text = agent.metrics()?;
+            let text = metrics(&agent)?;
             (metric(&text, "leakhound_remote_write_rejected_samples_total")? >= 4.0).then_some(())
         },
     );
-    let log = agent.log();
+    let log = agent.log_text();
     assert!(log.contains("refused a batch"), "{log}");
     assert!(log.contains("HTTP 404"), "{log}");
     // Prometheus' own answer, and leakhound's hint.
@@ -413,14 +189,16 @@ fn a_4xx_drops_the_batch_without_retrying_and_says_why() {
 fn a_minute_long_outage_loses_no_sample_that_fits_the_queue() {
     let fx = Fixture::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut prometheus = Prometheus::start(dir.path());
-    let mut agent = Agent::start(
+    let mut prometheus = receiver(dir.path());
+    // Without its HTTP API.
+    let agent = start_agent(
         dir.path(),
         &fx,
         &format!(
             "url = \"{}\"\nflush_interval = \"1s\"\nbatch_size = 50\nmax_backoff = \"2s\"\ntimeout = \"2s\"\n",
             prometheus.write_url()
         ),
+        "enabled = false",
     );
     let series = "leakhound_goroutines{target=\"leaky\"}";
     poll(
@@ -439,9 +217,9 @@ fn a_minute_long_outage_loses_no_sample_that_fits_the_queue() {
         || (stored_timestamps(&db, down_ms, now_ms()).len() >= 55).then_some(()),
     );
     assert!(
-        agent.log().contains("remote write failed, retrying"),
+        agent.log_text().contains("remote write failed, retrying"),
         "{}",
-        agent.log()
+        agent.log_text()
     );
     let restart_ms = now_ms();
     assert!(restart_ms - down_ms >= 55_000);
@@ -471,16 +249,20 @@ fn a_minute_long_outage_loses_no_sample_that_fits_the_queue() {
         "the 'endpoint is back' log line",
         || {
             agent
-                .log()
+                .log_text()
                 .contains("remote write endpoint is back")
                 .then_some(())
         },
     );
-    assert!(!agent.log().contains("queue is full"), "{}", agent.log());
+    assert!(
+        !agent.log_text().contains("queue is full"),
+        "{}",
+        agent.log_text()
+    );
     eprintln!(
         "{} outage samples delivered {:?} after the restart",
         during.len(),
         started.elapsed()
     );
-    assert!(agent.stop().success(), "{}", agent.log());
+    agent.stop();
 }

@@ -6,55 +6,52 @@ use crate::support;
 use leakhound_agent::store::Store;
 use leakhound_core::config::Levels;
 use leakhound_core::rules::{default_rules, RuleEngine};
-use leakhound_core::{Metrics, Sample};
+use leakhound_core::Sample;
 use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
-use support::{leakhound, stderr, stdout};
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use support::{leakhound, now_ms, sample, stderr, stdout};
 
 /// `days` of samples every 30 s ending a minute ago: a saw-tooth crossing every band, memory
 /// from RSS (or only `sys` for every 7th sample), a down sample every 97th.
 fn series(target: &str, days: i64, seed: i64) -> Vec<Sample> {
-    let end = now_ms() - 60_000;
+    series_until(target, days, seed, now_ms() - 60_000)
+}
+
+/// [`series`] ending at `end` (ms).
+fn series_until(target: &str, days: i64, seed: i64, end: i64) -> Vec<Sample> {
     let n = days * 2880;
     (0..n)
         .map(|i| {
             let ts = end - (n - i) * 30_000 + seed;
             if i % 97 == 0 {
-                let mut s = Sample::down(target, ts, 5000.0, "timed out".into());
-                s.source = "health".into();
-                return s;
+                return sample(target)
+                    .at(ts)
+                    .latency(5000.0)
+                    .down("timed out")
+                    .build();
             }
             let g = (200 + (i * 7919 + seed * 31) % 12_500) as u64;
-            Sample {
-                target: target.into(),
-                ts_ms: ts,
-                up: true,
-                error: None,
-                latency_ms: 2.0,
-                source: "health".into(),
-                metrics: Metrics {
-                    goroutines: Some(g),
-                    rss_bytes: (i % 7 != 0).then_some((300 << 20) + g * 50_000),
-                    sys_bytes: Some(200 << 20),
-                    ..Metrics::default()
-                },
-            }
+            sample(target)
+                .at(ts)
+                .latency(2.0)
+                .goroutines(g)
+                .rss((i % 7 != 0).then_some((300 << 20) + g * 50_000))
+                .sys(200 << 20)
+                .build()
         })
         .collect()
 }
 
 fn build_store(dir: &Path, targets: &[(&str, i64)]) -> PathBuf {
+    build_store_until(dir, targets, now_ms() - 60_000)
+}
+
+/// [`build_store`] with every series ending at `end` (ms).
+fn build_store_until(dir: &Path, targets: &[(&str, i64)], end: i64) -> PathBuf {
     let path = dir.join("history.db");
     let mut store = Store::open(&path).unwrap();
     for (i, (name, days)) in targets.iter().enumerate() {
-        let all = series(name, *days, i as i64 * 1000 + 7);
+        let all = series_until(name, *days, i as i64 * 1000 + 7, end);
         for chunk in all.chunks(5000) {
             store.insert(chunk).unwrap();
         }

@@ -18,8 +18,8 @@ use leakhound_agent::outbox::Outbox;
 use leakhound_core::rules::{Transition, TransitionKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{poll, progress, Agent, Fixture, Progress};
+use std::time::{Duration, Instant};
+use support::{alone, now_ms, poll, progress, Agent, Fixture, Progress};
 
 const RULE: &str = "goroutines_growth";
 /// Poisson arrivals in batches of 3, lognormal service times: 998 ± 52 goroutines measured
@@ -32,13 +32,6 @@ const ALERT_WITHIN: Duration = Duration::from_secs(300);
 const WAIT_AT_MOST: Duration = Duration::from_secs(330);
 /// How long the others stay watched after the leak alert fired.
 const WATCH_AFTER: Duration = Duration::from_secs(45);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// One row of numbers from the agent's database through the `sqlite3` CLI (WAL: safe while it
 /// runs); empty when the query fails or finds nothing.
@@ -129,6 +122,9 @@ jitter = "0s"
 #[test]
 #[ignore = "needs the Go fixture: run scripts/test"]
 fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_raises_nothing() {
+    // Three fixtures under traffic and a noise floor to hold: no other test's peers beside it
+    // (it had a binary of its own before issue 14).
+    let _alone = alone();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("trend.db");
     let leakprofile = std::env::var("LEAKHOUND_FIXTURE_LEAKPROFILE")

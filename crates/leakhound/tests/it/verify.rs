@@ -5,20 +5,13 @@
 use crate::support;
 
 use leakhound_agent::store::Store;
-use leakhound_core::{Metrics, Sample};
+use leakhound_core::Sample;
 use std::path::{Path, PathBuf};
-use support::{leakhound, stderr, stdout};
+use support::{leakhound, now_ms, sample, stderr, stdout};
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// Samples every 30 s from `start` to now; goroutines from `g(ms since start)`.
 fn store(dir: &Path, target: &str, start: i64, g: impl Fn(i64) -> u64) -> PathBuf {
@@ -27,22 +20,16 @@ fn store(dir: &Path, target: &str, start: i64, g: impl Fn(i64) -> u64) -> PathBu
     let samples: Vec<Sample> = (0..)
         .map(|i| start + i * 30_000)
         .take_while(|ts| *ts < now)
-        .map(|ts| Sample {
-            target: target.into(),
-            ts_ms: ts,
-            up: true,
-            error: None,
-            latency_ms: 1.0,
-            source: "health".into(),
-            metrics: Metrics {
-                goroutines: Some(g(ts - start)),
-                alloc_bytes: Some(256 << 20),
-                total_alloc_bytes: Some(1 << 30),
-                sys_bytes: Some(512 << 20),
-                num_gc: Some(45),
-                rss_bytes: Some(600 << 20),
-                ..Metrics::default()
-            },
+        .map(|ts| {
+            sample(target)
+                .at(ts)
+                .goroutines(g(ts - start))
+                .alloc(256 << 20)
+                .total_alloc(1 << 30)
+                .sys(512 << 20)
+                .num_gc(45)
+                .rss(600 << 20)
+                .build()
         })
         .collect();
     let mut s = Store::open(&path).unwrap();

@@ -4,88 +4,10 @@
 
 use crate::support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{leakhound, poll, stderr, Fixture};
-
-/// A `leakhound run` child; its stderr lines are collected, its HTTP address read from them.
-struct Agent {
-    child: Option<Child>,
-    addr: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    fn start(cfg: &Path, extra: &[&str]) -> Agent {
-        Self::start_env(cfg, extra, &[])
-    }
-
-    fn start_env(cfg: &Path, extra: &[&str], env: &[(&str, &str)]) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-            .args(["run", "-c", cfg.to_str().unwrap()])
-            .args(extra)
-            .envs(env.iter().copied())
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = log.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let mut agent = Agent {
-            child: Some(child),
-            addr: String::new(),
-            log,
-        };
-        agent.addr = poll(
-            Duration::from_secs(20),
-            "the agent's 'HTTP API on' line",
-            || {
-                agent.log.lock().unwrap().iter().find_map(|l| {
-                    let rest = l.split("HTTP API on http://").nth(1)?;
-                    Some(rest.split(':').take(2).collect::<Vec<_>>().join(":"))
-                })
-            },
-        );
-        agent
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(mut self) -> ExitStatus {
-        let mut child = self.child.take().unwrap();
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        child.wait().unwrap()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+use support::{http_client as client, leakhound, near, poll, stderr, Fixture, Prometheus};
 
 fn write_config(dir: &Path, web: &str, targets: &str) -> PathBuf {
     let cfg = dir.join("leakhound.toml");
@@ -111,17 +33,6 @@ fn fixture_target(fx: &Fixture) -> String {
 const DEAD_TARGET: &str =
     "[[targets]]\nname = \"dead\"\nurl = \"http://127.0.0.1:9\"\ninterval = \"1s\"\ntimeout = \"500ms\"\n";
 
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-fn near(a: u64, b: u64, slack: u64) -> bool {
-    a.abs_diff(b) <= slack
-}
-
 #[test]
 #[ignore = "needs the Go fixture: run scripts/test"]
 fn run_serves_the_guides_health_and_metrics_for_the_fixture() {
@@ -132,8 +43,12 @@ fn run_serves_the_guides_health_and_metrics_for_the_fixture() {
         "listen = \"127.0.0.1:0\"\nguide_metrics = true",
         &fixture_target(&fx),
     );
-    let agent = Agent::start(&cfg, &[]);
-    assert!(agent.addr.starts_with("127.0.0.1:"), "{}", agent.addr);
+    let agent = support::agent(&cfg).start();
+    assert!(
+        agent.http_addr().starts_with("127.0.0.1:"),
+        "{}",
+        agent.http_addr()
+    );
     let http = client();
     fx.leak("chan", 300, "openai");
     let want = fx.goroutines();
@@ -192,8 +107,7 @@ fn run_serves_the_guides_health_and_metrics_for_the_fixture() {
     });
     assert_eq!(samples["target"], "leaky");
 
-    let status = agent.stop();
-    assert!(status.success(), "{status:?}");
+    agent.stop();
 }
 
 #[test]
@@ -205,7 +119,7 @@ fn a_token_guards_every_route_over_http() {
         DEAD_TARGET,
     );
     let token = "t0ken-that-must-not-leak";
-    let agent = Agent::start_env(&cfg, &[], &[("LH_TEST_WEB_TOKEN", token)]);
+    let agent = support::agent(&cfg).env("LH_TEST_WEB_TOKEN", token).start();
     let http = client();
     for path in [
         "/metrics",
@@ -238,8 +152,8 @@ fn a_token_guards_every_route_over_http() {
             .ok()?;
         (resp.status() == 503 && resp.text().ok()?.contains("\"status\":\"down\"")).then_some(())
     });
-    assert!(!agent.log().contains(token));
-    assert!(agent.stop().success());
+    assert!(!agent.log_text().contains(token));
+    agent.stop();
 }
 
 #[test]
@@ -253,16 +167,20 @@ fn a_public_address_needs_a_token_or_insecure_public() {
         "error: [web] listen = \"0.0.0.0:0\" is reachable from other machines, but there is no [web] token: set token = \"${LEAKHOUND_WEB_TOKEN}\", listen on 127.0.0.1, or pass --insecure-public to serve it without one"
     );
 
-    let agent = Agent::start(&cfg, &["--insecure-public"]);
-    assert!(agent.addr.starts_with("0.0.0.0:"), "{}", agent.addr);
+    let agent = support::agent(&cfg).args(&["--insecure-public"]).start();
+    assert!(
+        agent.http_addr().starts_with("0.0.0.0:"),
+        "{}",
+        agent.http_addr()
+    );
     assert!(
         agent
-            .log()
+            .log_text()
             .contains("--insecure-public: the HTTP API is open to anyone"),
         "{}",
-        agent.log()
+        agent.log_text()
     );
-    assert!(agent.stop().success());
+    agent.stop();
 }
 
 #[test]
@@ -291,7 +209,7 @@ fn an_address_outside_the_allowlist_gets_403() {
         "listen = \"127.0.0.1:0\"\nallow = [\"10.0.0.0/8\"]",
         DEAD_TARGET,
     );
-    let agent = Agent::start(&cfg, &[]);
+    let agent = support::agent(&cfg).start();
     let resp = client().get(agent.url("/metrics")).send().unwrap();
     assert_eq!(resp.status(), 403);
     assert_eq!(
@@ -305,10 +223,10 @@ fn an_address_outside_the_allowlist_gets_403() {
         "listen = \"127.0.0.1:0\"\nallow = [\"10.0.0.0/8\", \"127.0.0.1\"]",
         DEAD_TARGET,
     );
-    let agent = Agent::start(&cfg, &[]);
+    let agent = support::agent(&cfg).start();
     let resp = client().get(agent.url("/metrics")).send().unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(agent.stop().success());
+    agent.stop();
 }
 
 #[test]
@@ -520,101 +438,13 @@ fn grafana_dashboard_has_the_guides_bands_and_valid_queries() {
     assert_eq!(steps[3]["value"], 8000);
 }
 
-/// A real Prometheus (Debian's 2.42) on a free loopback port, killed on drop.
-struct Prometheus {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Prometheus {
-    fn start(dir: &Path, config: &str) -> Prometheus {
-        let found = Command::new("prometheus")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "prometheus is missing: run scripts/test, which installs it (Debian package \
-             'prometheus'), or `apt-get install prometheus`"
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let cfg = dir.join("prometheus.yml");
-        std::fs::write(&cfg, config).unwrap();
-        let log = dir.join("prometheus.log");
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let prometheus = Prometheus {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-        };
-        let http = client();
-        poll(Duration::from_secs(30), "Prometheus to be ready", || {
-            let resp = http
-                .get(format!("{}/-/ready", prometheus.url))
-                .send()
-                .ok()?;
-            resp.status().is_success().then_some(())
-        });
-        prometheus
-    }
-
-    /// An instant query's samples as (labels, value).
-    fn query(&self, promql: &str) -> Vec<(serde_json::Value, f64)> {
-        let v: serde_json::Value = client()
-            .get(format!("{}/api/v1/query", self.url))
-            .query(&[("query", promql)])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        assert_eq!(v["status"], "success", "{promql}: {v}");
-        v["data"]["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let value = r["value"][1].as_str().unwrap().parse().unwrap();
-                (r["metric"].clone(), value)
-            })
-            .collect()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs the Go fixture and Prometheus: run scripts/test"]
 fn prometheus_scrapes_the_agent_and_sees_the_fixtures_goroutines() {
     let fx = Fixture::start();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "listen = \"127.0.0.1:0\"", &fixture_target(&fx));
-    let agent = Agent::start(&cfg, &[]);
+    let agent = support::agent(&cfg).start();
     std::fs::write(dir.path().join("rules.yml"), export(&["prometheus-rules"])).unwrap();
     let prometheus = Prometheus::start(
         dir.path(),
@@ -623,7 +453,7 @@ fn prometheus_scrapes_the_agent_and_sees_the_fixtures_goroutines() {
              rule_files:\n  - {}\n\
              scrape_configs:\n  - job_name: leakhound\n    static_configs:\n      - targets: ['{}']\n",
             dir.path().join("rules.yml").display(),
-            agent.addr
+            agent.http_addr()
         ),
     );
     fx.leak("chan", 400, "openai");
@@ -638,7 +468,7 @@ fn prometheus_scrapes_the_agent_and_sees_the_fixtures_goroutines() {
         },
     );
     assert_eq!(got.0["job"], "leakhound", "{}", prometheus.log());
-    assert_eq!(got.0["instance"], agent.addr.as_str());
+    assert_eq!(got.0["instance"], agent.http_addr().as_str());
     let up = prometheus.query("up{job=\"leakhound\"}");
     assert_eq!(up.len(), 1);
     assert_eq!(up[0].1, 1.0);
@@ -650,8 +480,7 @@ fn prometheus_scrapes_the_agent_and_sees_the_fixtures_goroutines() {
     });
     // The agent stops promptly while Prometheus still holds its scrape connection open.
     let started = std::time::Instant::now();
-    let status = agent.stop();
-    assert!(status.success(), "{status:?}");
+    agent.stop();
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "stopping took {:?}",

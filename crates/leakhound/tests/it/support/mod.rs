@@ -1,10 +1,46 @@
-//! Shared helpers for tests against the real Go fixture (`tests/fixtures/leaky`).
-//! `scripts/test` builds it and sets `LEAKHOUND_FIXTURE` to the binary.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // test helpers; a panic is the failure report
+//! What the test modules share: the launchers of the peers they run — the Go fixture
+//! (`tests/fixtures/leaky`; `scripts/test` builds it and sets `LEAKHOUND_FIXTURE`), the agent
+//! (`leakhound run`), Prometheus, a webhook receiver, the fixture in a container — each with a
+//! bounded wait until it is ready and killed on drop; running the CLI; bounded polling with
+//! progress lines; a builder for stored samples; and who may run beside whom (`peers`).
+#![allow(dead_code)] // each helper is used by some modules, not all
+
+mod agent;
+mod hook;
+mod peers;
+mod prometheus;
+mod sample;
+
+pub use agent::{agent, Agent};
+pub use hook::{Hit, Hook};
+pub use peers::{alone, PeerSlot};
+pub use prometheus::Prometheus;
+pub use sample::sample;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, as the agent stamps its samples.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_millis() as i64
+}
+
+/// Two readings of a live count (the fixture's goroutines move by a few between two reads).
+pub fn near(a: u64, b: u64, slack: u64) -> bool {
+    a.abs_diff(b) <= slack
+}
+
+/// A blocking HTTP client with a 10 s timeout.
+pub fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client")
+}
 
 /// The built fixture binary. Panics with the fix when it is missing: a test that needs the
 /// fixture never passes without it.
@@ -23,6 +59,7 @@ pub struct Fixture {
     child: Child,
     pub addr: String,
     client: reqwest::blocking::Client,
+    _slot: PeerSlot,
 }
 
 impl Fixture {
@@ -36,6 +73,7 @@ impl Fixture {
 
     /// Start another build of the fixture (e.g. `LEAKHOUND_FIXTURE_LEAKPROFILE`).
     pub fn start_binary(binary: &str, args: &[&str]) -> Fixture {
+        let slot = PeerSlot::take();
         let mut child = Command::new(binary)
             .args(["-addr", "127.0.0.1:0"])
             .args(args)
@@ -57,6 +95,7 @@ impl Fixture {
                 .timeout(Duration::from_secs(120))
                 .build()
                 .expect("client"),
+            _slot: slot,
         }
     }
 
@@ -174,6 +213,7 @@ pub struct DockerContainer {
     pub id: String,
     pub addr: String,
     client: reqwest::blocking::Client,
+    _slot: PeerSlot,
 }
 
 impl DockerContainer {
@@ -193,6 +233,7 @@ impl DockerContainer {
         fixture_args: &[&str],
     ) -> DockerContainer {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let slot = PeerSlot::take();
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("lh-{prefix}-{}-{n}", std::process::id());
         let addr = format!("127.0.0.1:{}", free_port());
@@ -211,6 +252,7 @@ impl DockerContainer {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
+            _slot: slot,
         };
         container.wait_ready();
         container
@@ -288,79 +330,6 @@ pub fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
             "timed out after {limit:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A running `leakhound --log-format json run -c CONFIG`; stdout and stderr are appended to
-/// `log`. Killed (SIGKILL) on drop; `stop` is the clean way.
-pub struct Agent {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Agent {
-    pub fn start(config: &std::path::Path, log: &std::path::Path) -> Agent {
-        Self::start_with(config, log, &[])
-    }
-
-    /// Like `start`, with more arguments after `run -c CONFIG` (e.g. `--dry-run`).
-    pub fn start_with(config: &std::path::Path, log: &std::path::Path, extra: &[&str]) -> Agent {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_leakhound"))
-            .args(["--log-format", "json", "run", "-c"])
-            .arg(config)
-            .args(extra)
-            .env_remove("RUST_LOG")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start the agent");
-        Agent {
-            child,
-            log: log.to_path_buf(),
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM and wait: the agent must save its state and exit 0 within 30 s.
-    pub fn stop(mut self) {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(term.success(), "kill -TERM failed");
-        let status = poll(Duration::from_secs(30), "the agent to stop", || {
-            self.child.try_wait().unwrap()
-        });
-        assert!(
-            status.success(),
-            "agent exit {status:?} after SIGTERM:\n{}",
-            self.log_text()
-        );
-    }
-
-    /// SIGKILL: a crash, nothing saved at exit.
-    pub fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
