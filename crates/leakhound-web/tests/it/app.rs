@@ -1,6 +1,7 @@
 //! The router called in-process with `tower::ServiceExt::oneshot`: every route, its status
 //! codes, the exact health JSON, the metric lines, and the token / allowlist checks.
 
+use crate::support::{call, get, sample};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Request, StatusCode};
@@ -8,29 +9,22 @@ use leakhound_agent::agent::{now_ms, Latest};
 use leakhound_agent::store::Store;
 use leakhound_core::config::{Config, Levels};
 use leakhound_core::rules::{default_rules, RuleEngine};
-use leakhound_core::{Metrics, Sample};
-use leakhound_web::{app, AppState};
+use leakhound_core::Sample;
+use leakhound_web::AppState;
 use serde_json::Value;
 use std::net::SocketAddr;
-use tower::ServiceExt;
 
-fn sample(target: &str, ts_ms: i64, goroutines: u64) -> Sample {
-    Sample {
-        target: target.into(),
-        ts_ms,
-        up: true,
-        error: None,
-        latency_ms: 12.5,
-        source: "health".into(),
-        metrics: Metrics {
-            goroutines: Some(goroutines),
-            alloc_bytes: Some(256 << 20),
-            total_alloc_bytes: Some(1024 << 20),
-            sys_bytes: Some(512 << 20),
-            num_gc: Some(45),
-            ..Metrics::default()
-        },
-    }
+/// Up, with the guide's example memory figures.
+fn sample_of(target: &str, ts_ms: i64, goroutines: u64) -> Sample {
+    sample(target)
+        .at(ts_ms)
+        .latency(12.5)
+        .goroutines(goroutines)
+        .alloc(256 << 20)
+        .total_alloc(1024 << 20)
+        .sys(512 << 20)
+        .num_gc(45)
+        .build()
 }
 
 fn config(extra: &str) -> Config {
@@ -48,7 +42,10 @@ fn latest() -> Latest {
     let latest = Latest::default();
     {
         let mut map = latest.lock().unwrap();
-        map.insert("one-api".into(), sample("one-api", 1_700_000_000_000, 6000));
+        map.insert(
+            "one-api".into(),
+            sample_of("one-api", 1_700_000_000_000, 6000),
+        );
         map.insert(
             "backup".into(),
             Sample::down(
@@ -60,28 +57,6 @@ fn latest() -> Latest {
         );
     }
     latest
-}
-
-async fn call(state: AppState, request: Request<Body>) -> (StatusCode, String, String) {
-    let response = app(state).oneshot(request).await.unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        content_type,
-        String::from_utf8(body.to_vec()).unwrap(),
-    )
-}
-
-async fn get(state: AppState, uri: &str) -> (StatusCode, String, String) {
-    call(state, Request::get(uri).body(Body::empty()).unwrap()).await
 }
 
 fn no_db(extra: &str) -> AppState {
@@ -204,7 +179,7 @@ fn database(dir: &tempfile::TempDir) -> Config {
     let db = dir.path().join("leakhound.db");
     let start = now_ms() - 600_000;
     let samples: Vec<Sample> = (0..20)
-        .map(|i| sample("one-api", start + i * 30_000, 4000 + 200 * i as u64))
+        .map(|i| sample_of("one-api", start + i * 30_000, 4000 + 200 * i as u64))
         .collect();
     Store::open(&db).unwrap().insert(&samples).unwrap();
     let mut engine = RuleEngine::new(default_rules(&Levels::default()));

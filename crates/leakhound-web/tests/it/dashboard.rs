@@ -3,6 +3,7 @@
 //! the client limit, ending on stop), and the dumps routes over a real store and bundle files.
 //! The page itself runs in a real Chromium in `crates/leakhound/tests/it/dashboard.rs`.
 
+use crate::support::sample;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use futures_util::StreamExt;
@@ -10,7 +11,7 @@ use leakhound_agent::agent::Latest;
 use leakhound_agent::evidence::{Bundle, BundleSuspect};
 use leakhound_agent::store::Store;
 use leakhound_core::config::Config;
-use leakhound_core::{Metrics, Sample};
+use leakhound_core::Sample;
 use leakhound_web::{app, AppState};
 use serde_json::Value;
 use std::time::Duration;
@@ -27,28 +28,22 @@ fn config(extra: &str, db: &str) -> Config {
     .unwrap()
 }
 
-fn sample(target: &str, ts_ms: i64, goroutines: u64) -> Sample {
-    Sample {
-        target: target.into(),
-        ts_ms,
-        up: true,
-        error: None,
-        latency_ms: 2.0,
-        source: "health".into(),
-        metrics: Metrics {
-            goroutines: Some(goroutines),
-            sys_bytes: Some(64 << 20),
-            ..Metrics::default()
-        },
-    }
+/// Up, 64 MB of memory.
+fn sample_of(target: &str, ts_ms: i64, goroutines: u64) -> Sample {
+    sample(target)
+        .at(ts_ms)
+        .latency(2.0)
+        .goroutines(goroutines)
+        .sys(64 << 20)
+        .build()
 }
 
 fn latest() -> Latest {
     let latest = Latest::default();
-    latest
-        .lock()
-        .unwrap()
-        .insert("one-api".into(), sample("one-api", 1_700_000_000_000, 6000));
+    latest.lock().unwrap().insert(
+        "one-api".into(),
+        sample_of("one-api", 1_700_000_000_000, 6000),
+    );
     latest
 }
 
@@ -204,7 +199,8 @@ async fn the_live_feed_sends_a_snapshot_then_every_sample_and_ends_on_stop() {
     assert_eq!(snapshot[1]["name"], "backup");
     assert_eq!(snapshot[1]["up"], Value::Null);
 
-    tx.send(sample("backup", 1_700_000_001_000, 2500)).unwrap();
+    tx.send(sample_of("backup", 1_700_000_001_000, 2500))
+        .unwrap();
     let (name, v) = next_event(&mut body, &mut buf).await;
     assert_eq!(name, "target");
     assert_eq!(v["name"], "backup");
@@ -219,8 +215,10 @@ async fn the_live_feed_sends_a_snapshot_then_every_sample_and_ends_on_stop() {
     let mut one_buf = String::new();
     let (_, snapshot) = next_event(&mut one, &mut one_buf).await;
     assert_eq!(snapshot.as_array().unwrap().len(), 1);
-    tx.send(sample("backup", 1_700_000_002_000, 2600)).unwrap();
-    tx.send(sample("one-api", 1_700_000_002_000, 6100)).unwrap();
+    tx.send(sample_of("backup", 1_700_000_002_000, 2600))
+        .unwrap();
+    tx.send(sample_of("one-api", 1_700_000_002_000, 6100))
+        .unwrap();
     let (_, v) = next_event(&mut one, &mut one_buf).await;
     assert_eq!(
         (v["name"].as_str(), v["goroutines"].as_u64()),
@@ -253,7 +251,7 @@ async fn a_slow_client_is_told_it_lagged_instead_of_being_buffered_for() {
     assert_eq!(name, "snapshot");
     // 20 samples while the client reads nothing: the ring keeps 4.
     for i in 0..20 {
-        tx.send(sample("one-api", 1_700_000_000_000 + i, 6000 + i as u64))
+        tx.send(sample_of("one-api", 1_700_000_000_000 + i, 6000 + i as u64))
             .unwrap();
     }
     let (name, v) = next_event(&mut body, &mut buf).await;
@@ -469,7 +467,7 @@ async fn targets_with_history_carry_their_recent_goroutines() {
     let db = tmp.path().join("lh.db");
     let now = leakhound_agent::agent::now_ms();
     let mut rows: Vec<Sample> = (0..120)
-        .map(|i| sample("one-api", now - (120 - i) * 30_000, 1000 + i as u64))
+        .map(|i| sample_of("one-api", now - (120 - i) * 30_000, 1000 + i as u64))
         .collect();
     rows[119].up = false;
     Store::open(&db).unwrap().insert(&rows).unwrap();
@@ -508,7 +506,7 @@ async fn alert_transitions_recorded_after_connecting_arrive_on_the_feed() {
     let db = tmp.path().join("lh.db");
     let start = leakhound_agent::agent::now_ms() - 600_000;
     let samples: Vec<Sample> = (0..20)
-        .map(|i| sample("one-api", start + i * 30_000, 4000 + 200 * i as u64))
+        .map(|i| sample_of("one-api", start + i * 30_000, 4000 + 200 * i as u64))
         .collect();
     Store::open(&db).unwrap().insert(&samples).unwrap();
     let mut engine = RuleEngine::new(default_rules(&Levels::default()));

@@ -2,13 +2,13 @@
 //! is case-insensitive, absurd sample ranges are clamped or refused quickly, heavy routes are
 //! limited, and a dump is parsed once.
 
+use crate::support::{call, get, sample};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use leakhound_agent::agent::Latest;
 use leakhound_core::config::Config;
-use leakhound_web::{app, AppState};
+use leakhound_web::AppState;
 use serde_json::Value;
-use tower::ServiceExt;
 
 fn config(extra: &str) -> Config {
     let text = format!(
@@ -18,28 +18,6 @@ fn config(extra: &str) -> Config {
         (name == "WEB_TOKEN").then(|| "s3cret-token".into())
     })
     .unwrap()
-}
-
-async fn call(state: AppState, request: Request<Body>) -> (StatusCode, String, String) {
-    let response = app(state).oneshot(request).await.unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let body = axum::body::to_bytes(response.into_body(), 1 << 24)
-        .await
-        .unwrap();
-    (
-        status,
-        content_type,
-        String::from_utf8(body.to_vec()).unwrap(),
-    )
-}
-
-async fn get(state: AppState, uri: &str) -> (StatusCode, String, String) {
-    call(state, Request::get(uri).body(Body::empty()).unwrap()).await
 }
 
 #[tokio::test]
@@ -93,21 +71,15 @@ async fn the_bearer_scheme_is_case_insensitive() {
 
 /// A database with 10 minutes of one-api samples, every 30 s.
 fn with_samples(dir: &tempfile::TempDir) -> AppState {
-    use leakhound_core::{Metrics, Sample};
+    use leakhound_core::Sample;
     let db = dir.path().join("leakhound.db");
     let start = leakhound_agent::agent::now_ms() - 600_000;
     let samples: Vec<Sample> = (0..20)
-        .map(|i| Sample {
-            target: "one-api".into(),
-            ts_ms: start + i * 30_000,
-            up: true,
-            error: None,
-            latency_ms: 1.0,
-            source: "health".into(),
-            metrics: Metrics {
-                goroutines: Some(100 + i as u64),
-                ..Metrics::default()
-            },
+        .map(|i| {
+            sample("one-api")
+                .at(start + i * 30_000)
+                .goroutines(100 + i as u64)
+                .build()
         })
         .collect();
     leakhound_agent::store::Store::open(&db)
@@ -349,7 +321,7 @@ async fn an_encoded_target_name_reaches_its_routes() {
 #[tokio::test]
 #[ignore]
 async fn measure_targets_history_24h() {
-    use leakhound_core::{Metrics, Sample};
+    use leakhound_core::Sample;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lh.db");
     let now = leakhound_agent::agent::now_ms();
@@ -359,18 +331,12 @@ async fn measure_targets_history_24h() {
         for step in 0..2880i64 {
             let batch: Vec<Sample> = names
                 .iter()
-                .map(|n| Sample {
-                    target: n.clone(),
-                    ts_ms: now - 86_400_000 + step * 30_000,
-                    up: true,
-                    error: None,
-                    latency_ms: 1.0,
-                    source: "health".into(),
-                    metrics: Metrics {
-                        goroutines: Some(100 + (step % 50) as u64),
-                        alloc_bytes: Some(1 << 20),
-                        ..Metrics::default()
-                    },
+                .map(|n| {
+                    sample(n)
+                        .at(now - 86_400_000 + step * 30_000)
+                        .goroutines(100 + (step % 50) as u64)
+                        .alloc(1 << 20)
+                        .build()
                 })
                 .collect();
             store.insert(&batch).unwrap();
