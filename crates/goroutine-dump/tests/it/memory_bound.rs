@@ -17,8 +17,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::io::{Read, Write};
+use std::io::Read;
 
+use crate::support::{field, gzip_repeat, scalar, varint};
 use goroutine_dump::{parse, parse_as, Format};
 
 struct Counting;
@@ -97,52 +98,12 @@ fn data(name: &str) -> Vec<u8> {
     std::fs::read(format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
-/// gzip of `unit` × `times`, as concatenated members of ≤ 1 MiB (compressing 40 MB at once is
-/// slow in a debug build; the decompressed stream is the same).
-fn gzip_repeat(unit: &[u8], times: usize) -> Vec<u8> {
-    let per = ((1 << 20) / unit.len()).max(1);
-    let member = |n: usize| {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        e.write_all(&unit.repeat(n)).unwrap();
-        e.finish().unwrap()
-    };
-    let full = member(per);
-    let mut out = full.repeat(times / per);
-    if !times.is_multiple_of(per) {
-        out.extend(member(times % per));
-    }
-    out
-}
-
 fn gunzipped_len(b: &[u8]) -> usize {
     let mut n = Vec::new();
     let _ = flate2::read::MultiGzDecoder::new(b)
         .take(80 << 20)
         .read_to_end(&mut n);
     n.len()
-}
-
-fn varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn field(tag: u64, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    varint(&mut out, tag << 3 | 2);
-    varint(&mut out, payload.len() as u64);
-    out.extend_from_slice(payload);
-    out
-}
-
-fn scalar(tag: u64, v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    varint(&mut out, tag << 3);
-    varint(&mut out, v);
-    out
 }
 
 /// A real-shaped big profile: `samples` samples of `depth` frames drawn from 5000 locations
