@@ -503,3 +503,70 @@ fn issue13_samples_fail_fast_when_the_first_sample_fails() {
         "{e}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The human-facing text, held in snapshots (`tests/it/snapshots/`, insta): a change to the
+// tables' wording, columns, widths or order shows in review as a diff of the .snap file.
+// `INSTA_UPDATE=always cargo test --workspace --test it snapshot` rewrites them (then review
+// the diff); under CI=true a difference fails the test.
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../goroutine-dump/tests/data")
+}
+
+/// `leakhound ARGS` run in the dumps' directory, so that the snapshot lines name the bare file
+/// names (a long path is cut to fit 100 columns, differently on every machine): exit code and
+/// stdout.
+fn in_data_dir(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(args)
+        .current_dir(data_dir())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+    (out.status.code(), stdout(&out))
+}
+
+/// Snapshot `text` with what varies between runs filtered: the parse time of each dump.
+fn assert_text_snapshot(name: &str, text: &str) {
+    insta::with_settings!({
+        filters => vec![(r"(?m) in \d+\.\d+ m?s$", " in [parse time]")],
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn snapshot_analyze_table_of_a_debug2_dump() {
+    let (code, text) = in_data_dir(&["analyze", D2]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_text_snapshot("analyze_debug2", &text);
+}
+
+#[test]
+fn snapshot_analyze_labels_and_the_rest_line() {
+    let (code, text) = in_data_dir(&["analyze", D1, "--top", "3"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_text_snapshot("analyze_debug1_top3", &text);
+}
+
+#[test]
+fn snapshot_analyze_suspects_across_two_dumps() {
+    // Go 1.26: the second dump was taken after the runtime's leak detection marked the drip.
+    let (code, text) = in_data_dir(&[
+        "analyze",
+        "leaky-go1.26.debug2.txt",
+        "leaky-go1.26.leaked.debug2.txt",
+    ]);
+    assert_eq!(code, Some(1), "a suspect: exit 1\n{text}");
+    assert_text_snapshot("analyze_suspects", &text);
+}
+
+#[test]
+fn snapshot_diff_table() {
+    let (code, text) = in_data_dir(&["diff", "panic-in-container-log.txt", D2]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_text_snapshot("diff", &text);
+}

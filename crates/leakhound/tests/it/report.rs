@@ -383,3 +383,32 @@ fn png_svg_and_html_files_are_valid() {
         "samples {samples}"
     );
 }
+
+/// 2024-03-02T00:00:00Z: where the snapshot's history ends, whatever day the test runs.
+const FIXED_END_MS: i64 = 1_709_337_600_000;
+
+/// The text report, held in a snapshot (`tests/it/snapshots/`, insta): a day of the saw-tooth
+/// with fixed timestamps, read with a window long enough to hold all of it on any day until
+/// 2124, times shown in UTC. The window's own ends (now) are the one thing filtered.
+#[test]
+fn snapshot_text_report_of_a_fixed_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_store_until(dir.path(), &[("api-a", 1)], FIXED_END_MS);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["report", "--db", db.to_str().unwrap(), "--since", "36500d"])
+        .current_dir(dir.path()) // no leakhound.toml: the guide's default levels
+        .env("TZ", "UTC")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    insta::with_settings!({
+        filters => vec![(
+            r"last 36500d \(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d → \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)",
+            "last 36500d ([now − 36500d] → [now])",
+        )],
+        omit_expression => true,
+    }, {
+        insta::assert_snapshot!("report_text", stdout(&out));
+    });
+}
