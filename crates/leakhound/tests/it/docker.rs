@@ -6,7 +6,7 @@
 //!
 //! ```sh
 //! eval "$(scripts/docker-peer start /tmp/lh-docker)"
-//! cargo test --workspace --test it docker:: -- --include-ignored
+//! cargo test -p leakhound --test it -- --include-ignored docker::
 //! scripts/docker-peer stop /tmp/lh-docker
 //! ```
 
