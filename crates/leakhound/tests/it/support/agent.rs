@@ -5,10 +5,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::peers::PeerSlot;
-use super::poll;
+use super::{poll, Progress};
 
 /// Where the agent's output goes.
 #[derive(Debug, Clone)]
@@ -177,16 +177,44 @@ impl Agent {
 
     /// The address of its HTTP API (`127.0.0.1:PORT`), from its 'HTTP API on http://…' log
     /// line: waits for the line for at most 60 s.
+    /// Fails at once, with the log, when the agent has exited instead (a config it refuses).
     pub fn http_addr(&self) -> String {
         assert!(
             self.log.is_some(),
             "http_addr needs the agent's log in a file"
         );
-        poll(
-            Duration::from_secs(60),
-            "the agent's 'HTTP API on' line",
-            || self.try_http_addr(),
-        )
+        let limit = Duration::from_secs(60);
+        let start = Instant::now();
+        let mut ticker = Progress::new("the agent's 'HTTP API on' line");
+        loop {
+            if let Some(addr) = self.try_http_addr() {
+                return addr;
+            }
+            assert!(
+                !self.has_exited(),
+                "the agent exited without serving its HTTP API; its log:\n{}",
+                self.log_text()
+            );
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for the agent's 'HTTP API on' line; its log:\n{}",
+                self.log_text()
+            );
+            ticker.tick(|| format!("still waiting (at most {} s)", limit.as_secs()));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the process has exited (a zombie until it is waited for), without reaping it.
+    fn has_exited(&self) -> bool {
+        let Some(child) = &self.child else {
+            return true;
+        };
+        std::fs::read_to_string(format!("/proc/{}/stat", child.id())).map_or(true, |stat| {
+            // `PID (COMM) STATE …`: the state follows the last ')'.
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        })
     }
 
     /// `http://ADDR` of its HTTP API (see [`http_addr`](Agent::http_addr)).

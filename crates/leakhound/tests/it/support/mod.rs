@@ -81,11 +81,23 @@ impl Fixture {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the fixture");
+        // Its first stdout line is the address it listens on: waited for at most 30 s.
         let stdout = child.stdout.take().expect("fixture stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("fixture prints its address");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(read.map(|_| line));
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => panic!("reading the fixture's address: {e}"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the fixture ({binary}) printed no address within 30 s");
+            }
+        };
         let addr = line.trim().to_string();
         assert!(addr.starts_with("127.0.0.1:"), "fixture said {addr:?}");
         Fixture {
