@@ -6,7 +6,7 @@
 /// panic, an abort or a long stall.
 ///
 /// With these bounds a parse's memory is O(input): the text formats cost at most a small
-/// multiple of the input bytes (`tests/memory_bound.rs` measures the factor), and a gzipped
+/// multiple of the input bytes (`tests/it/memory_bound.rs` measures the factor), and a gzipped
 /// profile at most that multiple of its decompressed size, which `max_decompressed_bytes` caps.
 ///
 /// The defaults leave room for a large real service: 200,000 goroutines in 200,000 distinct

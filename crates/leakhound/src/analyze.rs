@@ -321,8 +321,8 @@ async fn fetch_as(
     max_bytes: u64,
 ) -> Result<Loaded, FetchError> {
     let url = profile_url(base, format.debug_level());
-    let shown = leakhound_http::redact(&url);
-    let name = format!("{shown}?debug={}", format.debug_level());
+    // The redacted URL keeps `debug=N` (a plain query key) and hides any other query value.
+    let name = leakhound_http::redact(&url);
     let started = Instant::now();
     let pb = spinner(format!("fetching {name}"));
     let got = client.get_bytes(&url, max_bytes).await;

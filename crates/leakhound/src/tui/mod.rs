@@ -76,7 +76,7 @@ pub async fn run(
     drop(tx);
 
     // Debug builds only: panic after this many draws, so the tests can check that a panic
-    // leaves a usable terminal (tests/tui.rs).
+    // leaves a usable terminal (tests/it/tui.rs).
     #[cfg(debug_assertions)]
     let mut panic_after: Option<u64> = std::env::var("LEAKHOUND_TEST_PANIC_AFTER_DRAWS")
         .ok()

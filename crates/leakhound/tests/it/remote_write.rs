@@ -1,0 +1,268 @@
+//! `[remote_write]` against a real Prometheus 2.42 started with
+//! `--web.enable-remote-write-receiver`: the fixture's series are queryable with the agent's
+//! labels, and a minute-long outage loses no sample that fits the queue. `scripts/test`
+//! installs Prometheus (Debian package `prometheus`) and builds the Go fixture.
+
+use crate::support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{agent, http_client, near, now_ms, poll, Agent, Fixture, Prometheus};
+
+/// Everything Prometheus holds arrives by remote write: no scrape jobs.
+const NO_SCRAPES: &str = "global:\n  scrape_interval: 1m\n";
+
+/// A real Prometheus receiving remote write, on a fixed port and data directory so that it can
+/// be stopped and started again where it was.
+fn receiver(dir: &Path) -> Prometheus {
+    Prometheus::start_with(dir, NO_SCRAPES, &["--web.enable-remote-write-receiver"])
+}
+
+/// `leakhound run` on the fixture every second with `[remote_write]` and `[web]` as given; its
+/// log in `agent.log`.
+fn start_agent(dir: &Path, fixture: &Fixture, remote_write: &str, web: &str) -> Agent {
+    let cfg = dir.join("leakhound.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[agent]\ndatabase = \"{}\"\nflush_interval = \"100ms\"\n\n[web]\n{web}\n\n\
+             [remote_write]\n{remote_write}\n\n\
+             [[targets]]\nname = \"leaky\"\nurl = \"{}\"\ninterval = \"1s\"\ntimeout = \"900ms\"\njitter = \"0s\"\n",
+            dir.join("leakhound.db").display(),
+            fixture.url()
+        ),
+    )
+    .unwrap();
+    agent(&cfg).log(&dir.join("agent.log")).start()
+}
+
+/// The agent's `/metrics` text (its HTTP address read from the 'HTTP API on' log line).
+fn metrics(agent: &Agent) -> Option<String> {
+    let addr = agent.try_http_addr()?;
+    http_client()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .ok()?
+        .text()
+        .ok()
+}
+
+/// Timestamps of the stored samples of target `leaky` with a goroutine count, in a window,
+/// read through the `sqlite3` CLI (the store is in WAL mode: safe while the agent writes).
+fn stored_timestamps(db: &Path, from_ms: i64, to_ms: i64) -> BTreeSet<i64> {
+    let out = Command::new("sqlite3")
+        .arg("-readonly")
+        .arg(db)
+        .arg(format!(
+            "SELECT s.ts_ms FROM samples s JOIN targets t ON t.id = s.target_id \
+             WHERE t.name = 'leaky' AND s.goroutines IS NOT NULL \
+             AND s.ts_ms >= {from_ms} AND s.ts_ms <= {to_ms} ORDER BY s.ts_ms"
+        ))
+        .output()
+        .expect("sqlite3 is installed (scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// The value of an unlabelled metric in a /metrics text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs prometheus and the Go fixture; scripts/test runs it"]
+fn prometheus_receives_the_fixtures_series_by_remote_write() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let prometheus = receiver(dir.path());
+    let agent = start_agent(
+        dir.path(),
+        &fx,
+        &format!(
+            "url = \"{}\"\nflush_interval = \"1s\"\nlabels = {{ env = \"test\" }}\n",
+            prometheus.write_url()
+        ),
+        "listen = \"127.0.0.1:0\"",
+    );
+    fx.leak("chan", 300, "openai");
+    let want = fx.goroutines();
+    let (labels, got) = poll(
+        Duration::from_secs(60),
+        "leakhound_goroutines in Prometheus matching the fixture's count",
+        || {
+            let r = prometheus.query("leakhound_goroutines{target=\"leaky\"}");
+            let (labels, value) = r.first()?;
+            near(*value as u64, want, 10).then(|| (labels.clone(), *value))
+        },
+    );
+    assert!(got >= 300.0, "{got}");
+    // The labels /metrics would carry, plus job/instance and the configured extra one.
+    assert_eq!(
+        labels,
+        serde_json::json!({
+            "__name__": "leakhound_goroutines",
+            "env": "test",
+            "instance": hostname(),
+            "job": "leakhound",
+            "target": "leaky",
+        }),
+        "{}",
+        prometheus.log()
+    );
+    assert_eq!(prometheus.query("leakhound_up{target=\"leaky\"}")[0].1, 1.0);
+    let alloc = prometheus.query("leakhound_memory_bytes{target=\"leaky\",kind=\"sys\"}");
+    assert!(alloc.first().is_some_and(|(_, v)| *v > 0.0), "{alloc:?}");
+    let level = prometheus.query("leakhound_level{target=\"leaky\"}");
+    assert_eq!(level.first().map(|(_, v)| *v), Some(0.0));
+    // The agent's own /metrics counts what it sent, and dropped nothing.
+    let text = metrics(&agent).expect("the agent's /metrics");
+    let sent = metric(&text, "leakhound_remote_write_sent_samples_total").unwrap_or(0.0);
+    assert!(sent >= 4.0, "{text}");
+    assert_eq!(
+        metric(&text, "leakhound_remote_write_dropped_samples_total"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "leakhound_remote_write_rejected_samples_total"),
+        Some(0.0)
+    );
+}
+
+#[test]
+#[ignore = "needs prometheus and the Go fixture; scripts/test runs it"]
+fn a_4xx_drops_the_batch_without_retrying_and_says_why() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Without --web.enable-remote-write-receiver, Prometheus answers 404 with the fix.
+    let prometheus = Prometheus::start(dir.path(), NO_SCRAPES);
+    let agent = start_agent(
+        dir.path(),
+        &fx,
+        &format!(
+            "url = \"{}\"\nflush_interval = \"1s\"\n",
+            prometheus.write_url()
+        ),
+        "listen = \"127.0.0.1:0\"",
+    );
+    poll(
+        Duration::from_secs(30),
+        "rejected samples on /metrics",
+        || {
+            let text = metrics(&agent)?;
+            (metric(&text, "leakhound_remote_write_rejected_samples_total")? >= 4.0).then_some(())
+        },
+    );
+    let log = agent.log_text();
+    assert!(log.contains("refused a batch"), "{log}");
+    assert!(log.contains("HTTP 404"), "{log}");
+    // Prometheus' own answer, and leakhound's hint.
+    assert!(
+        log.contains("remote write receiver needs to be enabled"),
+        "{log}"
+    );
+    assert!(log.contains("--web.enable-remote-write-receiver"), "{log}");
+    assert!(!log.contains("retrying"), "a 404 is not retried: {log}");
+    // Nothing reached the TSDB.
+    assert!(prometheus.query("leakhound_up").is_empty());
+}
+
+#[test]
+#[ignore = "needs prometheus and the Go fixture; scripts/test runs it"]
+fn a_minute_long_outage_loses_no_sample_that_fits_the_queue() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut prometheus = receiver(dir.path());
+    // Without its HTTP API.
+    let agent = start_agent(
+        dir.path(),
+        &fx,
+        &format!(
+            "url = \"{}\"\nflush_interval = \"1s\"\nbatch_size = 50\nmax_backoff = \"2s\"\ntimeout = \"2s\"\n",
+            prometheus.write_url()
+        ),
+        "enabled = false",
+    );
+    let series = "leakhound_goroutines{target=\"leaky\"}";
+    poll(
+        Duration::from_secs(60),
+        "the first samples in Prometheus",
+        || (!prometheus.query(series).is_empty()).then_some(()),
+    );
+
+    // The outage: Prometheus is stopped for about a minute while the agent polls every second.
+    prometheus.stop();
+    let down_ms = now_ms();
+    let db = dir.path().join("leakhound.db");
+    poll(
+        Duration::from_secs(90),
+        "55 samples stored during the outage",
+        || (stored_timestamps(&db, down_ms, now_ms()).len() >= 55).then_some(()),
+    );
+    assert!(
+        agent.log_text().contains("remote write failed, retrying"),
+        "{}",
+        agent.log_text()
+    );
+    let restart_ms = now_ms();
+    assert!(restart_ms - down_ms >= 55_000);
+    prometheus.restart();
+
+    // Everything the agent stored while Prometheus was away arrives once it is back.
+    let during = stored_timestamps(&db, down_ms, restart_ms);
+    assert!(during.len() >= 55, "{}", during.len());
+    let started = Instant::now();
+    let received = poll(
+        Duration::from_secs(60),
+        "every outage sample in Prometheus",
+        || {
+            let got = prometheus.timestamps(series, down_ms, restart_ms);
+            during.is_subset(&got).then_some(got)
+        },
+    );
+    assert_eq!(
+        received,
+        during,
+        "Prometheus has samples in the outage window that the store does not: {}",
+        prometheus.log()
+    );
+    // The agent said the endpoint was back, and dropped nothing.
+    poll(
+        Duration::from_secs(10),
+        "the 'endpoint is back' log line",
+        || {
+            agent
+                .log_text()
+                .contains("remote write endpoint is back")
+                .then_some(())
+        },
+    );
+    assert!(
+        !agent.log_text().contains("queue is full"),
+        "{}",
+        agent.log_text()
+    );
+    eprintln!(
+        "{} outage samples delivered {:?} after the restart",
+        during.len(),
+        started.elapsed()
+    );
+    agent.stop();
+}
