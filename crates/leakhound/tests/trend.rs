@@ -331,7 +331,9 @@ fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_
         "no load (or unclear) verdict for the ramp in the agent log:\n{log}"
     );
     assert!(
-        ramp_verdicts.iter().all(|l| !l.contains("\"class\":\"Leak\"")),
+        ramp_verdicts
+            .iter()
+            .all(|l| !l.contains("\"class\":\"Leak\"")),
         "the ramp was called a leak:\n{log}"
     );
 }
