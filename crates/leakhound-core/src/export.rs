@@ -73,7 +73,7 @@ pub fn rule_expr(rule: &Rule, no_data_after: Duration) -> (String, String) {
         RuleKind::Level { metric, above } => (
             format!("{} > {above}", series(*metric)),
             format!(
-                "{{{{ $labels.target }}}}: {metric} {} > {} ({}){hold}",
+                "{{{{ $labels.target }}}}: {metric} {} > {} (alert {}){hold}",
                 shown_value(*metric),
                 metric.format(*above as f64),
                 rule.severity

