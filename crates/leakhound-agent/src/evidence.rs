@@ -306,13 +306,6 @@ impl Capturer {
         }
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.store.write(f).await
-    }
-
     fn client(&mut self, target: &TargetConfig) -> Result<HttpClient, String> {
         if let Some(c) = self.clients.get(&target.name) {
             return Ok(c.clone());
@@ -461,7 +454,8 @@ impl Capturer {
         let window_ms = i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX);
         let name = target.name.clone();
         let samples = self
-            .blocking(move |s| s.samples(&name, now.saturating_sub(window_ms), now + 1))
+            .store
+            .read(move |s| s.samples(&name, now.saturating_sub(window_ms), now + 1))
             .await
             .unwrap_or_default();
         {
@@ -476,7 +470,8 @@ impl Capturer {
         // Suspects: against the previous bundle that still has its profile.
         let name = target.name.clone();
         let previous = self
-            .blocking(move |s| s.bundles(Some(&name), 20))
+            .store
+            .read(move |s| s.bundles(Some(&name), 20))
             .await
             .unwrap_or_default()
             .into_iter()
@@ -530,7 +525,8 @@ impl Capturer {
         let record = bundle.clone();
         let budget = self.config.max_total_bytes;
         let (id, first, pruned) = self
-            .blocking(move |s| {
+            .store
+            .write(move |s| {
                 let (id, first) = s.insert_bundle(&record)?;
                 let pruned = prune_bundles(s, budget)?;
                 Ok((id, first, pruned))

@@ -102,15 +102,7 @@ impl History {
     /// Open an existing database read-only.
     pub fn open(path: &Path) -> Result<History, StoreError> {
         let mut store = Store::open_read_only(path)?;
-        let rollups = {
-            let c = store.connection();
-            c.query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-        };
-        let rollups = rollups.map_err(|e| store.classify(e))? > 0;
+        let rollups = store.run(|c| crate::rollups::has_trigger(c))?;
         Ok(History { store, rollups })
     }
 
@@ -124,8 +116,7 @@ impl History {
         &mut self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let result = f(self.store.connection());
-        result.map_err(|e| self.store.classify(e))
+        self.store.run(|c| f(c))
     }
 
     /// Names of all targets with stored samples.

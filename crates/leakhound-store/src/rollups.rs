@@ -70,18 +70,20 @@ fn trigger_sql() -> String {
     )
 }
 
+/// Whether the database keeps its rollups (has the trigger that maintains them).
+pub(crate) fn has_trigger(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
 /// Create the rollup table and its trigger if missing; a database that gets them now has its
 /// existing samples rolled up in the same transaction (once; seconds per million samples).
 /// Called by [`Store::open`].
 pub(crate) fn ensure_rollups(conn: &Connection) -> rusqlite::Result<()> {
-    let has_trigger = |c: &Connection| -> rusqlite::Result<bool> {
-        c.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n > 0)
-    };
     if has_trigger(conn)? {
         return Ok(());
     }

@@ -26,13 +26,7 @@ impl Store {
     /// Whether this database keeps `sample_rollups` (a file no leakhound with rollups has opened
     /// for writing has none).
     pub fn has_rollups(&self) -> bool {
-        self.conn()
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .is_ok_and(|n| n > 0)
+        crate::rollups::has_trigger(self.conn()).unwrap_or(false)
     }
 
     /// The times of a target's first and last stored sample (`None`: it has none).
