@@ -6,13 +6,11 @@
 use crate::outbox::{Deliver, Wakers};
 use leakhound_core::config::{Config, ConfigErrors};
 use leakhound_core::rules::{
-    EngineSnapshot, Metric, Point, Rule, RuleEngine, Severity, Silences, Transition, TransitionKind,
+    EngineSnapshot, Metric, Point, Rule, RuleEngine, Silences, Transition, TransitionKind,
 };
 use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
-use leakhound_notify::{
-    AlertLevel, AlertMessage, AlertStatus, DeliverError, Notifier, NotifierConfig,
-};
+use leakhound_notify::{AlertMessage, AlertStatus, DeliverError, Notifier, NotifierConfig};
 use leakhound_store::{Db, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -384,11 +382,7 @@ pub fn message_for(t: &Transition) -> AlertMessage {
         },
         rule: t.rule.clone(),
         rule_kind: t.rule_kind.clone(),
-        level: match t.severity {
-            Severity::Warning => AlertLevel::Warning,
-            Severity::Urgent => AlertLevel::Urgent,
-            Severity::Critical => AlertLevel::Critical,
-        },
+        level: t.severity,
         target: t.target.clone(),
         metric: t.metric.map_or("availability", Metric::name).to_string(),
         value: t.value,

@@ -11,7 +11,7 @@
 //! assert_eq!(kinds, [("rss", Some(10)), ("used", Some(10))]);
 //! ```
 
-use crate::ladder::AlertLevel;
+use crate::severity::Severity;
 use crate::Metrics;
 
 /// Goroutines of a target at a sample (`runtime.NumGoroutine`), label `target`.
@@ -53,12 +53,13 @@ pub fn memory_by_kind(m: &Metrics) -> [(&'static str, Option<u64>); 8] {
     ]
 }
 
-/// A level as a number: 0 none, 1 warning, 2 urgent, 3 critical (GUIDE §9).
-pub fn level_number(level: AlertLevel) -> i64 {
+/// A level (see [`AlertLevels::level`](crate::ladder::AlertLevels::level)) as a number: 0 none,
+/// 1 warning, 2 urgent, 3 critical (GUIDE §9).
+pub fn level_number(level: Option<Severity>) -> i64 {
     match level {
-        AlertLevel::None => 0,
-        AlertLevel::Warning => 1,
-        AlertLevel::Urgent => 2,
-        AlertLevel::Critical => 3,
+        None | Some(Severity::Info) => 0,
+        Some(Severity::Warning) => 1,
+        Some(Severity::Urgent) => 2,
+        Some(Severity::Critical) => 3,
     }
 }

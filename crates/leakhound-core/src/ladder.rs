@@ -5,6 +5,7 @@
 //! excellent, 1000 and 2000 are good, 2001 is notice, 5000 is warning, 5001 is alert, 10000 is
 //! alert and 10001 is danger. The same rule gives "`> 5000`" for every alert in the guide.
 
+use crate::severity::Severity;
 use serde::Serialize;
 use std::fmt;
 
@@ -216,16 +217,6 @@ impl LogThresholds {
     }
 }
 
-/// GUIDE §9 alert levels: L1 warning `> 2000`, L2 urgent `> 5000`, L3 critical `> 10000`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertLevel {
-    None,
-    Warning,
-    Urgent,
-    Critical,
-}
-
 /// Thresholds of the three alert levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AlertLevels {
@@ -245,17 +236,25 @@ impl Default for AlertLevels {
 }
 
 impl AlertLevels {
-    pub fn level(&self, goroutines: u64) -> AlertLevel {
+    /// GUIDE §9 alert levels: L1 warning `> 2000`, L2 urgent `> 5000`, L3 critical `> 10000`;
+    /// `None` under the warning threshold.
+    pub fn level(&self, goroutines: u64) -> Option<Severity> {
         if goroutines > self.critical {
-            AlertLevel::Critical
+            Some(Severity::Critical)
         } else if goroutines > self.urgent {
-            AlertLevel::Urgent
+            Some(Severity::Urgent)
         } else if goroutines > self.warning {
-            AlertLevel::Warning
+            Some(Severity::Warning)
         } else {
-            AlertLevel::None
+            None
         }
     }
+}
+
+/// An alert level as the web API and `--json` output name it: `none` under the warning
+/// threshold, else the severity's name.
+pub fn level_word(level: Option<Severity>) -> &'static str {
+    level.map_or("none", Severity::name)
 }
 
 #[cfg(test)]
@@ -324,9 +323,11 @@ mod tests {
     #[test]
     fn alert_levels() {
         let a = AlertLevels::default();
-        assert_eq!(a.level(2000), AlertLevel::None);
-        assert_eq!(a.level(2001), AlertLevel::Warning);
-        assert_eq!(a.level(5001), AlertLevel::Urgent);
-        assert_eq!(a.level(10001), AlertLevel::Critical);
+        assert_eq!(a.level(2000), None);
+        assert_eq!(a.level(2001), Some(Severity::Warning));
+        assert_eq!(a.level(5001), Some(Severity::Urgent));
+        assert_eq!(a.level(10001), Some(Severity::Critical));
+        assert_eq!(level_word(a.level(2000)), "none");
+        assert_eq!(level_word(a.level(5001)), "urgent");
     }
 }

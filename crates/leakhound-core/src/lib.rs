@@ -1,5 +1,5 @@
 //! leakhound's pure domain: what a [`Sample`] of a Go service holds, the guide's health
-//! [ladders](ladder) and log levels, [trend statistics](trend), and the validated
+//! [ladders](ladder) and log levels, the one alert [`Severity`], [trend statistics](trend), and the validated
 //! [configuration](config), and what `leakhound export` makes of a config (Prometheus rules, a
 //! Grafana dashboard: [`export`]). Nothing here does IO or reads a clock: `now` is always a
 //! parameter.
@@ -23,6 +23,7 @@ pub mod remediation;
 pub mod report;
 pub mod rules;
 pub mod sample;
+pub mod severity;
 pub mod text;
 pub mod trend;
 pub mod units;
@@ -30,3 +31,4 @@ pub mod urls;
 pub mod verify;
 
 pub use sample::{Metrics, Sample};
+pub use severity::Severity;

@@ -8,10 +8,9 @@
 
 use super::limit::{robot_id, RateLimit};
 use super::template::{truncate_bytes, Format, DEFAULT_TITLE, MARKDOWN_BODY};
-use super::{
-    hmac_sha256, now_ms, AlertLevel, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl,
-};
+use super::{hmac_sha256, now_ms, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
 use base64::Engine;
+use leakhound_core::Severity;
 use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
@@ -68,10 +67,10 @@ fn header_colour(msg: &AlertMessage) -> &'static str {
         return "green";
     }
     match msg.level {
-        AlertLevel::Info => "blue",
-        AlertLevel::Warning => "yellow",
-        AlertLevel::Urgent => "orange",
-        AlertLevel::Critical => "red",
+        Severity::Info => "blue",
+        Severity::Warning => "yellow",
+        Severity::Urgent => "orange",
+        Severity::Critical => "red",
     }
 }
 

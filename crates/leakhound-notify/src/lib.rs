@@ -41,7 +41,7 @@ pub mod template;
 pub mod webhook;
 pub mod wecom;
 
-pub use message::{AlertLevel, AlertMessage, AlertStatus};
+pub use message::{AlertMessage, AlertStatus};
 pub use secret::{Secret, SecretUrl};
 pub use template::{Format, TemplateError, Templates};
 

@@ -1,6 +1,7 @@
 //! The message every notifier sends: one alert transition, with the evidence a human needs.
 //! The agent maps the rule engine's transitions onto it; it is stored as JSON in the outbox.
 
+use leakhound_core::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -21,47 +22,6 @@ impl AlertStatus {
     }
 }
 
-/// How bad it is: the guide's L1 warning, L2 urgent, L3 critical, and `info` (tests, notices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AlertLevel {
-    Info,
-    Warning,
-    Urgent,
-    Critical,
-}
-
-impl AlertLevel {
-    pub fn name(self) -> &'static str {
-        match self {
-            AlertLevel::Info => "info",
-            AlertLevel::Warning => "warning",
-            AlertLevel::Urgent => "urgent",
-            AlertLevel::Critical => "critical",
-        }
-    }
-
-    /// The colour of the guide's tables (GUIDE §7).
-    pub fn emoji(self) -> &'static str {
-        match self {
-            AlertLevel::Info => "🔵",
-            AlertLevel::Warning => "🟡",
-            AlertLevel::Urgent => "🟠",
-            AlertLevel::Critical => "🔴",
-        }
-    }
-
-    /// The Chinese word operators use (GUIDE §9: 警告 / 紧急 / 严重).
-    pub fn chinese(self) -> &'static str {
-        match self {
-            AlertLevel::Info => "通知",
-            AlertLevel::Warning => "警告",
-            AlertLevel::Urgent => "紧急",
-            AlertLevel::Critical => "严重",
-        }
-    }
-}
-
 /// One alert message. Times are Unix milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertMessage {
@@ -71,7 +31,8 @@ pub struct AlertMessage {
     /// `level`, `trend`, `baseline` or `down`.
     #[serde(default = "default_rule_kind")]
     pub rule_kind: String,
-    pub level: AlertLevel,
+    /// How bad it is: the guide's L1–L3, or `info` (tests, notices).
+    pub level: Severity,
     /// The target's name, e.g. `one-api`.
     pub target: String,
     /// What was measured: `goroutines`, `memory`, … (shown after the value).
@@ -187,7 +148,7 @@ impl AlertMessage {
             status: AlertStatus::Firing,
             rule: "leakhound_test".to_string(),
             rule_kind: "level".to_string(),
-            level: AlertLevel::Info,
+            level: Severity::Info,
             target: "leakhound".to_string(),
             metric: "goroutines".to_string(),
             value: 0.0,

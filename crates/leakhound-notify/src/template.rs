@@ -377,12 +377,13 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{AlertLevel, AlertStatus};
+    use crate::message::AlertStatus;
+    use leakhound_core::Severity;
 
     pub(crate) fn critical() -> AlertMessage {
         let mut m = AlertMessage::test_message(1_764_104_400_000);
         m.rule = "goroutines_critical".into();
-        m.level = AlertLevel::Critical;
+        m.level = Severity::Critical;
         m.target = "one-api".into();
         m.value = 12034.0;
         m.threshold = 10000.0;

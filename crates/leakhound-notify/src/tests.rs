@@ -1,4 +1,5 @@
 use super::*;
+use leakhound_core::Severity;
 
 const SECRETS: [&str; 6] = [
     "wecom-key-0123456789",
@@ -188,7 +189,7 @@ fn alertmanager_payload_shape() {
     let n = alertmanager::Alertmanager::new(am, ctx).unwrap();
     let mut m = AlertMessage::test_message(1_764_104_400_000);
     m.rule = "goroutines_critical".into();
-    m.level = AlertLevel::Critical;
+    m.level = Severity::Critical;
     m.target = "one-api".into();
     m.generator_url = Some("http://agent:9090/alerts/1".into());
     let now = 1_764_104_460_000;

@@ -163,7 +163,7 @@ pub(crate) struct TargetView {
     /// The guide's goroutine table: excellent, good, notice, warning, alert, danger.
     state: Option<&'static str>,
     /// The alert level: none, warning, urgent, critical.
-    level: Option<leakhound_core::ladder::AlertLevel>,
+    level: Option<&'static str>,
     latency_ms: Option<f64>,
     source: Option<String>,
     error: Option<String>,
@@ -248,7 +248,7 @@ pub(crate) fn target_view(state: &AppState, name: String, s: Option<Sample>) -> 
         goroutines,
         memory_bytes: s.as_ref().and_then(|s| s.metrics.memory_used_bytes()),
         state: goroutines.map(|n| levels.goroutines.state(n).word()),
-        level: goroutines.map(|n| levels.alert.level(n)),
+        level: goroutines.map(|n| leakhound_core::ladder::level_word(levels.alert.level(n))),
         latency_ms: s.as_ref().map(|s| s.latency_ms),
         source: s.as_ref().map(|s| s.source.clone()),
         error: s.and_then(|s| s.error),

@@ -73,7 +73,7 @@ pub fn check_json(sample: &Sample, levels: &Levels) -> serde_json::Value {
         "latency_ms": (sample.latency_ms * 10.0).round() / 10.0,
         "goroutines": m.goroutines,
         "state": m.goroutines.map(|g| levels.goroutines.state(g)),
-        "level": m.goroutines.map(|g| levels.alert.level(g)),
+        "level": m.goroutines.map(|g| leakhound_core::ladder::level_word(levels.alert.level(g))),
         "memory_bytes": memory,
         "memory_state": memory.map(|b| levels.memory.state(b)),
         "memory": {

@@ -30,7 +30,8 @@ use leakhound_core::config::{ActionConfig, ActionKind, Config, TargetConfig};
 use leakhound_core::remediation::{Decision, Policy, PolicyState};
 use leakhound_core::rules::{ActiveAlert, Transition, TransitionKind};
 use leakhound_core::Sample;
-use leakhound_notify::{AlertLevel, AlertMessage, AlertStatus};
+use leakhound_core::Severity;
+use leakhound_notify::{AlertMessage, AlertStatus};
 use leakhound_store::{ActionRun, Bundle, Db, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -681,7 +682,7 @@ impl Remediation {
             status: AlertStatus::Firing,
             rule: t.rule.clone(),
             rule_kind: t.rule_kind.clone(),
-            level: AlertLevel::Info,
+            level: Severity::Info,
             target: bundle.target.clone(),
             metric: "goroutines".into(),
             value: bundle.goroutines.unwrap_or(0) as f64,
@@ -729,9 +730,9 @@ impl Remediation {
             None => evidence.push("evidence bundle: none".to_string()),
         }
         let level = match event {
-            "recovered" | "dry_run" => AlertLevel::Info,
-            "action_ran" => AlertLevel::Warning,
-            _ => AlertLevel::Critical,
+            "recovered" | "dry_run" => Severity::Info,
+            "action_ran" => Severity::Warning,
+            _ => Severity::Critical,
         };
         let mut labels = BTreeMap::new();
         labels.insert("event".to_string(), event.to_string());

@@ -29,7 +29,8 @@ mod kinds;
 
 use super::walk::{Ctx, Table};
 use super::{AlertsConfig, ProcessSelector, TargetConfig};
-use crate::rules::{Metric, Rule, RuleKind, Severity};
+use crate::rules::{Metric, Rule, RuleKind};
+use crate::severity::Severity;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -430,7 +431,7 @@ fn read_trigger(
         );
         return none(Trigger::Severity(Severity::Critical));
     };
-    if let Some(sev) = Severity::parse(text) {
+    if let Some(sev) = Severity::parse_alert_level(text) {
         return OnTrigger {
             rules: rules
                 .iter()

@@ -21,9 +21,10 @@
 use super::walk::{show, Ctx, Table};
 use super::Levels;
 use crate::rules::{
-    default_rules, optional_rules, GrowthClass, Metric, Rule, RuleKind, Severity,
-    DEFAULT_GOROUTINE_GROWTH, DEFAULT_TREND_CONFIDENCE,
+    default_rules, optional_rules, GrowthClass, Metric, Rule, RuleKind, DEFAULT_GOROUTINE_GROWTH,
+    DEFAULT_TREND_CONFIDENCE,
 };
+use crate::severity::Severity;
 use serde::Serialize;
 use std::time::Duration;
 use toml::de::DeValue;
@@ -343,7 +344,7 @@ fn read_common(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, rule: &mut Rule) {
         "severity",
         "a severity",
         "warning, urgent or critical (the guide's L1, L2, L3)",
-        Severity::parse,
+        Severity::parse_alert_level,
     ) {
         rule.severity = s;
     }

@@ -5,8 +5,9 @@ use super::growth::{self, Fit, GrowthTest};
 use super::point::Observation;
 use super::{
     fingerprint, Baseline, DumpClass, DumpVerdict, Evidence, GrowthClass, Metric, Rule, RuleKind,
-    Severity, Silences, Transition, TransitionKind, TrendEvidence,
+    Silences, Transition, TransitionKind, TrendEvidence,
 };
+use crate::severity::Severity;
 use crate::trend::Trend;
 use crate::units::human_duration;
 use serde::{Deserialize, Serialize};

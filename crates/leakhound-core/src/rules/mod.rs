@@ -70,54 +70,11 @@ pub use point::{Observation, Point};
 pub use silence::{glob_match, Silence, Silences};
 
 use crate::config::Levels;
-use crate::ladder::AlertLevel;
 use crate::sample::{Metrics, Sample};
+use crate::severity::Severity;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
-
-/// How bad an alert is; the guide's three alert levels (GUIDE §9).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// L1: notify, keep watching.
-    Warning,
-    /// L2: check now, prepare a restart.
-    Urgent,
-    /// L3: act now.
-    Critical,
-}
-
-impl Severity {
-    pub const ALL: [Severity; 3] = [Severity::Warning, Severity::Urgent, Severity::Critical];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Warning => "warning",
-            Severity::Urgent => "urgent",
-            Severity::Critical => "critical",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Severity> {
-        Severity::ALL.into_iter().find(|s| s.name() == text)
-    }
-
-    /// The ladder's alert level of the same name.
-    pub fn alert_level(self) -> AlertLevel {
-        match self {
-            Severity::Warning => AlertLevel::Warning,
-            Severity::Urgent => AlertLevel::Urgent,
-            Severity::Critical => AlertLevel::Critical,
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The series a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 use super::*;
 use crate::config::Levels;
 use crate::sample::{Metrics, Sample};
+use crate::severity::Severity;
 use proptest::prelude::*;
 
 const S: i64 = 1000;

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine;
 use hmac::{Mac, SimpleHmac};
-use leakhound_notify::{AlertLevel, AlertMessage, Notifier, NotifierConfig, NotifyError};
+use leakhound_core::Severity;
+use leakhound_notify::{AlertMessage, Notifier, NotifierConfig, NotifyError};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,7 +146,7 @@ pub(crate) fn critical() -> AlertMessage {
 pub(crate) fn critical_at(started_at_ms: i64) -> AlertMessage {
     let mut m = AlertMessage::test_message(started_at_ms);
     m.rule = "goroutines_critical".into();
-    m.level = AlertLevel::Critical;
+    m.level = Severity::Critical;
     m.target = "one-api".into();
     m.value = 12034.0;
     m.threshold = 10000.0;

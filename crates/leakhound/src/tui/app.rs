@@ -3,9 +3,9 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use leakhound_core::config::Levels;
-use leakhound_core::ladder::AlertLevel;
 use leakhound_core::trend::{Trend, Verdict};
 use leakhound_core::Sample;
+use leakhound_core::Severity;
 use std::collections::VecDeque;
 
 /// The chart windows `w` cycles through: (label, milliseconds).
@@ -126,7 +126,8 @@ pub enum RowLevel {
     /// No sample yet.
     Unknown,
     Down,
-    Alert(AlertLevel),
+    /// The goroutine count's alert level; `None` under the warning threshold.
+    Alert(Option<Severity>),
 }
 
 impl RowLevel {
@@ -135,10 +136,10 @@ impl RowLevel {
         match self {
             RowLevel::Unknown => "…",
             RowLevel::Down => "down",
-            RowLevel::Alert(AlertLevel::None) => "normal",
-            RowLevel::Alert(AlertLevel::Warning) => "warning",
-            RowLevel::Alert(AlertLevel::Urgent) => "urgent",
-            RowLevel::Alert(AlertLevel::Critical) => "critical",
+            RowLevel::Alert(None | Some(Severity::Info)) => "normal",
+            RowLevel::Alert(Some(Severity::Warning)) => "warning",
+            RowLevel::Alert(Some(Severity::Urgent)) => "urgent",
+            RowLevel::Alert(Some(Severity::Critical)) => "critical",
         }
     }
 }
@@ -649,7 +650,7 @@ pub(crate) mod tests {
         app.handle(key('p'), 2000);
         assert_eq!(
             app.targets[0].level(&app.levels),
-            RowLevel::Alert(AlertLevel::Warning)
+            RowLevel::Alert(Some(Severity::Warning))
         );
         app.handle(key('?'), 0);
         assert!(app.show_help);

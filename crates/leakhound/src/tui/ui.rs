@@ -2,8 +2,8 @@
 
 use super::app::{trend_text, App, Point, RowLevel, SiteRow, TargetState};
 use crate::view::sparkline;
-use leakhound_core::ladder::AlertLevel;
 use leakhound_core::units::{human_bytes, human_duration};
+use leakhound_core::Severity;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::Marker;
@@ -23,10 +23,10 @@ fn level_color(level: RowLevel) -> Color {
     match level {
         RowLevel::Unknown => Color::DarkGray,
         RowLevel::Down => Color::Red,
-        RowLevel::Alert(AlertLevel::None) => Color::Green,
-        RowLevel::Alert(AlertLevel::Warning) => Color::Yellow,
-        RowLevel::Alert(AlertLevel::Urgent) => Color::LightRed,
-        RowLevel::Alert(AlertLevel::Critical) => Color::Red,
+        RowLevel::Alert(None | Some(Severity::Info)) => Color::Green,
+        RowLevel::Alert(Some(Severity::Warning)) => Color::Yellow,
+        RowLevel::Alert(Some(Severity::Urgent)) => Color::LightRed,
+        RowLevel::Alert(Some(Severity::Critical)) => Color::Red,
     }
 }
 
