@@ -10,7 +10,7 @@ use leakhound_core::rules::{
 };
 use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
-use leakhound_notify::{AlertMessage, AlertStatus, DeliverError, Notifier, NotifierConfig};
+use leakhound_notify::{AlertMessage, AlertStatus, DeliverError, Notifier};
 use leakhound_store::{Db, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -401,12 +401,14 @@ pub fn message_for(t: &Transition) -> AlertMessage {
     }
 }
 
-/// Build every `[[notifiers]]` block; all mistakes at once, at the block's line.
+/// Build a notifier of every `[[notifiers]]` block (typed and checked by the config reader);
+/// what only building finds (addresses, signatures, templates) is reported all at once, at the
+/// block's line.
 pub fn notifiers_from_config(config: &Config) -> Result<Vec<Notifier>, ConfigErrors> {
     let mut notifiers = Vec::new();
     let mut errors = Vec::new();
     for (i, entry) in config.notifiers.iter().enumerate() {
-        match NotifierConfig::from_toml(&entry.settings).and_then(|c| Notifier::from_config(&c)) {
+        match Notifier::from_config(entry) {
             Ok(n) => notifiers.push(n),
             Err(e) => errors.push(entry.error(i, e.to_string())),
         }

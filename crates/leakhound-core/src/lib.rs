@@ -23,6 +23,7 @@ pub mod remediation;
 pub mod report;
 pub mod rules;
 pub mod sample;
+pub mod secret;
 pub mod severity;
 pub mod text;
 pub mod trend;

@@ -8,44 +8,17 @@
 //! [`Notifier::resend_interval`](super::Notifier::resend_interval). A resolved alert is sent
 //! with `endsAt` = its resolve time. Alertmanager de-duplicates by label set, so retries are safe.
 
-use super::secret::Secret;
 use super::template::{Format, DEFAULT_TITLE};
 use super::webhook::utc_rfc3339;
-use super::{de_duration, now_ms, to_json, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
+use super::{now_ms, to_json, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
 use base64::Engine;
-use serde::Deserialize;
+use leakhound_core::config::notifiers::AlertmanagerConfig;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use url::Url;
 
 pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
-
-/// `type = "alertmanager"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertmanagerConfig {
-    /// Alertmanager's base URL, e.g. `http://alertmanager:9093`.
-    pub url: SecretUrl,
-    /// Labels added to every alert (e.g. `env = "prod"`).
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// A fixed `alertname` instead of the rule's.
-    #[serde(default)]
-    pub alertname: Option<String>,
-    /// How often firing alerts are re-sent (default 1m); keep it well under Alertmanager's
-    /// `resolve_timeout`.
-    #[serde(default, deserialize_with = "de_duration")]
-    pub resend_interval: Option<Duration>,
-    /// Basic auth in front of Alertmanager.
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// Bearer token in front of Alertmanager.
-    #[serde(default)]
-    pub bearer_token: Option<Secret>,
-}
 
 #[derive(Debug)]
 pub(crate) struct Alertmanager {

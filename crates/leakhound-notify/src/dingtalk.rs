@@ -10,56 +10,15 @@
 
 use super::limit::{robot_id, RateLimit};
 use super::template::{truncate_bytes, Format, DEFAULT_TITLE};
-use super::{hmac_sha256, now_ms, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
+use super::{hmac_sha256, now_ms, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
 use base64::Engine;
-use serde::Deserialize;
+use leakhound_core::config::notifiers::{DingTalkConfig, DingTalkMsgType};
 use serde_json::json;
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "https://oapi.dingtalk.com/robot/send";
 /// Content limit leakhound keeps to, bytes (DingTalk refuses messages around 20 000 bytes).
 pub const MAX_BYTES: usize = 18_000;
-
-/// `type = "dingtalk"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DingTalkConfig {
-    /// The robot's `access_token` (from its webhook URL). Optional when `url` carries it.
-    #[serde(default)]
-    pub access_token: Option<Secret>,
-    /// The 加签 secret (`SEC…`). Without it the robot must use a keyword or IP allowlist.
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    /// Default `https://oapi.dingtalk.com/robot/send`; the whole webhook URL also works.
-    #[serde(default)]
-    pub url: Option<SecretUrl>,
-    /// `markdown` (default) or `text`.
-    #[serde(default)]
-    pub msgtype: DingTalkMsgType,
-    /// Phone numbers to @ (added to the text too, as DingTalk requires).
-    #[serde(default)]
-    pub at_mobiles: Vec<String>,
-    /// DingTalk user ids to @.
-    #[serde(default)]
-    pub at_user_ids: Vec<String>,
-    #[serde(default)]
-    pub at_all: bool,
-    /// Messages per minute per robot (DingTalk's limit: 20).
-    #[serde(default = "twenty")]
-    pub rate_limit_per_minute: u32,
-}
-
-fn twenty() -> u32 {
-    20
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DingTalkMsgType {
-    #[default]
-    Markdown,
-    Text,
-}
 
 #[derive(Debug)]
 pub(crate) struct DingTalk {

@@ -4,50 +4,14 @@
 //! `leakhound alert: High Goroutine Count — one-api (CRITICAL, 12034 goroutines)`. The
 //! `Message-ID` is built from the idempotency key, so a retried mail is recognisably the same.
 
-use super::secret::Secret;
 use super::template::{Format, DEFAULT_EMAIL_SUBJECT};
 use super::{AlertMessage, Ctx, Delivery, NotifyError};
+use leakhound_core::config::notifiers::{EmailConfig, EmailTls};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use serde::Deserialize;
-
-/// `type = "email"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    /// The SMTP server, e.g. `smtp.example.com`.
-    pub host: String,
-    /// Default: 25 (`none`), 587 (`starttls`), 465 (`tls`).
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// `starttls` (default), `tls` (implicit TLS) or `none` (plain, trusted relays only).
-    #[serde(default)]
-    pub tls: EmailTls,
-    /// Login; none when unset.
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<Secret>,
-    /// `leakhound <alerts@example.com>` or a bare address.
-    pub from: String,
-    /// One or more recipients.
-    pub to: Vec<String>,
-    /// Accept a self-signed server certificate (internal relays only).
-    #[serde(default)]
-    pub accept_invalid_certs: bool,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EmailTls {
-    None,
-    #[default]
-    Starttls,
-    Tls,
-}
 
 pub(crate) struct Email {
     pub(crate) ctx: Ctx,

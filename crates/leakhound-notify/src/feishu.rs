@@ -8,44 +8,15 @@
 
 use super::limit::{robot_id, RateLimit};
 use super::template::{truncate_bytes, Format, DEFAULT_TITLE, MARKDOWN_BODY};
-use super::{hmac_sha256, now_ms, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
+use super::{hmac_sha256, now_ms, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
 use base64::Engine;
+use leakhound_core::config::notifiers::{FeishuConfig, FeishuMsgType};
 use leakhound_core::Severity;
-use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
 /// Card/text content limit leakhound keeps to, bytes (Feishu's request limit is 20 KB).
 pub const MAX_BYTES: usize = 18_000;
-
-/// `type = "feishu"` (Lark too: set `url` to the open.larksuite.com hook).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeishuConfig {
-    /// The bot's webhook URL, `https://open.feishu.cn/open-apis/bot/v2/hook/…`.
-    pub url: SecretUrl,
-    /// The signing secret (签名校验). Without it the bot must use keywords or an IP allowlist.
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    /// `interactive` (a card, default) or `text`.
-    #[serde(default)]
-    pub msg_type: FeishuMsgType,
-    /// Messages per minute per bot (Feishu's limit: 100).
-    #[serde(default = "hundred")]
-    pub rate_limit_per_minute: u32,
-}
-
-fn hundred() -> u32 {
-    100
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FeishuMsgType {
-    #[default]
-    Interactive,
-    Text,
-}
 
 #[derive(Debug)]
 pub(crate) struct Feishu {

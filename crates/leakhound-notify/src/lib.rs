@@ -1,28 +1,30 @@
 //! leakhound's notifiers, one module per channel — [`email`], [`wecom`] (企业微信 group robot),
 //! [`dingtalk`] (钉钉 custom robot with 加签), [`feishu`] (飞书/Lark custom bot with signature),
-//! [`slack`], [`telegram`], [`webhook`] and [`alertmanager`] (API v2) — each with a serde config
-//! struct, picked by the `type` of a `[[notifiers]]` block ([`ChannelConfig`]).
+//! [`slack`], [`telegram`], [`webhook`] and [`alertmanager`] (API v2) — each built from its typed
+//! `[[notifiers]]` block, read and checked by the core's config
+//! ([`leakhound_core::config::NotifierConfig`]).
 //!
 //! A [`Notifier`] renders an [`AlertMessage`] with its templates ([`template`]) and sends it in
 //! the peer's documented wire format. [`NotifyError::retryable`] (carried to the outbox as a
 //! [`DeliverError`]) tells the outbox whether to try again (network, timeouts, 5xx, 429 and
 //! vendor rate-limit or "busy" codes) or to give up (4xx, bad key, bad signature, keyword
 //! mismatch, bad config). HTTP goes through `leakhound-http`'s shared client. Secrets never
-//! show: config structs print `***` for them ([`Secret`], [`SecretUrl`]), and every text that
+//! show: config structs print `***` for them ([`leakhound_core::secret`]), and every text that
 //! comes back from a peer or a library is scrubbed of them before it goes into an error.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), leakhound_notify::NotifyError> {
-//! use leakhound_notify::{AlertMessage, Notifier, NotifierConfig};
+//! use leakhound_core::config::Config;
+//! use leakhound_notify::{AlertMessage, Notifier};
 //!
-//! let table: toml::Table = toml::from_str(r#"
+//! let config = Config::parse(r#"
+//!     [[notifiers]]
 //!     name = "ops-wecom"
 //!     type = "wecom"
 //!     key = "693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa"
-//! "#).map_err(|e| leakhound_notify::NotifyError::Config {
+//! "#, &|_| None).map_err(|e| leakhound_notify::NotifyError::Config {
 //!     name: "ops-wecom".into(), message: e.to_string() })?;
-//! let config = NotifierConfig::from_toml(&table)?;
-//! let notifier = Notifier::from_config(&config)?;
+//! let notifier = Notifier::from_config(&config.notifiers[0])?;
 //! let delivery = notifier.send(&AlertMessage::test_message(0)).await?;
 //! println!("sent to {} (HTTP {})", delivery.channel, delivery.status);
 //! # Ok(()) }
@@ -42,125 +44,15 @@ pub mod webhook;
 pub mod wecom;
 
 pub use message::{AlertMessage, AlertStatus};
-pub use secret::{Secret, SecretUrl};
 pub use template::{Format, TemplateError, Templates};
 
+use leakhound_core::config::{ChannelConfig, NotifierConfig};
+use leakhound_core::secret::SecretUrl;
 use leakhound_core::units::human_duration;
 use leakhound_http::error_chain;
 use secret::Scrubber;
-use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 use url::Url;
-
-/// One `[[notifiers]]` block: the fields every channel has, and the channel's own settings
-/// picked by `type`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct NotifierConfig {
-    /// Unique name, used in logs, the outbox and `leakhound notify test NAME`.
-    pub name: String,
-    /// Overrides the default title (minijinja; see [`template`]).
-    #[serde(default)]
-    pub title_template: Option<String>,
-    /// Overrides the default body.
-    #[serde(default)]
-    pub body_template: Option<String>,
-    /// Limit for one send (connect, request, answer). Default 10s.
-    #[serde(default, deserialize_with = "de_duration")]
-    pub timeout: Option<Duration>,
-    #[serde(flatten)]
-    pub channel: ChannelConfig,
-}
-
-/// The channel's own settings, by `type`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ChannelConfig {
-    Email(email::EmailConfig),
-    WeCom(wecom::WeComConfig),
-    DingTalk(dingtalk::DingTalkConfig),
-    Feishu(feishu::FeishuConfig),
-    Slack(slack::SlackConfig),
-    Telegram(telegram::TelegramConfig),
-    Webhook(webhook::WebhookConfig),
-    Alertmanager(alertmanager::AlertmanagerConfig),
-}
-
-impl ChannelConfig {
-    /// The `type` as written in the config.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ChannelConfig::Email(_) => "email",
-            ChannelConfig::WeCom(_) => "wecom",
-            ChannelConfig::DingTalk(_) => "dingtalk",
-            ChannelConfig::Feishu(_) => "feishu",
-            ChannelConfig::Slack(_) => "slack",
-            ChannelConfig::Telegram(_) => "telegram",
-            ChannelConfig::Webhook(_) => "webhook",
-            ChannelConfig::Alertmanager(_) => "alertmanager",
-        }
-    }
-}
-
-/// Keys whose values are secrets (or may hold one): never echoed in a config error.
-const SECRET_KEYS: [&str; 8] = [
-    "password",
-    "key",
-    "secret",
-    "bot_token",
-    "access_token",
-    "url",
-    "bearer_token",
-    "headers",
-];
-
-impl NotifierConfig {
-    /// Read one `[[notifiers]]` block (as the config loader hands it over: every key, `${ENV}`
-    /// expanded). The error names the block and the bad key, never a secret's value.
-    pub fn from_toml(table: &toml::Table) -> Result<NotifierConfig, NotifyError> {
-        let name = table
-            .get("name")
-            .and_then(|v| v.as_str())
-            .unwrap_or("?")
-            .to_string();
-        toml::Value::Table(table.clone())
-            .try_into::<NotifierConfig>()
-            .map_err(|e| {
-                let mut scrub = Scrubber::default();
-                collect_secrets(table, false, &mut scrub);
-                let message = scrub.scrub(e.message());
-                NotifyError::Config {
-                    name,
-                    message: format!("{message} (types: email, wecom, dingtalk, feishu, slack, telegram, webhook, alertmanager; see README 'Notification channels')"),
-                }
-            })
-    }
-}
-
-fn collect_secrets(table: &toml::Table, all: bool, scrub: &mut Scrubber) {
-    for (k, v) in table {
-        let secret = all || SECRET_KEYS.contains(&k.as_str());
-        match v {
-            toml::Value::String(s) if secret => {
-                scrub.add(s);
-                if let Ok(url) = Url::parse(s) {
-                    scrub.add_url(&url);
-                }
-            }
-            toml::Value::Table(t) => collect_secrets(t, secret, scrub),
-            _ => {}
-        }
-    }
-}
-
-/// `"10s"`, `"1m30s"` (humantime).
-pub(crate) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    humantime::parse_duration(&text).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "'{text}' is not a duration ({e}): write it like \"10s\" or \"1m\""
-        ))
-    })
-}
 
 /// Retryable or not: what the outbox needs to know about a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -564,7 +456,7 @@ impl Ctx {
         body: Vec<u8>,
         headers: &[(&str, String)],
     ) -> Result<Answer, NotifyError> {
-        let peer = secret::shown(url);
+        let peer = leakhound_core::secret::shown(url);
         let client = leakhound_http::shared_client().map_err(|e| NotifyError::Network {
             name: self.name.clone(),
             peer: peer.clone(),

@@ -6,21 +6,13 @@
 
 use super::template::{slack_escape, truncate_chars, Format, DEFAULT_TITLE};
 use super::{to_json, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
-use serde::Deserialize;
+use leakhound_core::config::notifiers::SlackConfig;
 use serde_json::json;
 
 /// Section text limit, characters (Block Kit).
 pub const SECTION_MAX_CHARS: usize = 3000;
 /// Header text limit, characters (Block Kit).
 pub const HEADER_MAX_CHARS: usize = 150;
-
-/// `type = "slack"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlackConfig {
-    /// The incoming webhook URL, `https://hooks.slack.com/services/T…/B…/…` (a secret).
-    pub url: SecretUrl,
-}
 
 #[derive(Debug)]
 pub(crate) struct Slack {

@@ -6,8 +6,8 @@
 //! `parameters.retry_after` is honoured.
 
 use super::template::{html_escape, Format, DEFAULT_TITLE};
-use super::{to_json, AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
-use serde::Deserialize;
+use super::{to_json, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
+use leakhound_core::config::notifiers::{ChatId, TelegramConfig, TelegramParseMode};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -15,46 +15,6 @@ pub const DEFAULT_API_BASE: &str = "https://api.telegram.org";
 /// `text` limit (counted here in UTF-16 code units, as Telegram counts entities: never more
 /// than its characters).
 pub const MAX_CHARS: usize = 4096;
-
-/// `type = "telegram"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TelegramConfig {
-    /// The token from @BotFather, `123456:ABC-…`.
-    pub bot_token: Secret,
-    /// A chat id (`-1001234567890`) or `@channelusername`.
-    pub chat_id: ChatId,
-    /// Default `https://api.telegram.org` (a local Bot API server works too).
-    #[serde(default)]
-    pub api_base: Option<SecretUrl>,
-    /// `HTML` (default) or `text` (no parse_mode: plain text).
-    #[serde(default)]
-    pub parse_mode: TelegramParseMode,
-    /// A forum topic of the chat.
-    #[serde(default)]
-    pub message_thread_id: Option<i64>,
-    /// Deliver silently.
-    #[serde(default)]
-    pub disable_notification: bool,
-}
-
-/// `chat_id`: an integer or a string.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum ChatId {
-    Id(i64),
-    Name(String),
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum TelegramParseMode {
-    #[default]
-    #[serde(alias = "html")]
-    HTML,
-    #[serde(alias = "Text", alias = "none")]
-    #[serde(rename = "text")]
-    Text,
-}
 
 #[derive(Debug)]
 pub(crate) struct Telegram {

@@ -5,28 +5,13 @@
 //! 2xx is delivered, and so is 409 (the receiver already has this idempotency key); 408, 429
 //! and 5xx are retried; other 4xx are not.
 
-use super::secret::Secret;
 use super::template::{utc_text, Format, DEFAULT_TITLE};
 use super::{hmac_sha256, now_ms, to_json, AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
-use serde::Deserialize;
+use leakhound_core::config::notifiers::WebhookConfig;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 /// The body's `version`.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// `type = "webhook"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    pub url: SecretUrl,
-    /// Key of the `X-Leakhound-Signature` HMAC; no signature without it.
-    #[serde(default)]
-    pub secret: Option<Secret>,
-    /// Extra headers, e.g. `Authorization = "Bearer ${TOKEN}"` (values are secrets).
-    #[serde(default)]
-    pub headers: BTreeMap<String, Secret>,
-}
 
 #[derive(Debug)]
 pub(crate) struct Webhook {

@@ -8,8 +8,8 @@
 
 use super::limit::{robot_id, RateLimit};
 use super::template::{truncate_bytes, Format, DEFAULT_TITLE};
-use super::{AlertMessage, Ctx, Delivery, NotifyError, Secret, SecretUrl};
-use serde::Deserialize;
+use super::{AlertMessage, Ctx, Delivery, NotifyError, SecretUrl};
+use leakhound_core::config::notifiers::{WeComConfig, WeComMsgType};
 use serde_json::json;
 use std::time::Duration;
 
@@ -18,43 +18,6 @@ pub const DEFAULT_URL: &str = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 pub const MARKDOWN_MAX_BYTES: usize = 4096;
 /// Text content limit, bytes.
 pub const TEXT_MAX_BYTES: usize = 2048;
-
-/// `type = "wecom"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WeComConfig {
-    /// The robot's key: the `key=` of its webhook URL. Optional when `url` carries it.
-    #[serde(default)]
-    pub key: Option<Secret>,
-    /// Default `https://qyapi.weixin.qq.com/cgi-bin/webhook/send`; the whole webhook URL
-    /// (with `?key=`) also works.
-    #[serde(default)]
-    pub url: Option<SecretUrl>,
-    /// `markdown` (default) or `text` (plain text, which WeCom can @-mention people in).
-    #[serde(default)]
-    pub msgtype: WeComMsgType,
-    /// User ids to @ (text only; `@all` for everyone).
-    #[serde(default)]
-    pub mentioned_list: Vec<String>,
-    /// Phone numbers to @ (text only).
-    #[serde(default)]
-    pub mentioned_mobile_list: Vec<String>,
-    /// Messages per minute per robot (WeCom's limit: 20).
-    #[serde(default = "twenty")]
-    pub rate_limit_per_minute: u32,
-}
-
-fn twenty() -> u32 {
-    20
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WeComMsgType {
-    #[default]
-    Markdown,
-    Text,
-}
 
 #[derive(Debug)]
 pub(crate) struct WeCom {

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     let text = read_config_text(path)?;
     let parsed = Config::parse(&text, &|name| std::env::var(name).ok()).and_then(|config| {
-        // Notifier blocks are typed by the agent; their mistakes are listed with the rest.
+        // Building the notifiers checks what the config cannot (addresses, signatures,
+        // templates); those mistakes are listed with the rest.
         notifiers_from_config(&config).map(|_| config)
     });
     parsed.map_err(|errors| {

@@ -6,7 +6,7 @@
 
 mod actions;
 mod alerts;
-mod notifiers;
+pub mod notifiers;
 mod remote_write;
 mod sections;
 mod targets;
@@ -16,7 +16,7 @@ mod web;
 
 pub use actions::{ActionConfig, ActionKind, ActionsConfig, EvidenceConfig, Trigger, SIGNALS};
 pub use alerts::AlertsConfig;
-pub use notifiers::NotifierEntry;
+pub use notifiers::{ChannelConfig, NotifierConfig};
 pub use remote_write::{is_label_name, RemoteWriteConfig};
 pub use verify::VerifyConfig;
 pub use walk::expand_env;
@@ -323,8 +323,8 @@ pub struct Config {
     pub targets: Vec<TargetConfig>,
     /// Alert rules (`[alerts]`); the built-in set, with `levels`' thresholds, when absent.
     pub alerts: AlertsConfig,
-    /// Notification channels (`[[notifiers]]`), typed by the agent.
-    pub notifiers: Vec<NotifierEntry>,
+    /// Notification channels (`[[notifiers]]`).
+    pub notifiers: Vec<NotifierConfig>,
     /// The agent's HTTP server (`[web]`).
     pub web: WebConfig,
     /// Thresholds of `leakhound verify` (`[verify]`, GUIDE §10).

@@ -172,16 +172,23 @@ fn urls_on_the_command_line() {
 #[test]
 fn notifiers_are_read_with_secrets_expanded() {
     let env = |k: &str| (k == "DING_SECRET").then(|| "SEC123".to_string());
-    let text = "[[notifiers]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"http://127.0.0.1:1/robot/send?access_token=t\"\nsecret = \"${DING_SECRET}\"\nmentions = [\"138\"]\n\n[[notifiers]]\nname = \"mail\"\ntype = \"email\"\nport = 587\n";
+    let text = "[[notifiers]]\nname = \"ding\"\ntype = \"dingtalk\"\nurl = \"http://127.0.0.1:1/robot/send?access_token=t\"\nsecret = \"${DING_SECRET}\"\nat_mobiles = [\"138\"]\n\n[[notifiers]]\nname = \"mail\"\ntype = \"email\"\nport = 587\nhost = \"h\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n";
     let config = Config::parse(text, &env).unwrap();
     assert_eq!(config.notifiers.len(), 2);
     let ding = &config.notifiers[0];
     assert_eq!(
-        (ding.name.as_str(), ding.kind.as_str(), ding.line),
+        (ding.name.as_str(), ding.kind(), ding.line),
         ("ding", "dingtalk", 1)
     );
-    assert_eq!(ding.settings["secret"].as_str(), Some("SEC123"));
-    assert_eq!(config.notifiers[1].settings["port"].as_integer(), Some(587));
+    let ChannelConfig::DingTalk(d) = &ding.channel else {
+        panic!("{ding:?}")
+    };
+    assert_eq!(d.secret.as_ref().map(|s| s.expose()), Some("SEC123"));
+    assert_eq!(d.at_mobiles, ["138"]);
+    let ChannelConfig::Email(mail) = &config.notifiers[1].channel else {
+        panic!("{config:?}")
+    };
+    assert_eq!(mail.port, Some(587));
     assert_eq!(config.notifiers[1].line, 8);
     assert!(!format!("{config:?}").contains("SEC123"));
     assert!(!toml::to_string(&config)

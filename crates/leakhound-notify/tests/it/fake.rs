@@ -8,8 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine;
 use hmac::{Mac, SimpleHmac};
+use leakhound_core::config::Config;
 use leakhound_core::Severity;
-use leakhound_notify::{AlertMessage, Notifier, NotifierConfig, NotifyError};
+use leakhound_notify::{AlertMessage, Notifier, NotifyError};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -125,9 +126,11 @@ pub(crate) async fn record(State(state): State<FakeState>, request: Request) -> 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
+/// The notifier of one `[[notifiers]]` block's keys, read by the config as `leakhound run` does.
 pub(crate) fn notifier(toml_text: &str) -> Notifier {
-    let table: toml::Table = toml::from_str(toml_text).unwrap();
-    Notifier::from_config(&NotifierConfig::from_toml(&table).unwrap()).unwrap()
+    let config = Config::parse(&format!("[[notifiers]]\n{toml_text}"), &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    Notifier::from_config(&config.notifiers[0]).unwrap()
 }
 
 pub(crate) fn now_ms() -> i64 {

@@ -1,7 +1,8 @@
 //! The README's notifier examples.
 
 use crate::fake::*;
-use leakhound_notify::{Notifier, NotifierConfig};
+use leakhound_core::config::Config;
+use leakhound_notify::Notifier;
 
 // ---------------------------------------------------------------------------------------------
 // The README's examples.
@@ -22,25 +23,21 @@ fn readme_notifier_examples_build() {
         .split("```")
         .next()
         .unwrap();
-    let mut text = block.to_string();
-    for (var, value) in [
-        ("${DINGTALK_SECRET}", "SECdummy0123"),
-        ("${TELEGRAM_BOT_TOKEN}", "1:dummy"),
-        (
-            "${SLACK_WEBHOOK_URL}",
-            "https://hooks.slack.com/services/T0/B0/x",
-        ),
-    ] {
-        text = text.replace(var, value);
-    }
-    let text = regex_lite_env(&text);
-    let doc: toml::Table = toml::from_str(&text).unwrap();
-    let blocks = doc["notifiers"].as_array().unwrap();
+    let env = |var: &str| {
+        Some(
+            match var {
+                "DINGTALK_SECRET" => "SECdummy0123",
+                "TELEGRAM_BOT_TOKEN" => "1:dummy",
+                "SLACK_WEBHOOK_URL" => "https://hooks.slack.com/services/T0/B0/x",
+                _ => "dummy-value",
+            }
+            .to_string(),
+        )
+    };
+    let config = Config::parse(block, &env).unwrap_or_else(|e| panic!("{e}"));
     let mut kinds = Vec::new();
-    for b in blocks {
-        let config =
-            NotifierConfig::from_toml(b.as_table().unwrap()).unwrap_or_else(|e| panic!("{e}"));
-        let n = Notifier::from_config(&config).unwrap_or_else(|e| panic!("{e}"));
+    for c in &config.notifiers {
+        let n = Notifier::from_config(c).unwrap_or_else(|e| panic!("{e}"));
         kinds.push(n.kind());
         let r = n.render(&critical()).unwrap();
         assert!(r.title.contains("one-api"), "{}: {}", n.name(), r.title);
@@ -58,18 +55,4 @@ fn readme_notifier_examples_build() {
             "alertmanager"
         ]
     );
-}
-
-/// `${NAME}` → a dummy value.
-fn regex_lite_env(text: &str) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').unwrap() + start;
-        out.push_str("dummy-value");
-        rest = &rest[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
