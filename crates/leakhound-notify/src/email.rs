@@ -126,7 +126,7 @@ impl Email {
                 truncated: false,
             }),
             Err(e) => {
-                let detail = ctx.scrub.scrub(&super::error_chain(&e));
+                let detail = ctx.scrub.scrub(&leakhound_http::error_chain(&e));
                 let bad_cert = detail.contains("certificate");
                 let retryable = !(e.is_permanent() || e.is_client() || e.is_tls() || bad_cert);
                 let hint = if e.is_permanent() {
