@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use goroutine_dump::{
-    bucketize_filtered, Bucket, Diff, DiffEntry, Format, FrameOut, GroupBy, Snapshot, Suspect,
-    SuspectOptions, Warning,
+    bucketize_filtered, fit, labels_text, suspect_table, Bucket, Diff, DiffEntry, Format, FrameOut,
+    GroupBy, Snapshot, Suspect, SuspectOptions, SuspectRow, Warning,
 };
 use leakhound_http::{HttpClient, HttpOptions};
 use regex::Regex;
@@ -623,7 +623,10 @@ pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 args.dump.top,
                 args.stacks,
             )),
-            Some(list) => s.push_str(&render_suspects(list, loaded.len(), args.dump.top)),
+            Some(list) => {
+                let rows: Vec<SuspectRow> = list.iter().map(SuspectRow::from).collect();
+                s.push_str(&suspect_table(&rows, loaded.len(), args.dump.top, WIDTH));
+            }
         }
         print!("{s}");
     }
@@ -707,38 +710,8 @@ fn human_duration(d: Duration) -> String {
     }
 }
 
-/// Cuts `s` to at most `n` characters, ending with `…` when cut.
-fn fit(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 fn site(f: Option<&FrameOut>) -> String {
     f.map_or_else(|| "(no frames)".to_string(), FrameOut::short)
-}
-
-/// `site=chan, channel=openai 80%/azure 20%`: values grouped by key, shares when below 100%.
-fn labels_text(labels: &[goroutine_dump::LabelCount], count: u64) -> String {
-    let mut keys: Vec<(&str, Vec<String>)> = Vec::new();
-    for l in labels {
-        let v = if count > 0 && l.count < count {
-            format!("{} {:.0}%", l.value, 100.0 * l.count as f64 / count as f64)
-        } else {
-            l.value.clone()
-        };
-        match keys.iter_mut().find(|(k, _)| *k == l.key) {
-            Some((_, vs)) => vs.push(v),
-            None => keys.push((&l.key, vec![v])),
-        }
-    }
-    keys.iter()
-        .map(|(k, vs)| format!("{k}={}", vs.join("/")))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn wait_text(b: &Bucket) -> String {
@@ -818,80 +791,6 @@ fn render_buckets(buckets: &[Bucket], total: u64, top: usize, stacks: bool) -> S
             buckets.len() - shown,
             rest
         );
-    }
-    s
-}
-
-fn counts_text(c: &[u64]) -> String {
-    if c.len() <= 4 {
-        c.iter().map(u64::to_string).collect::<Vec<_>>().join("→")
-    } else {
-        format!(
-            "{}→…→{}",
-            c.first().copied().unwrap_or(0),
-            c.last().copied().unwrap_or(0)
-        )
-    }
-}
-
-fn render_suspects(list: &[Suspect], snapshots: usize, top: usize) -> String {
-    let mut s = String::new();
-    if list.is_empty() {
-        let _ = writeln!(
-            s,
-            "No leak suspects across {snapshots} snapshots: no bucket grew steadily."
-        );
-        return s;
-    }
-    let shown = if top == 0 {
-        list.len()
-    } else {
-        top.min(list.len())
-    };
-    let _ = writeln!(
-        s,
-        "{} leak suspect{} across {} snapshots (oldest first), worst first",
-        list.len(),
-        if list.len() == 1 { "" } else { "s" },
-        snapshots
-    );
-    let _ = writeln!(
-        s,
-        "{:>2} {:<6} {:<22} {:<13} LEAKING SITE",
-        "#", "CONF", "COUNTS", "BLOCKED ON"
-    );
-    let lead = 2 + 1 + 6 + 1 + 22 + 1 + 13 + 1;
-    for (i, x) in list.iter().take(shown).enumerate() {
-        let _ = writeln!(
-            s,
-            "{:>2} {:<6} {:<22} {:<13} {}",
-            i + 1,
-            x.confidence.as_str(),
-            fit(&counts_text(&x.counts), 22),
-            fit(x.blocking.as_str(), 13),
-            fit(&site(x.site()), WIDTH - lead)
-        );
-        if let Some(c) = &x.created_by {
-            let _ = writeln!(
-                s,
-                "{:lead$}{}",
-                "",
-                fit(&format!("created by {}", c.short()), WIDTH - lead)
-            );
-        }
-        if !x.dominant_labels.is_empty() {
-            let total = x.counts.last().copied().unwrap_or(0);
-            let l = labels_text(&x.dominant_labels, total);
-            let _ = writeln!(
-                s,
-                "{:lead$}{}",
-                "",
-                fit(&format!("labels {l}"), WIDTH - lead)
-            );
-        }
-        for r in &x.reasons {
-            let _ = writeln!(s, "{:lead$}{}", "", fit(r, WIDTH - lead));
-        }
     }
     s
 }
