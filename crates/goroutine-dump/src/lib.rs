@@ -1,5 +1,6 @@
 //! Parse Go goroutine profiles, group goroutines into buckets by stack, diff two snapshots,
-//! and rank leak suspects across snapshots taken over time.
+//! and rank leak suspects across snapshots taken over time — the one suspect ranking and the one
+//! suspect rendering ([`SuspectRow`]) of leakhound.
 //!
 //! All three formats served by `net/http/pprof`'s `/debug/pprof/goroutine` are read, and told
 //! apart automatically by [`parse`]:
@@ -55,6 +56,7 @@ mod diff;
 mod limits;
 mod model;
 mod proto;
+mod render;
 mod suspect;
 
 pub use bucket::{
@@ -70,7 +72,8 @@ pub use limits::Limits;
 pub use model::{
     Format, Frame, FrameId, FrameRef, LabelSetId, Record, Snapshot, StackId, StrId, Warning,
 };
-pub use suspect::{suspects, suspects_from_buckets, Confidence, Suspect, SuspectOptions};
+pub use render::{counts_text, fit, labels_text, suspect_table, SuspectRow};
+pub use suspect::{suspects, suspects_from_buckets, Basis, Confidence, Suspect, SuspectOptions};
 
 /// Why input could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

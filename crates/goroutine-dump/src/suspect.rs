@@ -15,6 +15,11 @@
 //! A bucket with goroutines that Go 1.26's `goroutineleak` profile marked `(leaked)` is a
 //! suspect whatever its counts. The score grows with the growth, the retention and the
 //! longest wait (`N minutes`); the confidence says how much evidence there is.
+//!
+//! This is the one suspect ranking of leakhound: `leakhound analyze`, the TUI and the agent's
+//! evidence bundles all call it. Bundles ask for a fixed number of suspects filled up with the
+//! largest buckets ([`SuspectOptions::fill_largest`]) and for call sites in user code only
+//! ([`SuspectOptions::user_code_only`]). [`crate::SuspectRow`] shows them.
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -41,6 +46,14 @@ pub struct SuspectOptions {
     /// Buckets that sleep, run or sit in a syscall are busy, not stuck: without goroutine ids
     /// they are suspects only over at least this many snapshots (default 5).
     pub busy_min_snapshots: usize,
+    /// Only buckets with a frame of user code (a [`Bucket::top_frame`]) can be suspects, or
+    /// fill the list (default false: a stack of runtime and standard library frames alone is
+    /// named by its first frame).
+    pub user_code_only: bool,
+    /// `Some(n)`: at most `n` suspects, and when fewer buckets are suspects, the largest
+    /// buckets of the last snapshot fill the list up to `n`, marked [`Basis::Largest`]
+    /// (default `None`: every suspect, and nothing else).
+    pub fill_largest: Option<usize>,
 }
 
 impl Default for SuspectOptions {
@@ -53,6 +66,32 @@ impl Default for SuspectOptions {
             min_retained: 0.5,
             dominant_label_share: 0.5,
             busy_min_snapshots: 5,
+            user_code_only: false,
+            fill_largest: None,
+        }
+    }
+}
+
+/// Why a [`Suspect`] is in the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// It grew as the rules above ask.
+    Grew,
+    /// It did not grow enough, but the runtime marked goroutines of it `(leaked)`.
+    Leaked,
+    /// Not a suspect by the rules: one of the largest buckets, filling the list
+    /// ([`SuspectOptions::fill_largest`]).
+    Largest,
+}
+
+impl Basis {
+    /// Lower-case name: `grew`, `leaked`, `largest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Grew => "grew",
+            Basis::Leaked => "leaked",
+            Basis::Largest => "largest",
         }
     }
 }
@@ -113,6 +152,8 @@ pub struct Suspect {
     pub frames: Vec<FrameOut>,
     /// Why it was flagged, in words.
     pub reasons: Vec<String>,
+    /// Why it is in the list.
+    pub basis: Basis,
 }
 
 impl Suspect {
@@ -133,7 +174,10 @@ pub fn suspects(snapshots: &[Snapshot], opts: &SuspectOptions) -> Vec<Suspect> {
 }
 
 /// Like [`suspects`], from already bucketized snapshots (all grouped the same way).
-pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> Vec<Suspect> {
+pub fn suspects_from_buckets<S: AsRef<[Bucket]>>(
+    series: &[S],
+    opts: &SuspectOptions,
+) -> Vec<Suspect> {
     let n = series.len();
     let (maps, order) = index(series);
     let mut out = Vec::new();
@@ -143,6 +187,9 @@ pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> V
         let Some(latest) = buckets.iter().rev().flatten().next().copied() else {
             continue;
         };
+        if opts.user_code_only && latest.top_frame.is_none() {
+            continue;
+        }
         let first = counts.first().copied().unwrap_or(0);
         let last = counts.last().copied().unwrap_or(0);
         let growth = crate::model::delta(last, first);
@@ -229,48 +276,113 @@ pub fn suspects_from_buckets(series: &[Vec<Bucket>], opts: &SuspectOptions) -> V
             * retained.unwrap_or(1.0).max(0.1)
             * (1.0 + (1.0 + f64::from(max_wait.unwrap_or(0))).ln())
             + leaked as f64;
-        let dominant_labels = latest
-            .dominant_labels(opts.dominant_label_share)
-            .into_iter()
-            .cloned()
-            .collect::<Vec<_>>();
-        let dominant_labels = if dominant_labels.is_empty() {
-            // Labels come from debug=1/proto snapshots: look in any of them.
-            buckets
-                .iter()
-                .rev()
-                .flatten()
-                .map(|b| b.dominant_labels(opts.dominant_label_share))
-                .find(|l| !l.is_empty())
-                .map(|l| l.into_iter().cloned().collect())
-                .unwrap_or_default()
-        } else {
-            dominant_labels
-        };
         out.push(Suspect {
-            key: key.to_string(),
             score,
             confidence,
-            counts,
-            growth,
             retained,
             max_wait_minutes: max_wait,
             leaked,
-            blocking: latest.blocking,
-            top_frame: latest.top_frame.clone(),
-            created_by: buckets
-                .iter()
-                .rev()
-                .flatten()
-                .find_map(|b| b.created_by.clone()),
-            creator_id: latest.creator_id,
-            dominant_labels,
-            frames: latest.frames.clone(),
             reasons,
+            basis: if grew { Basis::Grew } else { Basis::Leaked },
+            ..described(key, &buckets, latest, counts, opts)
         });
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.key.cmp(&b.key)));
+    if let Some(top) = opts.fill_largest {
+        out.truncate(top);
+        fill_largest(&mut out, series, &maps, top, opts);
+    }
     out
+}
+
+/// Fill `out` up to `top` with the largest buckets of the last snapshot that are not in it.
+fn fill_largest<S: AsRef<[Bucket]>>(
+    out: &mut Vec<Suspect>,
+    series: &[S],
+    maps: &[FxHashMap<&str, &Bucket>],
+    top: usize,
+    opts: &SuspectOptions,
+) {
+    let Some(last) = series.last() else {
+        return;
+    };
+    let mut largest: Vec<&Bucket> = last.as_ref().iter().collect();
+    largest.sort_by_key(|b| std::cmp::Reverse(b.count));
+    for b in largest {
+        if out.len() >= top {
+            break;
+        }
+        if (opts.user_code_only && b.top_frame.is_none()) || out.iter().any(|s| s.key == b.key) {
+            continue;
+        }
+        let buckets: Vec<Option<&Bucket>> = maps
+            .iter()
+            .map(|m| m.get(b.key.as_str()).copied())
+            .collect();
+        let counts: Vec<u64> = buckets.iter().map(|b| b.map_or(0, |b| b.count)).collect();
+        out.push(Suspect {
+            score: 0.0,
+            confidence: Confidence::Low,
+            retained: None,
+            max_wait_minutes: b.wait_minutes.as_ref().map(|w| w.max),
+            leaked: b.leaked,
+            reasons: vec!["among the largest buckets of the last snapshot".into()],
+            basis: Basis::Largest,
+            ..described(&b.key, &buckets, b, counts, opts)
+        });
+    }
+}
+
+/// The parts of a suspect that describe its bucket (the figures of the ranking left zero).
+fn described(
+    key: &str,
+    buckets: &[Option<&Bucket>],
+    latest: &Bucket,
+    counts: Vec<u64>,
+    opts: &SuspectOptions,
+) -> Suspect {
+    let first = counts.first().copied().unwrap_or(0);
+    let last = counts.last().copied().unwrap_or(0);
+    let dominant_labels = latest
+        .dominant_labels(opts.dominant_label_share)
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    let dominant_labels = if dominant_labels.is_empty() {
+        // Labels come from debug=1/proto snapshots: look in any of them.
+        buckets
+            .iter()
+            .rev()
+            .flatten()
+            .map(|b| b.dominant_labels(opts.dominant_label_share))
+            .find(|l| !l.is_empty())
+            .map(|l| l.into_iter().cloned().collect())
+            .unwrap_or_default()
+    } else {
+        dominant_labels
+    };
+    Suspect {
+        key: key.to_string(),
+        score: 0.0,
+        confidence: Confidence::Low,
+        growth: crate::model::delta(last, first),
+        counts,
+        retained: None,
+        max_wait_minutes: None,
+        leaked: 0,
+        blocking: latest.blocking,
+        top_frame: latest.top_frame.clone(),
+        created_by: buckets
+            .iter()
+            .rev()
+            .flatten()
+            .find_map(|b| b.created_by.clone()),
+        creator_id: latest.creator_id,
+        dominant_labels,
+        frames: latest.frames.clone(),
+        reasons: Vec::new(),
+        basis: Basis::Largest,
+    }
 }
 
 /// Each snapshot's buckets by key, and every key of the series once, newest snapshot first.
@@ -278,15 +390,15 @@ pub(crate) type SeriesIndex<'a> = (Vec<FxHashMap<&'a str, &'a Bucket>>, Vec<&'a 
 
 /// Index a series of bucketized snapshots (shared by [`suspects_from_buckets`] and
 /// [`crate::classify`]).
-pub(crate) fn index(series: &[Vec<Bucket>]) -> SeriesIndex<'_> {
+pub(crate) fn index<S: AsRef<[Bucket]>>(series: &[S]) -> SeriesIndex<'_> {
     let maps = series
         .iter()
-        .map(|bs| bs.iter().map(|b| (b.key.as_str(), b)).collect())
+        .map(|bs| bs.as_ref().iter().map(|b| (b.key.as_str(), b)).collect())
         .collect();
     let mut order: Vec<&str> = Vec::new();
     let mut seen: FxHashMap<&str, ()> = FxHashMap::default();
     for bs in series.iter().rev() {
-        for b in bs {
+        for b in bs.as_ref() {
             if seen.insert(b.key.as_str(), ()).is_none() {
                 order.push(b.key.as_str());
             }

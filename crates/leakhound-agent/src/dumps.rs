@@ -14,7 +14,7 @@
 //! old process's buckets say nothing about the new one.
 
 use goroutine_dump::{
-    classify_with_history, Bucket, Classification, ClassifyOptions, GrowthVerdict,
+    classify_with_history, Bucket, Classification, ClassifyOptions, GrowthVerdict, SuspectRow,
 };
 use leakhound_core::rules::{DumpClass, DumpVerdict};
 use std::collections::VecDeque;
@@ -158,29 +158,7 @@ pub fn verdict_of(c: &Classification, at_ms: i64, runtime_leaked: Option<u64>) -
         .sites
         .iter()
         .take(TOP)
-        .map(|s| {
-            let mut line = s.site.as_ref().map_or_else(
-                || s.key.clone(),
-                |f| format!("{} ({}:{})", f.function, short_file(&f.file), f.line),
-            );
-            line.push_str(&format!(
-                ": {} goroutines, {:+} since the reference",
-                s.counts.last().copied().unwrap_or(0),
-                s.growth
-            ));
-            if let Some(m) = s.oldest_minutes.filter(|&m| m > 0) {
-                line.push_str(&format!(", oldest {m} min"));
-            }
-            if !s.labels.is_empty() {
-                let labels: Vec<String> = s
-                    .labels
-                    .iter()
-                    .map(|l| format!("{}={}", l.key, l.value))
-                    .collect();
-                line.push_str(&format!(", labels {}", labels.join(",")));
-            }
-            line
-        })
+        .map(|s| SuspectRow::from(s).to_string())
         .collect();
     let proved = runtime_leaked.filter(|&n| n > 0);
     let mut summary = c.reason.clone();
@@ -214,8 +192,4 @@ pub fn unavailable(at_ms: i64, why: &str) -> DumpVerdict {
         suspects: Vec::new(),
         runtime_leaked: None,
     }
-}
-
-fn short_file(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
 }

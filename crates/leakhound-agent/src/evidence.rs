@@ -10,12 +10,13 @@
 //! - `manifest.json`: trigger, incident, time, files and sizes, errors, and the suspects.
 //!
 //! The suspects are computed from this bundle and the target's previous one (what grew between
-//! them, by call site), then filled up with the largest buckets of user code. Every bundle is
+//! them, by call site), then filled up with the largest buckets of user code, by the dump
+//! crate's ranking ([`bundle_suspects`]); [`suspect_row`] shows a stored one. Every bundle is
 //! recorded in the store (`evidence_bundles`), automatic captures are rate-limited per target,
 //! and the whole evidence directory is kept under `max_total_bytes` by pruning the oldest
 //! bundles first — never the first bundle of an incident.
 
-use goroutine_dump::{bucketize, Bucket, GroupBy};
+use goroutine_dump::{bucketize, Bucket, GroupBy, LabelCount, Suspect, SuspectOptions, SuspectRow};
 use leakhound_core::config::{EvidenceConfig, TargetConfig};
 use leakhound_core::Sample;
 use leakhound_http::{HttpClient, HttpOptions};
@@ -482,7 +483,7 @@ impl Capturer {
                 previous_buckets = bucketize_off_runtime(bytes).await.ok();
             }
         }
-        let suspects = rank_suspects(&buckets, previous_buckets.as_deref(), TOP_SUSPECTS);
+        let suspects = bundle_suspects(&buckets, previous_buckets.as_deref(), TOP_SUSPECTS);
 
         // The manifest, last: its presence means the bundle is complete.
         let manifest_bytes: u64 = files.iter().map(|(_, n)| n).sum();
@@ -546,76 +547,92 @@ impl Capturer {
             bundle
                 .suspects
                 .first()
-                .map(|s| format!("; top suspect {}", s.line()))
+                .map(|s| format!("; top suspect {}", suspect_line(s)))
                 .unwrap_or_default()
         );
         Ok(bundle)
     }
 }
 
-/// Rank suspects: buckets of user code that grew since `previous` (largest growth first),
-/// then the largest buckets of user code, `top` in all.
-pub fn rank_suspects(
+/// A bundle's suspects, ranked by the dump crate's suspect ranking (the same as `leakhound
+/// analyze`'s) over `previous` and `current`: buckets of user code that grew at least 10
+/// goroutines and 20 % since the previous bundle, most first, then the largest buckets of user
+/// code, `top` in all. Busy buckets (sleeping, running, in a syscall) count as grown like any
+/// other, as they always did in bundles: two debug=1 profiles cannot tell them apart better.
+pub fn bundle_suspects(
     current: &[Bucket],
     previous: Option<&[Bucket]>,
     top: usize,
 ) -> Vec<BundleSuspect> {
-    let make = |b: &Bucket, delta: Option<i64>, basis: &str| -> Option<BundleSuspect> {
-        let site = b.top_frame.as_ref()?;
-        Some(BundleSuspect {
-            function: site.function.clone(),
-            location: site.location(),
-            count: b.count,
-            delta,
-            basis: basis.to_string(),
-            blocking: b.blocking.as_str().to_string(),
-            labels: b
-                .dominant_labels(0.5)
-                .iter()
-                .map(|l| format!("{}={}", l.key, l.value))
-                .collect(),
-        })
+    let opts = SuspectOptions {
+        group_by: GroupBy::Line,
+        busy_min_snapshots: 0,
+        user_code_only: true,
+        fill_largest: Some(top),
+        ..SuspectOptions::default()
     };
-    let mut out: Vec<BundleSuspect> = Vec::new();
-    let mut used: Vec<&str> = Vec::new();
-    if let Some(prev) = previous {
-        let d = goroutine_dump::diff(prev, current);
-        let by_key: HashMap<&str, &Bucket> = current.iter().map(|b| (b.key.as_str(), b)).collect();
-        for e in d.grown() {
-            // At least 10 goroutines and 20 % more: the growth the guide calls not normal.
-            let grew_enough = e.delta >= 10 && (e.delta as f64) >= 0.2 * e.before as f64;
-            if !grew_enough || out.len() >= top {
-                continue;
-            }
-            if let Some(b) = by_key.get(e.key.as_str()) {
-                if let Some(s) = make(b, Some(e.delta), "grew") {
-                    used.push(&b.key);
-                    out.push(s);
+    let series: Vec<&[Bucket]> = previous.into_iter().chain([current]).collect();
+    goroutine_dump::suspects_from_buckets(&series, &opts)
+        .iter()
+        .filter_map(|s| stored_suspect(s, previous.is_some()))
+        .collect()
+}
+
+/// A ranked suspect as a bundle stores it (`compared`: there was a previous bundle, so the
+/// growth is known).
+fn stored_suspect(s: &Suspect, compared: bool) -> Option<BundleSuspect> {
+    let site = s.top_frame.as_ref()?;
+    Some(BundleSuspect {
+        function: site.function.clone(),
+        location: site.location(),
+        count: s.counts.last().copied().unwrap_or(0),
+        delta: compared.then_some(s.growth),
+        basis: s.basis.as_str().to_string(),
+        blocking: s.blocking.as_str().to_string(),
+        labels: s
+            .dominant_labels
+            .iter()
+            .map(|l| format!("{}={}", l.key, l.value))
+            .collect(),
+    })
+}
+
+/// A stored suspect as every view shows it ([`SuspectRow`]: its `Display` is the line of
+/// messages and logs).
+pub fn suspect_row(s: &BundleSuspect) -> SuspectRow {
+    let before = s
+        .delta
+        .map(|d| u64::try_from(s.count as i64 - d).unwrap_or(0));
+    SuspectRow {
+        function: s.function.clone(),
+        location: s.location.clone(),
+        counts: before.into_iter().chain([s.count]).collect(),
+        growth: s.delta,
+        since: "the previous bundle".into(),
+        confidence: None,
+        blocking: s.blocking.clone(),
+        // Stored as `key=value`, carried by most of the bucket (the share is not stored).
+        labels: s
+            .labels
+            .iter()
+            .map(|l| {
+                let (key, value) = l.split_once('=').unwrap_or((l, ""));
+                LabelCount {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    count: s.count,
                 }
-            }
-        }
+            })
+            .collect(),
+        oldest_minutes: None,
+        created_by: None,
+        reasons: Vec::new(),
     }
-    let mut largest: Vec<&Bucket> = current.iter().collect();
-    largest.sort_by_key(|b| std::cmp::Reverse(b.count));
-    for b in largest {
-        if out.len() >= top {
-            break;
-        }
-        if used.contains(&b.key.as_str()) {
-            continue;
-        }
-        let delta = previous.map(|prev| {
-            b.count as i64
-                - prev
-                    .iter()
-                    .find(|p| p.key == b.key)
-                    .map_or(0, |p| p.count as i64)
-        });
-        if let Some(s) = make(b, delta, "largest") {
-            out.push(s);
-        }
-    }
-    out
+}
+
+/// [`suspect_row`] as its one line.
+pub fn suspect_line(s: &BundleSuspect) -> String {
+    suspect_row(s).to_string()
 }
 
 #[cfg(test)]
@@ -648,7 +665,7 @@ mod tests {
     fn growth_first_then_the_largest() {
         let before = buckets(&[("app.(*Relay).waitReply", 100), ("app.idle", 500)]);
         let after = buckets(&[("app.(*Relay).waitReply", 3000), ("app.idle", 500)]);
-        let s = rank_suspects(&after, Some(&before), 5);
+        let s = bundle_suspects(&after, Some(&before), 5);
         assert_eq!(s[0].function, "app.(*Relay).waitReply");
         assert_eq!(s[0].delta, Some(2900));
         assert_eq!(s[0].basis, "grew");
@@ -656,12 +673,12 @@ mod tests {
         assert_eq!(s[1].basis, "largest");
         assert_eq!(s[1].delta, Some(0));
         assert!(
-            s[0].line().contains("+2900 since the previous bundle"),
+            suspect_line(&s[0]).contains("+2900 since the previous bundle"),
             "{}",
-            s[0].line()
+            suspect_line(&s[0])
         );
         // Without a previous bundle: the largest user buckets.
-        let s = rank_suspects(&after, None, 1);
+        let s = bundle_suspects(&after, None, 1);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].function, "app.(*Relay).waitReply");
         assert_eq!(s[0].delta, None);

@@ -6,7 +6,8 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// One leak suspect of a bundle: a call site and how many goroutines wait there.
+/// One leak suspect of a bundle: a call site and how many goroutines wait there (ranked by the
+/// dump crate; `leakhound_agent::evidence::suspect_row` shows it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BundleSuspect {
     /// Fully qualified function, e.g. `leaky/internal/leaks.(*Relay).waitReply`.
@@ -18,29 +19,13 @@ pub struct BundleSuspect {
     /// Growth since the previous bundle of the target (`None`: no previous bundle had it
     /// measured, the suspect is only among the largest).
     pub delta: Option<i64>,
-    /// `grew` (more than in the previous bundle) or `largest` (among the biggest user buckets).
+    /// `grew` (more than in the previous bundle), `leaked` (marked by the runtime) or `largest`
+    /// (among the biggest user buckets).
     pub basis: String,
     /// What they block on (`chan receive`, `select`, …).
     pub blocking: String,
     /// pprof labels carried by most of them, `key=value`.
     pub labels: Vec<String>,
-}
-
-impl BundleSuspect {
-    /// One line for messages: `leaky/internal/leaks.(*Relay).waitReply (relay.go:42): 3000 goroutines, +2990 since the previous bundle`.
-    pub fn line(&self) -> String {
-        let mut s = format!(
-            "{} ({}): {} goroutines",
-            self.function, self.location, self.count
-        );
-        if let Some(d) = self.delta {
-            s.push_str(&format!(", {d:+} since the previous bundle"));
-        }
-        if !self.blocking.is_empty() {
-            s.push_str(&format!(", {}", self.blocking));
-        }
-        s
-    }
 }
 
 /// A recorded evidence bundle (a row of `evidence_bundles`).

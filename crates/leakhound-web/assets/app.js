@@ -651,7 +651,7 @@
         el('td', { text: d.trigger }),
         el('td', { class: 'num', text: fmtInt(d.goroutines) }),
         el('td', { class: 'num', text: fmtBytes(d.bytes) }),
-        el('td', {}, d.suspects && d.suspects[0] ? el('span', { class: 'stack', text: d.suspects[0].function + ' (' + d.suspects[0].location + ') ×' + fmtInt(d.suspects[0].count) }) :
+        el('td', {}, d.suspect_lines && d.suspect_lines[0] ? el('span', { class: 'stack', text: d.suspect_lines[0] }) :
           el('span', { class: 'muted', text: d.error || '–' }))))));
     put(box, table,
       el('div', { class: 'toolbar' }, el('span', { class: 'muted', text: 'Compare' }), fromSel, el('span', { text: '→' }), toSel,
@@ -664,15 +664,10 @@
         const body = await api(base + '/' + encodeURIComponent(id));
         const d = body.dump;
         const parts = [el('h3', { text: 'Dump #' + d.id + ' — ' + fmtTime(d.at_ms) + ', ' + fmtInt(body.total) + ' goroutines in ' + fmtInt(body.buckets.length + body.more_buckets) + ' buckets' })];
-        if (d.suspects && d.suspects.length) {
-          parts.push(el('h4', { text: 'Suspects' }), el('table', {},
-            el('thead', {}, el('tr', {}, el('th', { text: 'Function' }), el('th', { text: 'Location' }), el('th', { class: 'num', text: 'Count' }),
-              el('th', { class: 'num', text: 'Δ' }), el('th', { text: 'Blocked on' }), el('th', { text: 'Labels' }))),
-            el('tbody', {}, d.suspects.map((s) => el('tr', {},
-              el('td', { class: 'stack', text: s.function }), el('td', { class: 'stack', text: s.location }),
-              el('td', { class: 'num', text: fmtInt(s.count) }),
-              el('td', { class: 'num ' + ((s.delta || 0) > 0 ? 'delta-up' : ''), text: s.delta === null || s.delta === undefined ? '–' : (s.delta > 0 ? '+' : '') + fmtInt(s.delta) }),
-              el('td', { text: s.blocking }), el('td', { class: 'stack', text: (s.labels || []).join(' ') }))))));
+        // The suspects read as in messages and logs: the server renders the lines.
+        if (d.suspect_lines && d.suspect_lines.length) {
+          parts.push(el('h4', { text: 'Suspects' }), el('ol', { class: 'suspects' },
+            d.suspect_lines.map((line, i) => el('li', { class: 'stack' + (d.suspects[i] && d.suspects[i].basis === 'largest' ? ' muted' : ''), text: line }))));
         }
         parts.push(el('h4', { text: 'Buckets' }), bucketTable(body.buckets, body.total));
         if (body.more_buckets) parts.push(el('p', { class: 'muted', text: body.more_buckets + ' smaller buckets not shown.' }));

@@ -1,5 +1,5 @@
 //! A target's goroutine dumps — the evidence bundles the agent saved — over HTTP:
-//! `GET /api/targets/{name}/dumps` (the list, with each bundle's suspects),
+//! `GET /api/targets/{name}/dumps` (the list, with each bundle's suspects and their lines),
 //! `GET /api/targets/{name}/dumps/{id}` (its buckets, read from the bundle's `goroutine.txt`),
 //! `GET /api/targets/{name}/dumps/diff?from=ID&to=ID` (what grew between two of them).
 //! Only files the store recorded are read, by a fixed name inside the bundle's directory.
@@ -36,7 +36,30 @@ struct ListQuery {
 #[derive(Debug, Serialize)]
 struct DumpList {
     target: String,
-    dumps: Vec<Bundle>,
+    dumps: Vec<DumpItem>,
+}
+
+/// A bundle as the API shows it: its stored fields, and each suspect in the one line that
+/// messages and logs print too (`leakhound_agent::evidence::suspect_line`).
+#[derive(Debug, Serialize)]
+struct DumpItem {
+    #[serde(flatten)]
+    bundle: Bundle,
+    suspect_lines: Vec<String>,
+}
+
+impl From<Bundle> for DumpItem {
+    fn from(bundle: Bundle) -> DumpItem {
+        let suspect_lines = bundle
+            .suspects
+            .iter()
+            .map(leakhound_agent::evidence::suspect_line)
+            .collect();
+        DumpItem {
+            bundle,
+            suspect_lines,
+        }
+    }
 }
 
 fn known(state: &AppState, name: &str) -> Result<(), AppError> {
@@ -63,7 +86,7 @@ async fn list(
     .await?;
     Ok(Json(DumpList {
         target: name,
-        dumps,
+        dumps: dumps.into_iter().map(DumpItem::from).collect(),
     }))
 }
 
@@ -74,7 +97,7 @@ struct TopQuery {
 
 #[derive(Debug, Serialize)]
 struct DumpView {
-    dump: Bundle,
+    dump: DumpItem,
     /// Goroutines in the profile.
     total: u64,
     /// Largest first.
@@ -192,7 +215,7 @@ async fn one(
             let more = buckets.len().saturating_sub(top);
             buckets.truncate(top);
             DumpView {
-                dump: bundle,
+                dump: bundle.into(),
                 total,
                 buckets,
                 more_buckets: more,
@@ -201,7 +224,7 @@ async fn one(
         }
         Err(e) => DumpView {
             total: bundle.goroutines.unwrap_or(0),
-            dump: bundle,
+            dump: bundle.into(),
             buckets: Vec::new(),
             more_buckets: 0,
             error: Some(e),

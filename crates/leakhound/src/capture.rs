@@ -131,7 +131,7 @@ pub async fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         } else {
             println!("  suspects:");
             for s in &bundle.suspects {
-                println!("    - {}", s.line());
+                println!("    - {}", leakhound_agent::evidence::suspect_line(s));
             }
         }
         if let Some(e) = &bundle.error {

@@ -165,3 +165,58 @@ fn grouping_by_function_merges_lines() {
     assert_eq!(f[0].count, 5);
     assert_eq!(bucketize(&s, GroupBy::CreatedBy)[0].count, 5);
 }
+
+#[test]
+fn a_fixed_number_of_suspects_is_filled_with_the_largest_buckets() {
+    // What an evidence bundle asks: growth first, then the largest buckets of user code.
+    let opts = SuspectOptions {
+        fill_largest: Some(3),
+        user_code_only: true,
+        ..SuspectOptions::default()
+    };
+    let before = agg(&[
+        (100, LEAK, 40, ""),
+        (500, CHURN, 12, ""),
+        (2, "runtime.gopark", 1, ""),
+    ]);
+    let after = agg(&[
+        (3000, LEAK, 40, r#"{"tenant":"a"}"#),
+        (500, CHURN, 12, ""),
+        (900, "runtime.gopark", 1, ""),
+    ]);
+    let s = suspects(&[before, after.clone()], &opts);
+    let got: Vec<(&str, goroutine_dump::Basis, i64)> = s
+        .iter()
+        .map(|s| {
+            (
+                s.top_frame.as_ref().unwrap().function.as_str(),
+                s.basis,
+                s.growth,
+            )
+        })
+        .collect();
+    // The runtime-only bucket grew too, but has no user-code frame: never listed.
+    assert_eq!(
+        got,
+        [
+            (LEAK, goroutine_dump::Basis::Grew, 2900),
+            (CHURN, goroutine_dump::Basis::Largest, 0)
+        ]
+    );
+    assert_eq!(
+        s[0].to_string(),
+        "example.com/app.(*Relay).wait (app.(*Relay).wait.go:40): 3000 goroutines, \
+         +2900 since the first snapshot, labels tenant=a"
+    );
+    // One snapshot: only the largest.
+    let one = suspects(
+        &[after],
+        &SuspectOptions {
+            fill_largest: Some(1),
+            ..opts
+        },
+    );
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].basis, goroutine_dump::Basis::Largest);
+    assert_eq!(one[0].counts, [3000]);
+}

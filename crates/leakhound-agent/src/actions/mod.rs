@@ -699,7 +699,11 @@ impl Remediation {
             held_ms: t.evidence.held_ms,
             trend: None,
             evidence,
-            suspects: bundle.suspects.iter().map(|s| s.line()).collect(),
+            suspects: bundle
+                .suspects
+                .iter()
+                .map(crate::evidence::suspect_line)
+                .collect(),
             labels,
             idempotency_key: format!("evidence-{}-{}", bundle.target, bundle.id),
             generator_url: None,
@@ -769,7 +773,12 @@ impl Remediation {
             trend: None,
             evidence,
             suspects: bundle
-                .map(|b| b.suspects.iter().map(|s| s.line()).collect())
+                .map(|b| {
+                    b.suspects
+                        .iter()
+                        .map(crate::evidence::suspect_line)
+                        .collect()
+                })
                 .unwrap_or_default(),
             labels,
             idempotency_key: format!("{event}-{target}-{}-{run_id}-{now}", action.name),

@@ -355,6 +355,11 @@ async fn dumps_list_buckets_and_diff_from_the_store() {
         .collect();
     assert_eq!(ids, vec![third, second, first], "newest first");
     assert_eq!(v["dumps"][1]["suspects"][0]["count"], 520);
+    // Each suspect also in the line messages print.
+    assert_eq!(
+        v["dumps"][1]["suspect_lines"][0],
+        "leaky/internal/leaks.(*Relay).waitReply (sites.go:35): 520 goroutines, chan receive, labels site=chan"
+    );
 
     let r = get(
         state.clone(),

@@ -83,22 +83,6 @@ impl DumpReason {
     }
 }
 
-/// One call site in the suspects pane.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SiteRow {
-    /// `pkg.(*T).method` (package path cut to its last element).
-    pub function: String,
-    /// `file.go:123`.
-    pub location: String,
-    /// Count in the first and the last kept dump.
-    pub first: u64,
-    pub last: u64,
-    /// What they block on (`chan receive`, `select`, …).
-    pub blocking: String,
-    /// Dominant pprof labels, `k=v k=v`.
-    pub labels: String,
-}
-
 /// The outcome of the latest dump of a target: suspects over the kept dumps, and the largest
 /// groups of the latest one.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,8 +92,9 @@ pub struct DumpView {
     pub goroutines: u64,
     /// Dumps the suspects were computed over.
     pub snapshots: usize,
-    pub suspects: Vec<SiteRow>,
-    pub largest: Vec<SiteRow>,
+    /// One call site each, shown as every view shows a suspect.
+    pub suspects: Vec<goroutine_dump::SuspectRow>,
+    pub largest: Vec<goroutine_dump::SuspectRow>,
 }
 
 /// One reading in a target's history.

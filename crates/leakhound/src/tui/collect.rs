@@ -2,9 +2,9 @@
 //! goroutine dumper. Each runs as its own task and only sends [`Event`]s over a bounded channel;
 //! none of them touches the terminal.
 
-use super::app::{DumpReason, DumpView, Event, SiteRow};
+use super::app::{DumpReason, DumpView, Event};
 use anyhow::Context;
-use goroutine_dump::{Bucket, Format, GroupBy, SuspectOptions};
+use goroutine_dump::{Bucket, Format, GroupBy, SuspectOptions, SuspectRow};
 use leakhound_agent::agent::spawn_probers;
 use leakhound_core::config::{Auth, TargetConfig};
 use leakhound_core::Sample;
@@ -303,35 +303,21 @@ const DUMP_ROUNDS: u64 = 6;
 /// The suspects pane's view of an agent's evidence bundle: what grew since its previous bundle
 /// (suspects) and its largest user-code groups.
 fn view_of_bundle(b: &Bundle) -> DumpView {
-    let row = |s: &leakhound_store::BundleSuspect| SiteRow {
-        function: goroutine_dump::short_function(&s.function).to_string(),
-        location: s.location.clone(),
-        first: s
-            .delta
-            .map_or(s.count, |d| (s.count as i64 - d).max(0) as u64),
-        last: s.count,
-        blocking: s.blocking.clone(),
-        labels: s.labels.join(" "),
+    let rows = |largest: bool| {
+        b.suspects
+            .iter()
+            .filter(|s| (s.basis == "largest") == largest)
+            .take(SHOWN)
+            .map(leakhound_agent::evidence::suspect_row)
+            .collect::<Vec<_>>()
     };
-    let grew: Vec<SiteRow> = b
-        .suspects
-        .iter()
-        .filter(|s| s.basis == "grew")
-        .take(SHOWN)
-        .map(row)
-        .collect();
+    let grew = rows(false);
     DumpView {
         at_ms: b.at_ms,
         goroutines: b.goroutines.unwrap_or(0),
         snapshots: if grew.is_empty() { 1 } else { 2 },
         suspects: grew,
-        largest: b
-            .suspects
-            .iter()
-            .filter(|s| s.basis != "grew")
-            .take(SHOWN)
-            .map(row)
-            .collect(),
+        largest: rows(true),
     }
 }
 
@@ -374,49 +360,15 @@ const DUMP_MAX_BYTES: u64 = 256 << 20;
 /// Rows shown in the suspects pane.
 const SHOWN: usize = 8;
 
-fn row_of(
-    first: u64,
-    last: u64,
-    site: Option<&goroutine_dump::FrameOut>,
-    blocking: String,
-    labels: String,
-) -> SiteRow {
-    SiteRow {
-        function: site.map_or_else(
-            || "?".into(),
-            |f| goroutine_dump::short_function(&f.function).to_string(),
-        ),
-        location: site.map_or_else(String::new, goroutine_dump::FrameOut::location),
-        first,
-        last,
-        blocking,
-        labels,
-    }
-}
-
 /// Suspects over the kept dumps and the largest groups of the latest (pure; runs on a blocking
 /// thread because a big service's dump takes a while to group).
 fn summarize(series: &VecDeque<Vec<Bucket>>, goroutines: u64, at_ms: i64) -> DumpView {
     let opts = SuspectOptions::default();
     let list: Vec<Vec<Bucket>> = series.iter().cloned().collect();
     let suspects = goroutine_dump::suspects_from_buckets(&list, &opts)
-        .into_iter()
+        .iter()
         .take(SHOWN)
-        .map(|s| {
-            let labels = s
-                .dominant_labels
-                .iter()
-                .map(|l| format!("{}={}", l.key, l.value))
-                .collect::<Vec<_>>()
-                .join(" ");
-            row_of(
-                s.counts.first().copied().unwrap_or(0),
-                s.counts.last().copied().unwrap_or(0),
-                s.site(),
-                s.blocking.to_string(),
-                labels,
-            )
-        })
+        .map(SuspectRow::from)
         .collect();
     let mut largest: Vec<&Bucket> = series
         .back()
@@ -426,15 +378,7 @@ fn summarize(series: &VecDeque<Vec<Bucket>>, goroutines: u64, at_ms: i64) -> Dum
     let largest = largest
         .into_iter()
         .take(SHOWN)
-        .map(|b| {
-            let labels = b
-                .dominant_labels(opts.dominant_label_share)
-                .iter()
-                .map(|l| format!("{}={}", l.key, l.value))
-                .collect::<Vec<_>>()
-                .join(" ");
-            row_of(b.count, b.count, b.site(), b.blocking.to_string(), labels)
-        })
+        .map(|b| SuspectRow::of_bucket(b, opts.dominant_label_share))
         .collect();
     DumpView {
         at_ms,

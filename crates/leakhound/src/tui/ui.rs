@@ -1,7 +1,8 @@
 //! Drawing: one pure function from the [`App`] state to a frame. No IO, no clock.
 
-use super::app::{trend_text, App, Point, RowLevel, SiteRow, TargetState};
+use super::app::{trend_text, App, Point, RowLevel, TargetState};
 use crate::view::sparkline;
+use goroutine_dump::SuspectRow;
 use leakhound_core::units::{human_bytes, human_duration};
 use leakhound_core::Severity;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -306,33 +307,31 @@ fn chart(
     frame.render_widget(widget, area);
 }
 
-/// Two lines per call site: the count and function, then where and what it waits on.
-fn site_lines(row: &SiteRow, growth: bool, out: &mut Vec<Line<'static>>) {
-    let count = if growth {
-        format!(
-            "{:+} ({}→{})",
-            row.last as i64 - row.first as i64,
-            row.first,
-            row.last
-        )
-    } else {
-        row.last.to_string()
+/// Two lines per call site, from the shared suspect cells: the growth (`+290 (10→300)`) or
+/// the count, and the function; then where, what it waits on and its labels.
+fn site_lines(row: &SuspectRow, growth: bool, out: &mut Vec<Line<'static>>) {
+    let count = match row.growth.filter(|_| growth) {
+        Some(g) => format!("{g:+} ({})", row.counts_text()),
+        None => row.count().to_string(),
     };
     out.push(Line::from(vec![
         Span::styled(format!("{count} "), Style::new().fg(Color::Yellow)),
         Span::styled(
-            row.function.clone(),
+            row.short_function().to_string(),
             Style::new().add_modifier(Modifier::BOLD),
         ),
     ]));
     let mut detail = vec![Span::raw(format!("    {}", row.location))];
     // debug=1 profiles do not say what a goroutine waits on ("?"): leave it out.
-    if row.blocking != "?" {
-        detail.push(Span::raw(format!(" · {}", row.blocking)));
+    if let Some(b) = row.blocking_known() {
+        detail.push(Span::raw(format!(" · {b}")));
     }
     if !row.labels.is_empty() {
         detail.push(Span::styled(
-            format!(" · {}", row.labels),
+            format!(
+                " · {}",
+                goroutine_dump::labels_text(&row.labels, row.count())
+            ),
             Style::new().fg(Color::Cyan),
         ));
     }
@@ -549,13 +548,22 @@ mod tests {
     #[test]
     fn suspects_pane_names_the_growing_call_sites() {
         let mut app = app_with_two();
-        let site = |f: &str, first, last| SiteRow {
+        let site = |f: &str, first: u64, last: u64| SuspectRow {
             function: f.into(),
             location: "relay.go:42".into(),
-            first,
-            last,
+            counts: vec![first, last],
+            growth: Some(last as i64 - first as i64),
+            since: "the first snapshot".into(),
+            confidence: None,
             blocking: "chan receive".into(),
-            labels: "channel=openai".into(),
+            labels: vec![goroutine_dump::LabelCount {
+                key: "channel".into(),
+                value: "openai".into(),
+                count: last,
+            }],
+            oldest_minutes: None,
+            created_by: None,
+            reasons: vec![],
         };
         app.handle(
             Event::Dump {
