@@ -1,7 +1,7 @@
 //! leakhound's pure domain: what a [`Sample`] of a Go service holds, the guide's health
-//! [ladders](ladder) and log levels, [trend statistics](trend), and the validated
-//! [configuration](config), and what `leakhound export` makes of a config (Prometheus rules, a
-//! Grafana dashboard: [`export`]). Nothing here does IO or reads a clock: `now` is always a
+//! [ladders](ladder) and log levels, [trend statistics](trend), the validated
+//! [configuration](config), [`time`] as milliseconds since the epoch, and what `leakhound export`
+//! makes of a config (Prometheus rules, a Grafana dashboard: [`export`]). Nothing here does IO or reads a clock: `now` is always a
 //! parameter.
 //!
 //! ```
@@ -24,6 +24,7 @@ pub mod report;
 pub mod rules;
 pub mod sample;
 pub mod text;
+pub mod time;
 pub mod trend;
 pub mod units;
 pub mod urls;

@@ -7,6 +7,7 @@ use super::{
     fingerprint, Baseline, DumpClass, DumpVerdict, Evidence, GrowthClass, Metric, Rule, RuleKind,
     Severity, Silences, Transition, TransitionKind, TrendEvidence,
 };
+use crate::time::duration_ms as ms;
 use crate::trend::Trend;
 use crate::units::human_duration;
 use serde::{Deserialize, Serialize};
@@ -18,10 +19,6 @@ const DEFAULT_GAP_MS: i64 = 30_000;
 /// Window of the trend shown as evidence for rules that are not trend rules.
 const EVIDENCE_WINDOW_MS: i64 = 30 * 60_000;
 const SNAPSHOT_VERSION: u32 = 1;
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
 
 fn human_ms(ms: i64) -> String {
     // Whole seconds read better in messages than `1m 30s 250ms`.
