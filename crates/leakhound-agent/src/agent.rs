@@ -8,6 +8,7 @@
 //! ```
 
 use crate::alerting::{notifiers_from_config, Alerting, Channels};
+use crate::clock::Clock;
 use crate::docker::DockerError;
 use crate::guide_log::GuideLog;
 use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
@@ -21,7 +22,7 @@ use leakhound_store::{Db, StoreError};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -42,11 +43,10 @@ pub enum AgentError {
     Config(ConfigErrors),
 }
 
-/// Milliseconds since the Unix epoch, from the system clock.
+/// Milliseconds since the Unix epoch, from the system clock (for the commands; the agent's
+/// parts are handed a [`Clock`]).
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    Clock::system().now_ms()
 }
 
 /// A sample plus the instant it was produced (for probe-to-store latency).
@@ -64,6 +64,7 @@ pub struct TargetProber {
     url: Option<UrlProbe>,
     process: Option<ProcessProbe>,
     container: Option<ContainerProbe>,
+    clock: Clock,
 }
 
 /// A spawned task aborted when dropped (a prober dropped mid-probe leaves nothing running).
@@ -100,7 +101,14 @@ impl TargetProber {
             url,
             process: target.process.clone().map(ProcessProbe::new),
             container,
+            clock: Clock::system(),
         })
+    }
+
+    /// Stamp samples with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> TargetProber {
+        self.clock = clock;
+        self
     }
 
     pub fn target(&self) -> &TargetConfig {
@@ -110,7 +118,7 @@ impl TargetProber {
     /// Probe once. Never fails: a failure is a sample with `up = false` and the reason.
     pub async fn probe(&mut self) -> Sample {
         let started = Instant::now();
-        let ts_ms = now_ms();
+        let ts_ms = self.clock.now_ms();
         let mut sources = Vec::new();
         let mut errors = Vec::new();
         let mut metrics = Metrics::default();
@@ -361,6 +369,7 @@ pub async fn run(
     }
     // The one connection that writes (a writer thread) and the read pool every part shares.
     let db = Db::open(&config.agent.database)?;
+    let clock = Clock::system();
     let channels = Arc::new(Channels::new(
         notifiers_from_config(config).map_err(AgentError::Config)?,
     ));
@@ -392,6 +401,7 @@ pub async fn run(
             db.clone(),
             wakers.clone(),
             alerting.engine().active(),
+            clock.clone(),
         )?;
         (Some(tx), Some(task))
     } else {
@@ -413,7 +423,14 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut probers = spawn_probers(&config.targets, probe_tx, stop_rx.clone())?;
     // Messages left pending by an earlier run (a crash, a kill -9) go out now too.
-    let mut delivery = spawn_delivery(&db, &wakers, channels, RetryPolicy::default(), stop_rx)?;
+    let mut delivery = spawn_delivery(
+        &db,
+        &wakers,
+        channels,
+        RetryPolicy::default(),
+        clock,
+        stop_rx,
+    )?;
     // [remote_write]: a bounded queue fed below without blocking; flushed on shutdown.
     let remote = match &config.remote_write {
         Some(rw) => Some(crate::remote_write::spawn(rw, config.levels.alert).map_err(

@@ -17,6 +17,7 @@
 
 use goroutine_dump::{bucketize, Bucket, GroupBy};
 use leakhound_core::config::{EvidenceConfig, TargetConfig};
+use leakhound_core::time::UnixMs;
 use leakhound_core::Sample;
 use leakhound_http::{HttpClient, HttpOptions};
 use leakhound_store::{Bundle, BundleSuspect, Db, Store, StoreError};
@@ -329,17 +330,13 @@ impl Capturer {
         req: CaptureRequest,
     ) -> Result<Bundle, CaptureError> {
         let now = req.now_ms;
-        let min_interval = i64::try_from(self.config.min_interval.as_millis()).unwrap_or(i64::MAX);
+        let min_interval = leakhound_core::time::duration_ms(self.config.min_interval);
         if req.automatic {
             if let Some(&last) = self.last_automatic.get(&target.name) {
                 if now - last < min_interval {
                     return Err(CaptureError::RateLimited {
                         target: target.name.clone(),
-                        ago: leakhound_core::units::human_duration(
-                            std::time::Duration::from_millis(
-                                u64::try_from(now - last).unwrap_or(0),
-                            ),
-                        ),
+                        ago: leakhound_core::units::human_duration(UnixMs(now).since(UnixMs(last))),
                         every: leakhound_core::units::human_duration(self.config.min_interval),
                     });
                 }
@@ -451,7 +448,7 @@ impl Capturer {
                 .map_err(|e| io_error(&path, e))?;
             files.push(("sample.json".into(), json.len() as u64));
         }
-        let window_ms = i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX);
+        let window_ms = leakhound_core::time::duration_ms(self.config.window);
         let name = target.name.clone();
         let samples = self
             .store
