@@ -1,16 +1,6 @@
 //! The agent's wall clock, handed to its parts instead of each reading the system clock: the
 //! probers' sample stamps, outbox delivery, remediation. [`Clock::system`] in production,
-//! [`Clock::manual`] in tests (it moves only when told to).
-//!
-//! ```
-//! use leakhound_agent::clock::Clock;
-//! use leakhound_core::time::UnixMs;
-//! use std::time::Duration;
-//!
-//! let clock = Clock::manual(UnixMs(1_700_000_000_000));
-//! clock.advance(Duration::from_secs(60));
-//! assert_eq!(clock.now(), UnixMs(1_700_000_060_000));
-//! ```
+//! [`Clock::manual`] in tests: it moves only when [advanced](Clock::advance).
 
 use leakhound_core::time::UnixMs;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -29,7 +19,7 @@ impl Clock {
         Clock { manual: None }
     }
 
-    /// A clock standing at `start` until [`advance`](Clock::advance)d or [`set`](Clock::set).
+    /// A clock standing at `start` until [`advance`](Clock::advance)d.
     pub fn manual(start: UnixMs) -> Clock {
         Clock {
             manual: Some(Arc::new(AtomicI64::new(start.as_i64()))),
@@ -55,13 +45,6 @@ impl Clock {
             let _ = t.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |ms| {
                 Some((UnixMs(ms) + d).as_i64())
             });
-        }
-    }
-
-    /// Set a manual clock (the system clock ignores it).
-    pub fn set(&self, at: UnixMs) {
-        if let Some(t) = &self.manual {
-            t.store(at.as_i64(), Ordering::SeqCst);
         }
     }
 }

@@ -19,7 +19,6 @@ pub mod actions;
 pub mod agent;
 pub mod alerting;
 pub mod clock;
-pub mod detect_sim;
 pub mod docker;
 pub mod dump_task;
 pub mod dumps;

@@ -16,29 +16,24 @@
 //! 3. records every run in the store (`action_runs`) and notifies: action ran, recovered /
 //!    did not recover, action failed, and "needs a human" once when the storm guard trips.
 //!
-//! The task and what it decides per sample are in `task`, running an action and the recovery
-//! watch in `run`, the messages it sends in `messages`. One module per kind of action:
+//! The task and what it decides per sample are in `task`, running an action, the recovery watch
+//! and the messages they send in `run`. One module per kind of action:
 //! [`command`] (argv, never a shell), [`container`] (Docker Engine API), [`signal`] (a local
 //! PID), [`http`].
 
 pub mod command;
 pub mod container;
 pub mod http;
-mod messages;
 mod run;
 pub mod signal;
 mod task;
 
 pub use task::spawn;
 
-use crate::clock::Clock;
-use crate::evidence::{CaptureRequest, Capturer};
 use leakhound_core::config::{ActionConfig, ActionKind, Config, TargetConfig};
 use leakhound_core::rules::Transition;
 use leakhound_core::time::duration_ms;
 use leakhound_core::Sample;
-use leakhound_store::{Bundle, Db};
-use std::path::Path;
 use std::time::Instant;
 
 /// What one run of an action did.
@@ -133,31 +128,4 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 /// Whether remediation has anything to do for this config (evidence on alerts or actions).
 pub fn wanted(config: &Config) -> bool {
     !config.actions.actions.is_empty() || config.actions.evidence.on_alerts
-}
-
-/// Capture one bundle now (`leakhound capture`): not rate-limited, recorded in the store at
-/// `db` under the incident `manual`.
-pub async fn capture_now(
-    config: &Config,
-    target: &TargetConfig,
-    db: &Path,
-    latest: Option<Sample>,
-) -> Result<Bundle, crate::evidence::CaptureError> {
-    let db = Db::open(db)?;
-    let mut capturer = Capturer::new(&config.actions.evidence, &db)?;
-    let now = Clock::system().now_ms();
-    capturer
-        .capture(
-            target,
-            CaptureRequest {
-                trigger: "manual".into(),
-                // One incident for all manual captures of a target: its first is kept, the
-                // rest are pruned oldest first like any other bundle.
-                incident: "manual".into(),
-                latest,
-                automatic: false,
-                now_ms: now,
-            },
-        )
-        .await
 }
