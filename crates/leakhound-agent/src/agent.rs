@@ -8,7 +8,9 @@
 //! ```
 
 use crate::alerting::{notifiers_from_config, Alerting, Channels};
+use crate::clock::Clock;
 use crate::docker::DockerError;
+use crate::dump_task::DumpState;
 use crate::guide_log::GuideLog;
 use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
 use crate::probe::container::ContainerProbe;
@@ -21,7 +23,7 @@ use leakhound_store::{Db, StoreError};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -42,11 +44,10 @@ pub enum AgentError {
     Config(ConfigErrors),
 }
 
-/// Milliseconds since the Unix epoch, from the system clock.
+/// Milliseconds since the Unix epoch, from the system clock (for the commands; the agent's
+/// parts are handed a [`Clock`]).
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    Clock::system().now_ms()
 }
 
 /// A sample plus the instant it was produced (for probe-to-store latency).
@@ -64,6 +65,7 @@ pub struct TargetProber {
     url: Option<UrlProbe>,
     process: Option<ProcessProbe>,
     container: Option<ContainerProbe>,
+    clock: Clock,
 }
 
 /// A spawned task aborted when dropped (a prober dropped mid-probe leaves nothing running).
@@ -100,7 +102,14 @@ impl TargetProber {
             url,
             process: target.process.clone().map(ProcessProbe::new),
             container,
+            clock: Clock::system(),
         })
+    }
+
+    /// Stamp samples with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Clock) -> TargetProber {
+        self.clock = clock;
+        self
     }
 
     pub fn target(&self) -> &TargetConfig {
@@ -110,7 +119,7 @@ impl TargetProber {
     /// Probe once. Never fails: a failure is a sample with `up = false` and the reason.
     pub async fn probe(&mut self) -> Sample {
         let started = Instant::now();
-        let ts_ms = now_ms();
+        let ts_ms = self.clock.now_ms();
         let mut sources = Vec::new();
         let mut errors = Vec::new();
         let mut metrics = Metrics::default();
@@ -361,6 +370,7 @@ pub async fn run(
     }
     // The one connection that writes (a writer thread) and the read pool every part shares.
     let db = Db::open(&config.agent.database)?;
+    let clock = Clock::system();
     let channels = Arc::new(Channels::new(
         notifiers_from_config(config).map_err(AgentError::Config)?,
     ));
@@ -392,6 +402,7 @@ pub async fn run(
             db.clone(),
             wakers.clone(),
             alerting.engine().active(),
+            clock.clone(),
         )?;
         (Some(tx), Some(task))
     } else {
@@ -413,7 +424,14 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut probers = spawn_probers(&config.targets, probe_tx, stop_rx.clone())?;
     // Messages left pending by an earlier run (a crash, a kill -9) go out now too.
-    let mut delivery = spawn_delivery(&db, &wakers, channels, RetryPolicy::default(), stop_rx)?;
+    let mut delivery = spawn_delivery(
+        &db,
+        &wakers,
+        channels,
+        RetryPolicy::default(),
+        clock,
+        stop_rx,
+    )?;
     // [remote_write]: a bounded queue fed below without blocking; flushed on shutdown.
     let remote = match &config.remote_write {
         Some(rw) => Some(crate::remote_write::spawn(rw, config.levels.alert).map_err(
@@ -555,70 +573,6 @@ pub async fn run(
         "leakhound agent stopped"
     );
     Ok(summary)
-}
-
-/// The first reference dump of a target waits this long after its first sample (or restart).
-const REFERENCE_SETTLE_MS: i64 = 120_000;
-
-/// What the ingest loop remembers per target to drive the dump task.
-#[derive(Debug, Default)]
-struct DumpState {
-    /// The first sample: the first reference waits for the target to settle.
-    first_ms: Option<i64>,
-    last_goroutines: Option<u64>,
-    /// When a dump was last asked for (classification) and a reference last taken.
-    last_classify_ms: Option<i64>,
-    last_reference_ms: Option<i64>,
-}
-
-impl DumpState {
-    /// The dump to ask for after this sample, if any.
-    fn next(
-        &mut self,
-        engine: &leakhound_core::rules::RuleEngine,
-        sample: &Sample,
-    ) -> Option<crate::dump_task::DumpRequest> {
-        use crate::dump_task::DumpRequest;
-        let target = sample.target.clone();
-        let now = sample.ts_ms;
-        let goroutines = sample.metrics.goroutines;
-        let first = *self.first_ms.get_or_insert(now);
-        let restarted = crate::dumps::restarted(self.last_goroutines, goroutines);
-        if goroutines.is_some() {
-            self.last_goroutines = goroutines;
-        }
-        if restarted {
-            self.last_reference_ms = None;
-            self.first_ms = Some(now);
-            return Some(DumpRequest::Restarted { target });
-        }
-        if !sample.up {
-            return None;
-        }
-        if engine.capture_wanted(&target, now).is_some() {
-            // The verdict comes back asynchronously: don't ask twice for the same one.
-            if self.last_classify_ms.is_some_and(|t| now - t < 15_000) {
-                return None;
-            }
-            self.last_classify_ms = Some(now);
-            return Some(DumpRequest::Classify {
-                target,
-                at_ms: now,
-                growth_since: engine.growth_since(&sample.target),
-            });
-        }
-        // A reference from a process still warming up (or an agent that just started on a
-        // changing service) would make everything look grown: the first one waits two minutes.
-        let due = now - first >= REFERENCE_SETTLE_MS
-            && self
-                .last_reference_ms
-                .is_none_or(|t| now - t >= crate::dumps::REFERENCE_EVERY_MS);
-        if due && engine.growth_since(&target).is_none() {
-            self.last_reference_ms = Some(now);
-            return Some(DumpRequest::Reference { target, at_ms: now });
-        }
-        None
-    }
 }
 
 /// Store samples in batches of `batch_size` or every `flush_interval`, whichever comes first.

@@ -156,7 +156,7 @@ impl Alerting {
             engine.restore(snapshot);
         }
         engine.set_silences(Silences::new(outbox.silences()?));
-        let keep_ms = i64::try_from(engine.window_needed().as_millis()).unwrap_or(i64::MAX);
+        let keep_ms = leakhound_core::time::duration_ms(engine.window_needed());
         Ok(Alerting {
             engine,
             windows: HashMap::new(),
@@ -168,13 +168,7 @@ impl Alerting {
             firing,
             resend: resend
                 .into_iter()
-                .map(|(name, every)| {
-                    (
-                        name,
-                        i64::try_from(every.as_millis()).unwrap_or(i64::MAX),
-                        0,
-                    )
-                })
+                .map(|(name, every)| (name, leakhound_core::time::duration_ms(every), 0))
                 .collect(),
         })
     }

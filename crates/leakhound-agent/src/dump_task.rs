@@ -9,11 +9,13 @@
 //! proof of leaked goroutines, for the `goroutines_leaked` rule. Profiles are bounded by
 //! `[evidence] max_profile_bytes` and parsed on a blocking thread, never on the runtime's
 //! workers. The task's queue is bounded; a full queue drops the request (the engine asks again).
+//! [`DumpState`] is what the agent's ingest loop remembers per target to decide what to ask for.
 
 use crate::dumps::{unavailable, DumpHistory};
 use goroutine_dump::Bucket;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{DumpClass, DumpVerdict};
+use leakhound_core::Sample;
 use leakhound_http::{HttpClient, HttpOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -230,6 +232,69 @@ impl Task {
                 None
             }
         }
+    }
+}
+
+/// The first reference dump of a target waits this long after its first sample (or restart).
+const REFERENCE_SETTLE_MS: i64 = 120_000;
+
+/// What the ingest loop remembers per target to drive the dump task.
+#[derive(Debug, Default)]
+pub(crate) struct DumpState {
+    /// The first sample: the first reference waits for the target to settle.
+    first_ms: Option<i64>,
+    last_goroutines: Option<u64>,
+    /// When a dump was last asked for (classification) and a reference last taken.
+    last_classify_ms: Option<i64>,
+    last_reference_ms: Option<i64>,
+}
+
+impl DumpState {
+    /// The dump to ask for after this sample, if any.
+    pub(crate) fn next(
+        &mut self,
+        engine: &leakhound_core::rules::RuleEngine,
+        sample: &Sample,
+    ) -> Option<DumpRequest> {
+        let target = sample.target.clone();
+        let now = sample.ts_ms;
+        let goroutines = sample.metrics.goroutines;
+        let first = *self.first_ms.get_or_insert(now);
+        let restarted = crate::dumps::restarted(self.last_goroutines, goroutines);
+        if goroutines.is_some() {
+            self.last_goroutines = goroutines;
+        }
+        if restarted {
+            self.last_reference_ms = None;
+            self.first_ms = Some(now);
+            return Some(DumpRequest::Restarted { target });
+        }
+        if !sample.up {
+            return None;
+        }
+        if engine.capture_wanted(&target, now).is_some() {
+            // The verdict comes back asynchronously: don't ask twice for the same one.
+            if self.last_classify_ms.is_some_and(|t| now - t < 15_000) {
+                return None;
+            }
+            self.last_classify_ms = Some(now);
+            return Some(DumpRequest::Classify {
+                target,
+                at_ms: now,
+                growth_since: engine.growth_since(&sample.target),
+            });
+        }
+        // A reference from a process still warming up (or an agent that just started on a
+        // changing service) would make everything look grown: the first one waits two minutes.
+        let due = now - first >= REFERENCE_SETTLE_MS
+            && self
+                .last_reference_ms
+                .is_none_or(|t| now - t >= crate::dumps::REFERENCE_EVERY_MS);
+        if due && engine.growth_since(&target).is_none() {
+            self.last_reference_ms = Some(now);
+            return Some(DumpRequest::Reference { target, at_ms: now });
+        }
+        None
     }
 }
 

@@ -1,7 +1,7 @@
 //! The goroutine dumps the agent keeps per target to tell a leak from load.
 //!
-//! Pure (no IO): the agent's capture task and the detection benchmark
-//! ([`crate::detect_sim`]) drive the same [`DumpHistory`]:
+//! Pure (no IO): the agent's capture task and the detection benchmark (`leakhound::detect_sim`
+//! in the `leakhound` package) drive the same [`DumpHistory`]:
 //! - a **reference** dump is taken when a target is first seen and again every
 //!   [`REFERENCE_EVERY`] while its goroutines do not grow ([`DumpHistory::reference_due`]);
 //! - while they grow, the rule engine asks for dumps

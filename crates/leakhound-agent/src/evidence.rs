@@ -18,11 +18,15 @@
 
 use goroutine_dump::{bucketize, Bucket, GroupBy, LabelCount, Suspect, SuspectOptions, SuspectRow};
 use leakhound_core::config::{EvidenceConfig, TargetConfig};
+use leakhound_core::time::UnixMs;
 use leakhound_core::Sample;
 use leakhound_http::{HttpClient, HttpOptions};
-use leakhound_store::{Bundle, BundleSuspect, Db, Store, StoreError};
+use leakhound_store::{Bundle, BundleSuspect, Db, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+mod prune;
+pub use prune::prune_bundles;
 
 /// Goroutine profiles parsed at once in this process (evidence capture, the dump task and the
 /// web API's dump routes share them): a parse takes a blocking thread and a core, and a
@@ -63,64 +67,6 @@ async fn parse_off_runtime(body: Vec<u8>) -> Result<(u64, Vec<Bucket>), String> 
 
 /// How many suspects a bundle keeps.
 pub const TOP_SUSPECTS: usize = 5;
-
-/// Prune the oldest bundles (never an incident's first) until all bundles take at most
-/// `budget` bytes: each pruned bundle's directory is removed, then its row. Returns the
-/// pruned bundles.
-pub fn prune_bundles(store: &mut Store, budget: u64) -> Result<Vec<Bundle>, StoreError> {
-    let mut total = store.evidence_bytes()?;
-    let mut pruned = Vec::new();
-    if total <= budget {
-        return Ok(pruned);
-    }
-    let mut oldest = store.bundles(None, usize::MAX)?;
-    oldest.reverse();
-    for b in oldest {
-        if total <= budget {
-            break;
-        }
-        if b.first_of_incident {
-            continue;
-        }
-        // Only a real directory inside a real directory: a link planted at the target's
-        // directory (or the bundle's) must not make the prune delete what it points to.
-        let parent_real = b
-            .dir
-            .parent()
-            .map(|p| real_dir(p).ok().flatten() != Some(false))
-            .unwrap_or(true);
-        let own = real_dir(&b.dir).ok().flatten();
-        if !parent_real || own == Some(false) {
-            tracing::warn!(
-                "not pruning the evidence bundle '{}': it (or its target's directory) is a symbolic link or not a directory; kept it and its record",
-                b.dir.display()
-            );
-            continue;
-        }
-        match std::fs::remove_dir_all(&b.dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(
-                    "cannot prune the evidence bundle '{}': {e}; kept it and its record",
-                    b.dir.display()
-                );
-                continue;
-            }
-        }
-        store.delete_bundle_row(b.id)?;
-        total = total.saturating_sub(b.bytes);
-        pruned.push(b);
-    }
-    if total > budget {
-        tracing::warn!(
-            "the evidence directory holds {} in bundles that are the first of their incident (never pruned), over the [evidence] max_total_bytes of {}; raise it or remove old incidents by hand",
-            leakhound_core::units::human_bytes(total),
-            leakhound_core::units::human_bytes(budget)
-        );
-    }
-    Ok(pruned)
-}
 
 /// Why a capture did not happen or failed entirely.
 #[derive(Debug, thiserror::Error)]
@@ -330,17 +276,13 @@ impl Capturer {
         req: CaptureRequest,
     ) -> Result<Bundle, CaptureError> {
         let now = req.now_ms;
-        let min_interval = i64::try_from(self.config.min_interval.as_millis()).unwrap_or(i64::MAX);
+        let min_interval = leakhound_core::time::duration_ms(self.config.min_interval);
         if req.automatic {
             if let Some(&last) = self.last_automatic.get(&target.name) {
                 if now - last < min_interval {
                     return Err(CaptureError::RateLimited {
                         target: target.name.clone(),
-                        ago: leakhound_core::units::human_duration(
-                            std::time::Duration::from_millis(
-                                u64::try_from(now - last).unwrap_or(0),
-                            ),
-                        ),
+                        ago: leakhound_core::units::human_duration(UnixMs(now).since(UnixMs(last))),
                         every: leakhound_core::units::human_duration(self.config.min_interval),
                     });
                 }
@@ -452,7 +394,7 @@ impl Capturer {
                 .map_err(|e| io_error(&path, e))?;
             files.push(("sample.json".into(), json.len() as u64));
         }
-        let window_ms = i64::try_from(self.config.window.as_millis()).unwrap_or(i64::MAX);
+        let window_ms = leakhound_core::time::duration_ms(self.config.window);
         let name = target.name.clone();
         let samples = self
             .store
@@ -525,16 +467,15 @@ impl Capturer {
         };
         let record = bundle.clone();
         let budget = self.config.max_total_bytes;
-        let (id, first, pruned) = self
-            .store
-            .write(move |s| {
-                let (id, first) = s.insert_bundle(&record)?;
-                let pruned = prune_bundles(s, budget)?;
-                Ok((id, first, pruned))
-            })
-            .await?;
+        let (id, first) = self.store.write(move |s| s.insert_bundle(&record)).await?;
         bundle.id = id;
         bundle.first_of_incident = first;
+        let pruned = prune_bundles(&self.store, budget)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot prune the evidence bundles: {e}");
+                Vec::new()
+            });
         for p in &pruned {
             tracing::info!(target_name = %p.target, "pruned evidence bundle {} ({})", p.dir.display(), leakhound_core::units::human_bytes(p.bytes));
         }
@@ -684,51 +625,6 @@ mod tests {
         assert_eq!(s[0].delta, None);
     }
 
-    fn bundle(target: &str, incident: &str, at_ms: i64, dir: PathBuf, bytes: u64) -> Bundle {
-        Bundle {
-            id: 0,
-            target: target.into(),
-            incident: incident.into(),
-            first_of_incident: false,
-            at_ms,
-            trigger: "alert:x".into(),
-            dir,
-            bytes,
-            goroutines: Some(10),
-            profile_format: Some("debug=1".into()),
-            suspects: vec![],
-            error: None,
-        }
-    }
-
-    #[test]
-    fn pruning_keeps_the_budget_and_every_incidents_first_bundle() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
-        for i in 0..10 {
-            let dir = tmp.path().join(format!("b{i}"));
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::write(dir.join("goroutine.txt"), vec![b'x'; 1000]).unwrap();
-            let incident = if i < 5 { "inc-a" } else { "inc-b" };
-            let (_, first) = store
-                .insert_bundle(&bundle("one-api", incident, i * 1000, dir, 1000))
-                .unwrap();
-            assert_eq!(first, i == 0 || i == 5);
-        }
-        let pruned = prune_bundles(&mut store, 4000).unwrap();
-        assert_eq!(pruned.len(), 6);
-        let left = store.bundles(Some("one-api"), 100).unwrap();
-        assert_eq!(store.evidence_bytes().unwrap(), 4000);
-        // Newest first: 9, 8, then the two firsts (5, 0).
-        let ats: Vec<i64> = left.iter().map(|b| b.at_ms).collect();
-        assert_eq!(ats, vec![9000, 8000, 5000, 0]);
-        for i in 0..10 {
-            let on_disk = tmp.path().join(format!("b{i}")).exists();
-            assert_eq!(on_disk, ats.contains(&(i * 1000)), "b{i}");
-        }
-        assert_eq!(store.latest_bundle("one-api").unwrap().unwrap().at_ms, 9000);
-    }
-
     #[tokio::test]
     async fn a_symlink_planted_at_the_targets_directory_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
@@ -765,41 +661,5 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn pruning_never_deletes_through_a_symlink() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&tmp.path().join("s.db")).unwrap();
-        // A bundle recorded at evidence/one-api/b0, then evidence/one-api replaced by a link
-        // to a directory that holds a b0 of its own.
-        let elsewhere = tmp.path().join("elsewhere");
-        std::fs::create_dir_all(elsewhere.join("b0")).unwrap();
-        std::fs::write(elsewhere.join("b0").join("precious"), b"x").unwrap();
-        let evidence = tmp.path().join("evidence");
-        std::fs::create_dir_all(&evidence).unwrap();
-        std::os::unix::fs::symlink(&elsewhere, evidence.join("one-api")).unwrap();
-        store
-            .insert_bundle(&bundle(
-                "one-api",
-                "inc",
-                0,
-                evidence.join("one-api").join("b1"),
-                1000,
-            ))
-            .unwrap();
-        // Not the first of its incident: pruned first when over budget.
-        store
-            .insert_bundle(&bundle(
-                "one-api",
-                "inc",
-                1,
-                evidence.join("one-api").join("b0"),
-                1000,
-            ))
-            .unwrap();
-        let pruned = prune_bundles(&mut store, 0).unwrap();
-        assert!(pruned.is_empty(), "{pruned:?}");
-        assert!(elsewhere.join("b0").join("precious").exists());
     }
 }

@@ -60,10 +60,11 @@ impl GuideLog {
         };
         Ok(GuideLog {
             levels: levels.clone(),
-            log_interval_ms: i64::try_from(agent.log_interval.as_millis()).unwrap_or(i64::MAX),
+            log_interval_ms: leakhound_core::time::duration_ms(agent.log_interval),
             continuous,
-            continuous_interval_ms: i64::try_from(agent.continuous_log_interval.as_millis())
-                .unwrap_or(i64::MAX),
+            continuous_interval_ms: leakhound_core::time::duration_ms(
+                agent.continuous_log_interval,
+            ),
             name_targets: targets > 1,
             state: HashMap::new(),
         })

@@ -18,7 +18,7 @@
 pub mod actions;
 pub mod agent;
 pub mod alerting;
-pub mod detect_sim;
+pub mod clock;
 pub mod docker;
 pub mod dump_task;
 pub mod dumps;

@@ -4,6 +4,8 @@
 //! delays only itself. After a crash or `kill -9`, pending messages are sent on the next start.
 //! A message is unique per (channel, idempotency key): enqueuing it twice stores it once.
 
+use crate::clock::Clock;
+use leakhound_core::time::UnixMs;
 use leakhound_notify::DeliverError;
 use leakhound_store::{Db, StoreError};
 use rand::Rng;
@@ -55,14 +57,6 @@ impl RetryPolicy {
     }
 }
 
-fn now_ms() -> i64 {
-    crate::agent::now_ms()
-}
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 /// One wake-up per delivery channel: [`Wakers::wake_all`] after queuing messages makes every
 /// channel look at the outbox now (a wake-up that finds its task busy is kept, not lost).
 #[derive(Debug, Clone, Default)]
@@ -90,13 +84,14 @@ impl Wakers {
 }
 
 /// Start one delivery task per channel of `wakers`. Each wakes on its waker, on its next retry
-/// time, or at least every 5 s; all stop when `shutdown` turns true (pending messages stay
-/// queued for the next start).
+/// time (by `clock`), or at least every 5 s; all stop when `shutdown` turns true (pending
+/// messages stay queued for the next start).
 pub fn spawn_delivery<D: Deliver>(
     db: &Db,
     wakers: &Wakers,
     deliverer: Arc<D>,
     policy: RetryPolicy,
+    clock: Clock,
     shutdown: watch::Receiver<bool>,
 ) -> Result<JoinSet<()>, StoreError> {
     let mut set = JoinSet::new();
@@ -106,6 +101,7 @@ pub fn spawn_delivery<D: Deliver>(
             channel.clone(),
             deliverer.clone(),
             policy,
+            clock.clone(),
             wake.clone(),
             shutdown.clone(),
         ));
@@ -118,13 +114,15 @@ async fn deliver_channel<D: Deliver>(
     channel: String,
     deliverer: Arc<D>,
     policy: RetryPolicy,
+    clock: Clock,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let poll = Duration::from_secs(5);
     while !*shutdown.borrow() {
         let ch = channel.clone();
-        let due = match db.read(move |s| s.due(&ch, now_ms(), 50)).await {
+        let now = clock.now_ms();
+        let due = match db.read(move |s| s.due(&ch, now, 50)).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(channel = %channel, "cannot read the outbox: {e}");
@@ -152,7 +150,8 @@ async fn deliver_channel<D: Deliver>(
             let written = match result {
                 Ok(()) => {
                     tracing::info!(channel = %channel, key = %item.key, "alert delivered");
-                    db.write(move |s| s.mark_sent(id, now_ms())).await
+                    let now = clock.now_ms();
+                    db.write(move |s| s.mark_sent(id, now)).await
                 }
                 Err(e) if e.retryable && attempts < policy.max_attempts => {
                     let delay = policy.delay(item.attempts, e.retry_after);
@@ -165,8 +164,8 @@ async fn deliver_channel<D: Deliver>(
                         e.message
                     );
                     let msg = e.message.clone();
-                    db.write(move |s| s.mark_retry(id, &msg, now_ms() + ms(delay)))
-                        .await
+                    let at = (clock.now() + delay).as_i64();
+                    db.write(move |s| s.mark_retry(id, &msg, at)).await
                 }
                 Err(e) => {
                     tracing::error!(
@@ -177,7 +176,8 @@ async fn deliver_channel<D: Deliver>(
                         e.message
                     );
                     let msg = e.message.clone();
-                    db.write(move |s| s.mark_dead(id, &msg, now_ms())).await
+                    let now = clock.now_ms();
+                    db.write(move |s| s.mark_dead(id, &msg, now)).await
                 }
             };
             if let Err(e) = written {
@@ -189,9 +189,7 @@ async fn deliver_channel<D: Deliver>(
         }
         let ch = channel.clone();
         let wait = match db.read(move |s| s.next_due(&ch)).await {
-            Ok(Some(at)) => {
-                Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)).min(poll)
-            }
+            Ok(Some(at)) => UnixMs(at).since(clock.now()).min(poll),
             _ => poll,
         };
         tokio::select! {
@@ -280,7 +278,8 @@ mod tests {
         });
         let (stop, stopped) = watch::channel(false);
         let wakers = Wakers::new(&["chat".to_string(), "mail".to_string()]);
-        let mut set = spawn_delivery(&db, &wakers, peer.clone(), policy, stopped).unwrap();
+        let mut set =
+            spawn_delivery(&db, &wakers, peer.clone(), policy, Clock::system(), stopped).unwrap();
         let c = wait_for(&db, |c| c.sent == 2).await;
         assert_eq!(c.pending + c.dead, 0);
         assert_eq!(peer.seen.lock().unwrap()["chat"], vec!["first"; 4]);
@@ -297,7 +296,8 @@ mod tests {
         });
         let (stop, stopped) = watch::channel(false);
         let wakers = Wakers::new(&["chat".to_string()]);
-        let mut set = spawn_delivery(&db, &wakers, peer.clone(), policy, stopped).unwrap();
+        let mut set =
+            spawn_delivery(&db, &wakers, peer.clone(), policy, Clock::system(), stopped).unwrap();
         let c = wait_for(&db, |c| c.dead == 1).await;
         assert_eq!(c.sent, 2);
         assert_eq!(
@@ -305,6 +305,50 @@ mod tests {
             1,
             "a permanent failure is not retried"
         );
+        let _ = stop.send(true);
+        while set.join_next().await.is_some() {}
+    }
+
+    /// A retry is due by the agent's clock: an hour's backoff is tested without waiting an hour.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_retry_waits_for_its_time_on_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("o.db")).unwrap();
+        let clock = Clock::manual(UnixMs(1_700_000_000_000));
+        let now = clock.now_ms();
+        db.write(move |o| o.enqueue("chat", "a", "first", now))
+            .await
+            .unwrap();
+        let policy = RetryPolicy {
+            base: Duration::from_secs(3600),
+            ..RetryPolicy::default()
+        };
+        let peer = Arc::new(Flaky {
+            fail: 1,
+            permanent: false,
+            seen: Mutex::default(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let wakers = Wakers::new(&["chat".to_string()]);
+        let mut set =
+            spawn_delivery(&db, &wakers, peer.clone(), policy, clock.clone(), stopped).unwrap();
+        let attempts = || peer.seen.lock().unwrap().get("chat").map_or(0, Vec::len);
+        for _ in 0..200 {
+            if attempts() == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        // Woken again, it finds nothing due: the retry is 48-72 minutes away on the clock.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        wakers.wake_all();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(attempts(), 1);
+        assert_eq!(db.read(|o| o.counts()).await.unwrap().pending, 1);
+        clock.advance(Duration::from_secs(73 * 60));
+        wakers.wake_all();
+        wait_for(&db, |c| c.sent == 1).await;
+        assert_eq!(attempts(), 2);
         let _ = stop.send(true);
         while set.join_next().await.is_some() {}
     }

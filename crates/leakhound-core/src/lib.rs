@@ -1,7 +1,8 @@
 //! leakhound's pure domain: what a [`Sample`] of a Go service holds, the guide's health
-//! [ladders](ladder) and log levels, the one alert [`Severity`], [trend statistics](trend), and the validated
-//! [configuration](config), and what `leakhound export` makes of a config (Prometheus rules, a
-//! Grafana dashboard: [`export`]). Nothing here does IO or reads a clock: `now` is always a
+//! [ladders](ladder) and log levels, the one alert [`Severity`], [trend statistics](trend), the
+//! validated [configuration](config), the readers of a service's endpoints ([`parse`]), [`time`]
+//! as milliseconds since the epoch, and what `leakhound export` makes of a config (Prometheus
+//! rules, a Grafana dashboard: [`export`]). Nothing here does IO or reads a clock: `now` is always a
 //! parameter.
 //!
 //! ```
@@ -19,6 +20,7 @@ pub mod config;
 pub mod export;
 pub mod exposition;
 pub mod ladder;
+pub mod parse;
 pub mod remediation;
 pub mod report;
 pub mod rules;
@@ -26,6 +28,7 @@ pub mod sample;
 pub mod secret;
 pub mod severity;
 pub mod text;
+pub mod time;
 pub mod trend;
 pub mod units;
 pub mod urls;

@@ -40,7 +40,7 @@ pub struct Policy {
 impl Policy {
     /// The policy of a configured action.
     pub fn from_config(a: &crate::config::ActionConfig) -> Policy {
-        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let ms = crate::time::duration_ms;
         Policy {
             hold_ms: ms(a.hold),
             cooldown_ms: ms(a.cooldown),

@@ -274,7 +274,7 @@ pub fn compare(baseline: &WindowAverages, now: &WindowAverages, cfg: &VerifyConf
         }
         _ => detail.push_str("; memory not measured"),
     }
-    let min_elapsed = i64::try_from(cfg.min_elapsed.as_millis()).unwrap_or(i64::MAX);
+    let min_elapsed = crate::time::duration_ms(cfg.min_elapsed);
     let status = if now.samples == 0 {
         detail = "no samples in the last window: is the agent running?".into();
         Status::NoData

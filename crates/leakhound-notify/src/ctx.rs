@@ -393,8 +393,5 @@ pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
 /// Milliseconds since the Unix epoch (signatures, `startsAt`). Private to the notifiers until
 /// the workspace has one clock to pass in.
 pub(crate) fn now_ms() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    leakhound_core::time::UnixMs::from(std::time::SystemTime::now()).as_i64()
 }

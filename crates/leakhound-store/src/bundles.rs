@@ -184,11 +184,60 @@ impl Store {
         }
     }
 
-    /// Forget a bundle (its directory is the caller's to remove first).
-    pub fn delete_bundle_row(&mut self, id: i64) -> Result<(), StoreError> {
-        let r = self
-            .connection()
-            .execute("DELETE FROM evidence_bundles WHERE id = ?1", [id]);
-        r.map(|_| ()).map_err(|e| self.classify(e))
+    /// Forget the bundles `ids`, in one transaction, and return those that were recorded (their
+    /// directories are the caller's to remove, after this).
+    pub fn delete_bundles(&mut self, ids: &[i64]) -> Result<Vec<Bundle>, StoreError> {
+        self.run(|c| {
+            let tx = c.transaction()?;
+            let mut deleted = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let row = tx
+                    .query_row(
+                        &format!("SELECT {BUNDLE_COLUMNS} FROM evidence_bundles WHERE id = ?1"),
+                        [id],
+                        bundle_row,
+                    )
+                    .optional()?;
+                if let Some(b) = row {
+                    tx.execute("DELETE FROM evidence_bundles WHERE id = ?1", [id])?;
+                    deleted.push(b);
+                }
+            }
+            tx.commit()?;
+            Ok(deleted)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn deleting_bundles_returns_those_that_were_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+        let bundle = |at_ms| Bundle {
+            id: 0,
+            target: "api".into(),
+            incident: "inc".into(),
+            first_of_incident: false,
+            at_ms,
+            trigger: "manual".into(),
+            dir: dir.path().join(format!("b{at_ms}")),
+            bytes: 10,
+            goroutines: None,
+            profile_format: None,
+            suspects: vec![],
+            error: None,
+        };
+        let (a, _) = store.insert_bundle(&bundle(1)).unwrap();
+        let (b, _) = store.insert_bundle(&bundle(2)).unwrap();
+        let deleted = store.delete_bundles(&[b, 999, b]).unwrap();
+        assert_eq!(deleted.len(), 1);
+        assert_eq!((deleted[0].id, deleted[0].at_ms), (b, 2));
+        assert_eq!(store.evidence_bytes().unwrap(), 10);
+        assert!(store.bundle(a).unwrap().is_some());
     }
 }

@@ -6,8 +6,10 @@ use crate::run::load_config;
 use anyhow::Context;
 use clap::Args;
 use leakhound_agent::agent::TargetProber;
+use leakhound_agent::evidence::{CaptureRequest, Capturer};
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_http::{redact, HttpClient, HttpError, HttpOptions};
+use leakhound_store::Db;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -111,10 +113,22 @@ pub async fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
         Ok(mut p) => Some(p.probe().await),
         Err(_) => None,
     };
-    let bundle =
-        leakhound_agent::actions::capture_now(&config, &target, &config.agent.database, latest)
-            .await
-            .with_context(|| format!("capturing evidence of '{}'", target.name))?;
+    // Not rate-limited; one incident for all manual captures of a target: its first is kept,
+    // the rest are pruned oldest first like any other bundle.
+    let request = CaptureRequest {
+        trigger: "manual".into(),
+        incident: "manual".into(),
+        latest,
+        automatic: false,
+        now_ms: leakhound_agent::agent::now_ms(),
+    };
+    let bundle = async {
+        let db = Db::open(&config.agent.database)?;
+        let mut capturer = Capturer::new(&config.actions.evidence, &db)?;
+        anyhow::Ok(capturer.capture(&target, request).await?)
+    }
+    .await
+    .with_context(|| format!("capturing evidence of '{}'", target.name))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&bundle)?);
     } else {

@@ -139,7 +139,7 @@ pub async fn run(
             }
         }
     }
-    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let duration_ms = leakhound_core::time::duration_ms(started.elapsed());
     match status {
         Ok(s) => {
             let code = s.code();

@@ -17,7 +17,7 @@ pub async fn run(container: &str, host: Option<&str>, timeout: Duration) -> RunR
     // Half the time for the container to stop by itself (SIGTERM), the rest for the daemon.
     let grace = (timeout / 2).max(Duration::from_secs(1));
     let result = tokio::time::timeout(timeout, docker.restart(container, grace)).await;
-    let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(0);
+    let duration_ms = leakhound_core::time::duration_ms(started.elapsed());
     match result {
         Ok(Ok(())) => RunResult {
             ok: true,

@@ -19,7 +19,7 @@ pub async fn run(method: &str, url: &Url, timeout: Duration) -> RunResult {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::POST);
     let shown = leakhound_http::redact(url);
     let result = client.request(method.clone(), url.clone()).send().await;
-    let duration_ms = || i64::try_from(started.elapsed().as_millis()).unwrap_or(0);
+    let duration_ms = || leakhound_core::time::duration_ms(started.elapsed());
     match result {
         Ok(resp) => {
             let status = resp.status();

@@ -98,7 +98,7 @@ pub fn run(
             exit_code: None,
             output_tail: format!("sent SIG{signal} to PID {pid}\n"),
             error: None,
-            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+            duration_ms: leakhound_core::time::duration_ms(started.elapsed()),
         },
         Err(e) => RunResult::failed(
             format!("cannot send SIG{signal} to PID {pid}: {e}"),

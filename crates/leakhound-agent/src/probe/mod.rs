@@ -1,12 +1,11 @@
-//! Probes: one module per source kind. Each turns one answer of a target into [`Metrics`];
-//! a failure is a [`ProbeError`] that becomes a down sample, never a crash.
+//! Probes: a target's URL (its answer read by [`leakhound_core::parse`]: health JSON, expvar,
+//! `/metrics`, pprof), its local process and its container, each into [`Metrics`]; a failure is
+//! a [`ProbeError`] that becomes a down sample, never a crash.
 
 pub mod container;
-pub mod expvar;
-pub mod health;
-pub mod pprof;
 pub mod process;
-pub mod prometheus;
+
+use leakhound_core::parse::{expvar, health, pprof, prometheus};
 
 use leakhound_core::config::{SourceKind, TargetConfig};
 use leakhound_core::Metrics;

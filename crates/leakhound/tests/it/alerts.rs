@@ -7,6 +7,7 @@
 
 use crate::support;
 
+use leakhound_store::{OutboxCounts, OutboxItem};
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,16 +68,22 @@ fn check_contract(hit: &Hit) -> serde_json::Value {
     body
 }
 
-/// One number from the agent's database through the `sqlite3` CLI (WAL: safe while it runs).
-fn sql(db: &Path, query: &str) -> i64 {
-    let out = Command::new("sqlite3")
-        .args(["-cmd", ".timeout 5000"])
-        .arg(db)
-        .arg(query)
-        .output()
-        .expect("sqlite3 is installed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.trim().parse().unwrap_or(0)
+/// Every message in the agent's outbox, any state (none until the database exists).
+fn outbox(db: &Path) -> Vec<OutboxItem> {
+    let Some(mut store) = support::read_store(db) else {
+        return Vec::new();
+    };
+    ["pending", "sent", "dead"]
+        .iter()
+        .flat_map(|state| store.list(state, 100_000).unwrap_or_default())
+        .collect()
+}
+
+/// The agent's outbox, counted by state.
+fn outbox_counts(db: &Path) -> OutboxCounts {
+    support::read_store(db)
+        .and_then(|mut s| s.counts().ok())
+        .unwrap_or_default()
 }
 
 /// A config for `targets` (name, URL) delivering to a webhook with [`SECRET`]: level rules fire
@@ -168,18 +175,18 @@ fn wait_for_message(hook: &Hook, rule: &str, status: &str, agent: &Agent) {
     }
 }
 
-/// Wait until the agent has stored `n` more samples of `target` matching `cond` (SQL on
-/// `goroutines`) taken after `since_ms`.
-fn wait_for_samples(db: &Path, since_ms: i64, cond: &str, n: i64) {
+/// Wait until the agent has stored `n` more samples whose goroutines match `cond` (described
+/// by `what`), taken after `since_ms`.
+fn wait_for_samples(db: &Path, since_ms: i64, what: &str, cond: fn(u64) -> bool, n: usize) {
     poll(
         Duration::from_secs(60),
-        &format!("{n} samples with {cond} after {since_ms}"),
+        &format!("{n} samples with {what} after {since_ms}"),
         || {
-            (sql(
-                db,
-                &format!("SELECT count(*) FROM samples WHERE ts_ms > {since_ms} AND {cond}"),
-            ) >= n)
-                .then_some(())
+            let matching = support::all_samples(db)
+                .iter()
+                .filter(|s| s.ts_ms > since_ms && s.metrics.goroutines.is_some_and(cond))
+                .count();
+            (matching >= n).then_some(())
         },
     );
 }
@@ -187,7 +194,8 @@ fn wait_for_samples(db: &Path, since_ms: i64, cond: &str, n: i64) {
 /// Every delivered message is unique by idempotency key, and no message is left pending.
 fn assert_no_duplicates(hook: &Hook, db: &Path) {
     poll(Duration::from_secs(30), "an empty outbox", || {
-        (sql(db, "SELECT count(*) FROM outbox WHERE state != 'sent'") == 0).then_some(())
+        let c = outbox_counts(db);
+        (c.pending + c.dead == 0).then_some(())
     });
     let hits = hook.hits();
     let keys: HashSet<String> = hits
@@ -209,7 +217,7 @@ fn fixture_through_l1_l2_l3_and_back_fires_and_resolves_each_level_once() {
     let hook = Hook::start();
     let config = write_config(dir.path(), &db, "200ms", &one_target(&fx), &hook.url());
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
-    wait_for_samples(&db, 0, "goroutines < 100", 2);
+    wait_for_samples(&db, 0, "goroutines < 100", |g| g < 100, 2);
     assert!(hook.hits().is_empty(), "nothing fires at rest");
 
     fx.leak("chan", 2050, "e2e");
@@ -222,7 +230,7 @@ fn fixture_through_l1_l2_l3_and_back_fires_and_resolves_each_level_once() {
     assert!(fx.goroutines() > 10_000);
     wait_for_message(&hook, "goroutines_critical", "firing", &agent);
     // Hold L3 for a while: nothing is repeated or re-announced.
-    wait_for_samples(&db, now_ms(), "goroutines > 10000", 10);
+    wait_for_samples(&db, now_ms(), "goroutines > 10000", |g| g > 10_000, 10);
     let (_, held) = tally(&hook);
     assert_eq!(held.values().sum::<usize>(), 3, "{held:?}");
 
@@ -235,7 +243,7 @@ fn fixture_through_l1_l2_l3_and_back_fires_and_resolves_each_level_once() {
         wait_for_message(&hook, rule, "resolved", &agent);
     }
     // Back to normal for a while longer: nothing else arrives.
-    wait_for_samples(&db, now_ms(), "goroutines < 100", 10);
+    wait_for_samples(&db, now_ms(), "goroutines < 100", |g| g < 100, 10);
     assert_no_duplicates(&hook, &db);
     let (bodies, by) = tally(&hook);
     for (rule, level, threshold) in [
@@ -290,7 +298,7 @@ fn a_count_bouncing_around_5000_does_not_flap() {
     let hook = Hook::start();
     let config = write_config(dir.path(), &db, "200ms", &one_target(&fx), &hook.url());
     let agent = Agent::start(&config, &dir.path().join("agent.log"));
-    wait_for_samples(&db, 0, "goroutines < 100", 1);
+    wait_for_samples(&db, 0, "goroutines < 100", |g| g < 100, 1);
 
     fx.leak("chan", 4400, "base");
     let g = fx.goroutines();
@@ -302,14 +310,20 @@ fn a_count_bouncing_around_5000_does_not_flap() {
         let t = now_ms();
         fx.leak("select", 100, "bounce");
         assert!(fx.goroutines() > 5020, "round {round}");
-        wait_for_samples(&db, t, "goroutines > 5000", 3);
+        wait_for_samples(&db, t, "goroutines > 5000", |g| g > 5000, 3);
         if round == 0 {
             wait_for_message(&hook, "goroutines_urgent", "firing", &agent);
         }
         let t = now_ms();
         fx.control("/control/release?site=select");
         assert!(fx.goroutines() < 4980, "round {round}");
-        wait_for_samples(&db, t, "goroutines BETWEEN 4500 AND 5000", 3);
+        wait_for_samples(
+            &db,
+            t,
+            "goroutines in 4500..=5000",
+            |g| (4500..=5000).contains(&g),
+            3,
+        );
     }
     let (_, by) = tally(&hook);
     assert_eq!(count(&by, "goroutines_urgent", "firing"), 1, "{by:?}");
@@ -319,7 +333,13 @@ fn a_count_bouncing_around_5000_does_not_flap() {
     let t = now_ms();
     fx.control("/control/release?site=cond");
     wait_for_message(&hook, "goroutines_urgent", "resolved", &agent);
-    wait_for_samples(&db, t, "goroutines BETWEEN 2000 AND 4500", 10);
+    wait_for_samples(
+        &db,
+        t,
+        "goroutines in 2000..=4500",
+        |g| (2000..=4500).contains(&g),
+        10,
+    );
     assert_no_duplicates(&hook, &db);
     let (bodies, by) = tally(&hook);
     assert_eq!(count(&by, "goroutines_urgent", "firing"), 1, "{by:?}");
@@ -357,30 +377,16 @@ fn kill_9_with_100_pending_then_restart_delivers_each_exactly_once() {
     let agent = Agent::start(&config, &log);
     // All 100 queued and each tried once against the closed port.
     poll(Duration::from_secs(60), "100 failed attempts", || {
-        (sql(
-            &db,
-            "SELECT count(*) FROM outbox WHERE state = 'pending' AND attempts >= 1",
-        ) == 100)
-            .then_some(())
+        let tried = outbox(&db)
+            .iter()
+            .filter(|m| m.state == "pending" && m.attempts >= 1)
+            .count();
+        (tried == 100).then_some(())
     });
-    let queued: HashSet<String> = String::from_utf8(
-        Command::new("sqlite3")
-            .arg(&db)
-            .arg("SELECT idempotency_key FROM outbox")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .lines()
-    .map(str::to_string)
-    .collect();
+    let queued: HashSet<String> = outbox(&db).into_iter().map(|m| m.key).collect();
     assert_eq!(queued.len(), 100);
     agent.kill9();
-    assert_eq!(
-        sql(&db, "SELECT count(*) FROM outbox WHERE state = 'pending'"),
-        100
-    );
+    assert_eq!(outbox_counts(&db).pending, 100);
 
     let hook = Hook::start_on(format!("127.0.0.1:{port}").parse().unwrap());
     let agent = Agent::start(&config, &log);
@@ -388,7 +394,7 @@ fn kill_9_with_100_pending_then_restart_delivers_each_exactly_once() {
         (hook.hits().len() >= 100).then_some(())
     });
     // Keep running a few rounds of samples: nothing is sent again or re-announced.
-    wait_for_samples(&db, now_ms(), "goroutines > 2000", 300);
+    wait_for_samples(&db, now_ms(), "goroutines > 2000", |g| g > 2000, 300);
     assert_no_duplicates(&hook, &db);
     let hits = hook.hits();
     let bodies: Vec<serde_json::Value> = hits.iter().map(check_contract).collect();
@@ -611,12 +617,13 @@ fn secrets_never_appear_in_logs_errors_or_output() {
         assert_no_secret(&format!("the agent's {format} log"), &all);
     }
     let db = dir.path().join("s.db");
-    let errors = Command::new("sqlite3")
-        .arg(&db)
-        .arg("SELECT channel || ': ' || last_error FROM outbox")
-        .output()
-        .unwrap();
-    let errors = String::from_utf8_lossy(&errors.stdout).into_owned();
+    let errors: String = outbox(&db)
+        .iter()
+        .map(|m| match &m.last_error {
+            Some(e) => format!("{}: {e}\n", m.channel),
+            None => "\n".to_string(),
+        })
+        .collect();
     assert!(errors.lines().count() >= 5, "{errors}");
     assert_no_secret("the outbox's stored errors", &errors);
 }

@@ -5,6 +5,9 @@
 
 use crate::support;
 
+use leakhound_core::rules::Transition;
+use leakhound_core::Sample;
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -101,17 +104,18 @@ fn closed_port() -> u16 {
     free_port()
 }
 
-fn sqlite_count(db: &Path, sql: &str) -> i64 {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    ) else {
-        return 0;
-    };
-    conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
-        .ok()
-        .flatten()
-        .unwrap_or(0)
+/// The stored samples of `target`, oldest first (none until the database exists).
+fn samples_of(db: &Path, target: &str) -> Vec<Sample> {
+    support::read_store(db)
+        .and_then(|s| s.samples(target, i64::MIN, i64::MAX).ok())
+        .unwrap_or_default()
+}
+
+/// The alert history, newest first (none until the database exists).
+fn alert_events(db: &Path) -> Vec<Transition> {
+    support::read_store(db)
+        .and_then(|mut s| s.alert_events(None, 100_000).ok())
+        .unwrap_or_default()
 }
 
 /// Issue 13 items 3, 4 and 8 through the real agent: six hostile targets, a webhook receiver,
@@ -241,17 +245,14 @@ for = "0s"
     // target has been read a few times.
     let down_targets = ["refused", "dns", "tls", "err500", "forged"];
     poll(Duration::from_secs(60), "the down alerts", || {
-        let n = sqlite_count(
-            &db,
-            "SELECT count(DISTINCT target) FROM alert_events WHERE rule = 'target_down'",
-        );
-        let absurd = sqlite_count(
-            &db,
-            "SELECT count(*) FROM samples s JOIN targets t ON t.id = s.target_id \
-             WHERE t.name = 'absurd'",
-        );
+        let down: HashSet<String> = alert_events(&db)
+            .into_iter()
+            .filter(|t| t.rule == "target_down")
+            .map(|t| t.target)
+            .collect();
+        let absurd = samples_of(&db, "absurd").len();
         let delivered = hook.hits().len();
-        (n == down_targets.len() as i64 && absurd >= 3 && delivered >= down_targets.len())
+        (down.len() == down_targets.len() && absurd >= 3 && delivered >= down_targets.len())
             .then_some(())
     });
 
@@ -313,9 +314,18 @@ for = "0s"
     assert!(check_text.contains("token=REDACTED"), "{check_text}");
 
     // Item 4: target text is capped in the store, the payloads and the log, and forges no line.
-    let longest = sqlite_count(&db, "SELECT max(length(error)) FROM samples");
+    let longest = support::all_samples(&db)
+        .iter()
+        .filter_map(|s| s.error.as_ref().map(|e| e.chars().count()))
+        .max()
+        .unwrap_or(0);
     assert!(longest <= 2100, "a stored error of {longest} chars");
-    let longest_event = sqlite_count(&db, "SELECT max(length(body)) FROM alert_events");
+    // An event is stored as its transition's JSON.
+    let longest_event = alert_events(&db)
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap().len())
+        .max()
+        .unwrap_or(0);
     assert!(
         longest_event < 16_000,
         "an alert event of {longest_event} bytes"
@@ -340,24 +350,28 @@ for = "0s"
     );
 
     // Item 8: 1e308 goroutines is a bad sample with its reason; no alert, no action.
-    let critical = sqlite_count(
-        &db,
-        "SELECT count(*) FROM alert_events WHERE target = 'absurd'",
-    );
+    let critical = alert_events(&db)
+        .iter()
+        .filter(|t| t.target == "absurd")
+        .count();
     assert_eq!(critical, 0, "alerts from an absurd reading");
-    let runs = sqlite_count(&db, "SELECT count(*) FROM action_runs");
-    assert_eq!(runs, 0, "actions from an absurd reading");
+    let runs = support::read_store(&db)
+        .and_then(|s| s.runs(None, 1000).ok())
+        .unwrap_or_default();
+    assert_eq!(runs.len(), 0, "actions from an absurd reading");
     assert!(!restarted.exists(), "the restart ran");
-    let stored_max = sqlite_count(
-        &db,
-        "SELECT max(goroutines) FROM samples s JOIN targets t ON t.id = s.target_id WHERE t.name = 'absurd'",
-    );
-    assert_eq!(stored_max, 0, "an absurd count was stored");
-    let reasons = sqlite_count(
-        &db,
-        "SELECT count(*) FROM samples s JOIN targets t ON t.id = s.target_id \
-         WHERE t.name = 'absurd' AND s.up = 1 AND s.error LIKE '%reading out of range: goroutines=%'",
-    );
+    let absurd = samples_of(&db, "absurd");
+    let stored_max = absurd.iter().filter_map(|s| s.metrics.goroutines).max();
+    assert_eq!(stored_max, None, "an absurd count was stored");
+    let reasons = absurd
+        .iter()
+        .filter(|s| {
+            s.up && s
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("reading out of range: goroutines="))
+        })
+        .count();
     assert!(reasons >= 3, "absurd samples without their reason");
     assert!(
         !hook_bodies.iter().any(|b| b.contains("\"absurd\"")),
@@ -392,12 +406,7 @@ fn a_dead_log_reader_does_not_stop_the_agent() {
     err.read_exact(&mut first).unwrap();
     drop(err); // `head -c 10` exits: every later write gets EPIPE.
 
-    let count = || {
-        sqlite_count(
-            &db,
-            "SELECT count(*) FROM samples s JOIN targets t ON t.id = s.target_id WHERE t.name = 'svc'",
-        )
-    };
+    let count = || samples_of(&db, "svc").len();
     let before = count();
     poll(
         Duration::from_secs(30),

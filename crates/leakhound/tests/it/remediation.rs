@@ -1,12 +1,13 @@
 //! Remediation end to end (issue 6): the real `leakhound run` against the real Go fixture,
 //! supervised by `tests/fixtures/restart-fixture.sh` (the *argv* an action runs — leakhound
 //! never runs a shell itself), notifying a local webhook receiver. The store is read through
-//! `leakhound actions list --json` and the `sqlite3` CLI.
+//! `leakhound actions list --json` and the store's read API.
 //! Run by `scripts/test` (`--include-ignored`, `LEAKHOUND_FIXTURE` set; the container test
 //! also needs `scripts/docker-peer`).
 
 use crate::support;
 
+use leakhound_store::Bundle;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -170,20 +171,11 @@ url = "{hook}"
     }
 }
 
-/// One number from the agent's database (WAL: safe while it runs).
-fn count(db: &Path, sql: &str) -> i64 {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 is installed");
-    stdout(&out).trim().parse().unwrap_or(0)
-}
-
 /// Until the agent stored a few samples of the quiet service (so the leak is a rise).
 fn wait_for_samples(db: &Path) {
     poll(Duration::from_secs(30), "the first samples", || {
-        (db.exists() && count(db, "SELECT count(*) FROM samples") >= 2).then_some(())
+        let stored = support::read_store(db).map_or(0, |s| s.count(None).unwrap_or(0));
+        (stored >= 2).then_some(())
     });
 }
 
@@ -193,19 +185,12 @@ fn runs(db: &Path) -> Vec<Value> {
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
-fn bundles(db: &Path) -> Vec<Value> {
-    let out = Command::new("sqlite3")
-        .arg("-json")
-        .arg(db)
-        .arg("SELECT id, incident, first_of_incident, at_ms, triggered_by, dir, bytes, goroutines, suspects FROM evidence_bundles ORDER BY id")
-        .output()
-        .expect("sqlite3 is installed");
-    assert!(out.status.success(), "{out:?}");
-    let text = stdout(&out);
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    serde_json::from_str(&text).unwrap()
+/// The recorded evidence bundles, oldest first.
+fn bundles(db: &Path) -> Vec<Bundle> {
+    let store = support::read_store(db).expect("the agent's database");
+    let mut all = store.bundles(None, usize::MAX).unwrap();
+    all.sort_by_key(|b| b.id);
+    all
 }
 
 fn restart_action(s_dir: &Path, fx: &Supervised, extra: &str) -> String {
@@ -285,14 +270,14 @@ fn the_guides_l3_restart_runs_once_after_the_evidence_and_recovery_is_notified()
     let all_bundles = bundles(&s.db);
     let bundle = all_bundles
         .iter()
-        .find(|b| b["id"] == bundle_id)
+        .find(|b| b.id == bundle_id)
         .expect("the run's bundle is recorded");
-    assert_eq!(bundle["triggered_by"], "action:restart");
-    assert!(bundle["goroutines"].as_u64().unwrap() > 300, "{bundle:#}");
-    assert!(bundle["at_ms"].as_i64().unwrap() <= run["started_ms"].as_i64().unwrap());
-    let suspects: Value = serde_json::from_str(bundle["suspects"].as_str().unwrap()).unwrap();
-    assert_eq!(suspects[0]["function"], LEAK_FUNCTION, "{suspects:#}");
-    let dir = PathBuf::from(bundle["dir"].as_str().unwrap());
+    assert_eq!(bundle.trigger, "action:restart");
+    assert!(bundle.goroutines.unwrap() > 300, "{bundle:#?}");
+    assert!(bundle.at_ms <= run["started_ms"].as_i64().unwrap());
+    let suspects = &bundle.suspects;
+    assert_eq!(suspects[0].function, LEAK_FUNCTION, "{suspects:#?}");
+    let dir = bundle.dir.clone();
     assert!(
         dir.starts_with(tmp.path().join("evidence").join("leaky")),
         "{dir:?}"
@@ -311,7 +296,7 @@ fn the_guides_l3_restart_runs_once_after_the_evidence_and_recovery_is_notified()
     // The alert itself also got a bundle (the first of the incident), announced as a follow-up.
     assert!(all_bundles
         .iter()
-        .any(|b| b["triggered_by"] == "alert:goroutines_critical" && b["first_of_incident"] == 1));
+        .any(|b| b.trigger == "alert:goroutines_critical" && b.first_of_incident));
     let captured = poll(Duration::from_secs(10), "the evidence message", || {
         hook.events("evidence_captured").into_iter().next()
     });
@@ -571,7 +556,7 @@ fn many_bundles_stay_within_the_disk_budget_and_the_store_matches_the_files() {
     }
     eprintln!("8 captures took {:?}", started.elapsed());
     let rows = bundles(&db);
-    let recorded: u64 = rows.iter().map(|b| b["bytes"].as_u64().unwrap()).sum();
+    let recorded: u64 = rows.iter().map(|b| b.bytes).sum();
     assert!(recorded <= 8 << 20, "{recorded} bytes recorded");
     assert!(
         rows.len() >= 2 && rows.len() < 8,
@@ -579,9 +564,9 @@ fn many_bundles_stay_within_the_disk_budget_and_the_store_matches_the_files() {
         rows.len()
     );
     // The first bundle of the (manual) incident is kept, and so is the newest.
-    assert_eq!(rows[0]["first_of_incident"], 1);
-    assert_eq!(rows[0]["id"], 1);
-    assert_eq!(rows.last().unwrap()["id"], 8);
+    assert!(rows[0].first_of_incident);
+    assert_eq!(rows[0].id, 1);
+    assert_eq!(rows.last().unwrap().id, 8);
     // Rows and directories match one to one, and the recorded sizes are the sizes on disk.
     let root = tmp.path().join("ev").join("leaky");
     let mut on_disk: Vec<PathBuf> = std::fs::read_dir(&root)
@@ -589,10 +574,7 @@ fn many_bundles_stay_within_the_disk_budget_and_the_store_matches_the_files() {
         .map(|e| e.unwrap().path())
         .collect();
     on_disk.sort();
-    let mut in_store: Vec<PathBuf> = rows
-        .iter()
-        .map(|b| PathBuf::from(b["dir"].as_str().unwrap()))
-        .collect();
+    let mut in_store: Vec<PathBuf> = rows.iter().map(|b| b.dir.clone()).collect();
     in_store.sort();
     assert_eq!(on_disk, in_store);
     let disk_bytes: u64 = on_disk
@@ -653,11 +635,11 @@ recover_within = "60s"
     let bundle_id = all[0]["bundle_id"].as_i64().unwrap();
     let bundle = bundles(&s.db)
         .into_iter()
-        .find(|b| b["id"] == bundle_id)
+        .find(|b| b.id == bundle_id)
         .unwrap();
     assert!(
-        bundle["goroutines"].as_u64().unwrap() > 300,
-        "taken before the restart: {bundle:#}"
+        bundle.goroutines.unwrap() > 300,
+        "taken before the restart: {bundle:#?}"
     );
     assert!(recovered["suspects"][0]
         .as_str()

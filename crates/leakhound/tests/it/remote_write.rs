@@ -7,7 +7,6 @@ use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{agent, http_client, near, now_ms, poll, Agent, Fixture, Prometheus};
 
@@ -49,27 +48,16 @@ fn metrics(agent: &Agent) -> Option<String> {
         .ok()
 }
 
-/// Timestamps of the stored samples of target `leaky` with a goroutine count, in a window,
-/// read through the `sqlite3` CLI (the store is in WAL mode: safe while the agent writes).
+/// Timestamps of the stored samples of target `leaky` with a goroutine count, in a window
+/// (`from_ms..=to_ms`), read through the store (WAL mode: safe while the agent writes).
 fn stored_timestamps(db: &Path, from_ms: i64, to_ms: i64) -> BTreeSet<i64> {
-    let out = Command::new("sqlite3")
-        .arg("-readonly")
-        .arg(db)
-        .arg(format!(
-            "SELECT s.ts_ms FROM samples s JOIN targets t ON t.id = s.target_id \
-             WHERE t.name = 'leaky' AND s.goroutines IS NOT NULL \
-             AND s.ts_ms >= {from_ms} AND s.ts_ms <= {to_ms} ORDER BY s.ts_ms"
-        ))
-        .output()
-        .expect("sqlite3 is installed (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
+    let store = support::read_store(db).expect("the agent's database");
+    store
+        .samples("leaky", from_ms, to_ms.saturating_add(1))
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.metrics.goroutines.is_some())
+        .map(|s| s.ts_ms)
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! `leakhound report` against stores built through the Store API: every number equals the same
-//! SQL over the raw rows (read with rusqlite), and the chart and HTML files are valid.
+//! number worked out here from the stored rows (read back through the store), and the chart and
+//! HTML files are valid.
 
 use crate::support;
 
@@ -7,7 +8,6 @@ use leakhound_core::config::Levels;
 use leakhound_core::rules::{default_rules, RuleEngine};
 use leakhound_core::Sample;
 use leakhound_store::Store;
-use rusqlite::{params, Connection};
 use std::path::{Path, PathBuf};
 use support::{leakhound, now_ms, sample, stderr, stdout};
 
@@ -67,85 +67,71 @@ fn report_json(db: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
-const MEM: &str = "coalesce(rss_bytes, cgroup_memory_bytes, sys_bytes, alloc_bytes)";
+/// Memory as the report rates it: RSS, else the cgroup's, else `sys`, else `alloc`.
+fn memory(s: &Sample) -> Option<u64> {
+    let m = &s.metrics;
+    m.rss_bytes
+        .or(m.cgroup_memory_bytes)
+        .or(m.sys_bytes)
+        .or(m.alloc_bytes)
+}
 
-/// Compare one target's report with SQL over the same rows.
-fn assert_matches_sql(conn: &Connection, r: &serde_json::Value) {
+fn average(values: &[u64]) -> f64 {
+    values.iter().sum::<u64>() as f64 / values.len() as f64
+}
+
+/// Compare one target's report with the same numbers worked out here from the stored rows.
+fn assert_matches_rows(store: &Store, r: &serde_json::Value) {
     let target = r["target"].as_str().unwrap();
     let (since, until) = (
         r["since_ms"].as_i64().unwrap(),
         r["until_ms"].as_i64().unwrap(),
     );
-    let id: i64 = conn
-        .query_row("SELECT id FROM targets WHERE name = ?1", [target], |row| {
-            row.get(0)
-        })
-        .unwrap();
-    let w = "target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3";
-    let p = params![id, since, until];
-    let (n, down, gn, gmin, gmax, gavg): (i64, i64, i64, i64, i64, f64) = conn
-        .query_row(
-            &format!("SELECT count(*), sum(NOT up), count(goroutines), min(goroutines), max(goroutines), avg(goroutines) FROM samples WHERE {w}"),
-            p,
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)),
-        )
-        .unwrap();
+    // Oldest first: everything before `until`, and the report's window of it.
+    let all = store.samples(target, i64::MIN, until).unwrap();
+    let window: Vec<&Sample> = all.iter().filter(|s| s.ts_ms >= since).collect();
+    let g: Vec<u64> = window.iter().filter_map(|s| s.metrics.goroutines).collect();
+    let (gmin, gmax) = (*g.iter().min().unwrap(), *g.iter().max().unwrap());
     let t = &r["totals"];
-    assert_eq!(t["samples"], n, "{target}: samples");
-    assert_eq!(t["down"], down, "{target}: down");
-    assert_eq!(t["goroutines"]["n"], gn);
+    assert_eq!(t["samples"], window.len(), "{target}: samples");
+    assert_eq!(
+        t["down"],
+        window.iter().filter(|s| !s.up).count(),
+        "{target}: down"
+    );
+    assert_eq!(t["goroutines"]["n"], g.len());
     assert_eq!(t["goroutines"]["min"], gmin);
     assert_eq!(t["goroutines"]["max"], gmax);
-    assert!((r["goroutines_average"].as_f64().unwrap() - gavg).abs() < 1e-9);
+    assert!((r["goroutines_average"].as_f64().unwrap() - average(&g)).abs() < 1e-9);
     assert_eq!(r["peak"]["value"], gmax);
     assert_eq!(r["trough"]["value"], gmin);
-    let peak_ts: i64 = conn
-        .query_row(
-            &format!("SELECT min(ts_ms) FROM samples WHERE {w} AND goroutines = ?4"),
-            params![id, since, until, gmax],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(r["peak"]["ts_ms"], peak_ts);
+    let peak = window.iter().find(|s| s.metrics.goroutines == Some(gmax));
+    assert_eq!(r["peak"]["ts_ms"], peak.unwrap().ts_ms);
 
-    let (mn, mmin, mmax, mavg): (i64, i64, i64, f64) = conn
-        .query_row(
-            &format!(
-                "SELECT count({MEM}), min({MEM}), max({MEM}), avg({MEM}) FROM samples WHERE {w}"
-            ),
-            p,
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-        )
-        .unwrap();
-    assert_eq!(t["memory"]["n"], mn);
-    assert_eq!(t["memory"]["min"], mmin);
-    assert_eq!(t["memory"]["max"], mmax);
+    let m: Vec<u64> = window.iter().filter_map(|s| memory(s)).collect();
+    assert_eq!(t["memory"]["n"], m.len());
+    assert_eq!(t["memory"]["min"], *m.iter().min().unwrap());
+    assert_eq!(t["memory"]["max"], *m.iter().max().unwrap());
+    let mavg = average(&m);
     assert!((r["memory_average_bytes"].as_f64().unwrap() - mavg).abs() / mavg < 1e-12);
 
     // The guide's bands: < 1000, 1000–2000, 2001–3000, 3001–5000, 5001–10000, > 10000.
-    let bands: Vec<i64> = [
-        "goroutines < 1000",
-        "goroutines BETWEEN 1000 AND 2000",
-        "goroutines BETWEEN 2001 AND 3000",
-        "goroutines BETWEEN 3001 AND 5000",
-        "goroutines BETWEEN 5001 AND 10000",
-        "goroutines > 10000",
+    let bands: Vec<usize> = [
+        0..=999,
+        1000..=2000,
+        2001..=3000,
+        3001..=5000,
+        5001..=10_000,
+        10_001..=u64::MAX,
     ]
     .iter()
-    .map(|cond| {
-        conn.query_row(
-            &format!("SELECT count(*) FROM samples WHERE {w} AND {cond}"),
-            p,
-            |row| row.get(0),
-        )
-        .unwrap()
-    })
+    .map(|band| g.iter().filter(|g| band.contains(g)).count())
     .collect();
-    let got: Vec<i64> = r["distribution"]
+    let got: Vec<usize> = r["distribution"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|b| b["count"].as_i64().unwrap())
+        .map(|b| b["count"].as_u64().unwrap() as usize)
         .collect();
     assert_eq!(got, bands, "{target}: distribution");
     assert!(
@@ -154,63 +140,49 @@ fn assert_matches_sql(conn: &Connection, r: &serde_json::Value) {
     );
 
     // The last 1000 and the last 100 (regardless of --since), and the newest sample.
-    let (c1000, avg1000): (i64, f64) = conn
-        .query_row(
-            "SELECT count(*), avg(goroutines) FROM (SELECT goroutines FROM samples WHERE target_id = ?1 \
-             AND ts_ms < ?2 AND goroutines IS NOT NULL ORDER BY ts_ms DESC LIMIT 1000)",
-            params![id, until],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(r["last_1000"]["samples"], c1000);
-    assert!((r["last_1000"]["average"].as_f64().unwrap() - avg1000).abs() < 1e-9);
-    let mut last100: Vec<i64> = conn
-        .prepare(
-            "SELECT goroutines FROM samples WHERE target_id = ?1 AND ts_ms < ?2 AND goroutines IS NOT NULL \
-             ORDER BY ts_ms DESC LIMIT 100",
-        )
-        .unwrap()
-        .query_map(params![id, until], |row| row.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    let newest: Vec<u64> = all
+        .iter()
+        .rev()
+        .filter_map(|s| s.metrics.goroutines)
         .collect();
+    let last1000 = &newest[..newest.len().min(1000)];
+    assert_eq!(r["last_1000"]["samples"], last1000.len());
+    assert!((r["last_1000"]["average"].as_f64().unwrap() - average(last1000)).abs() < 1e-9);
+    let mut last100 = newest[..newest.len().min(100)].to_vec();
     last100.reverse();
-    let got: Vec<i64> = r["last_100"]
+    let got: Vec<u64> = r["last_100"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|v| v.as_i64().unwrap())
+        .map(|v| v.as_u64().unwrap())
         .collect();
     assert_eq!(got, last100);
     assert_eq!(r["sparkline"].as_str().unwrap().chars().count(), 100);
-    let (cur_ts, cur_g): (i64, Option<i64>) = conn
-        .query_row(
-            "SELECT ts_ms, goroutines FROM samples WHERE target_id = ?1 AND ts_ms < ?2 ORDER BY ts_ms DESC LIMIT 1",
-            params![id, until],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(r["current"]["ts_ms"], cur_ts);
-    assert_eq!(r["current"]["goroutines"].as_i64(), cur_g);
+    let current = all.last().unwrap();
+    assert_eq!(r["current"]["ts_ms"], current.ts_ms);
+    assert_eq!(
+        r["current"]["goroutines"].as_u64(),
+        current.metrics.goroutines
+    );
 }
 
 #[test]
-fn report_values_equal_sql_over_the_same_rows() {
+fn report_values_equal_the_same_numbers_over_the_stored_rows() {
     let dir = tempfile::tempdir().unwrap();
     let db = build_store(dir.path(), &[("api-a", 3), ("api-b", 1)]);
-    let conn = Connection::open(&db).unwrap();
+    let store = Store::open_read_only(&db).unwrap();
     // Short (rows), long (rollups plus raw edges) and all-history ranges, one and all targets.
     for since in ["1h", "20h", "2d", "10d"] {
         let reports = report_json(&db, &["--since", since]);
         let reports = reports.as_array().unwrap();
         assert_eq!(reports.len(), 2, "{since}");
         for r in reports {
-            assert_matches_sql(&conn, r);
+            assert_matches_rows(&store, r);
         }
     }
     let one = report_json(&db, &["api-a", "--since", "30h"]);
     assert_eq!(one.as_array().unwrap().len(), 1);
-    assert_matches_sql(&conn, &one[0]);
+    assert_matches_rows(&store, &one[0]);
 }
 
 #[test]
@@ -251,7 +223,6 @@ fn png_svg_and_html_files_are_valid() {
     let db = build_store(dir.path(), &[(name, 2), ("plain", 1)]);
     // Alerts raised by the real rule engine on the last 20 samples, one of them renamed so its
     // text would break the HTML if it were not escaped.
-    let conn = Connection::open(&db).unwrap();
     let recent: Vec<Sample> = series(name, 2, 7).split_off(5740);
     let mut engine = RuleEngine::new(default_rules(&Levels::default()));
     let mut events = Vec::new();
@@ -260,14 +231,12 @@ fn png_svg_and_html_files_are_valid() {
     }
     assert!(!events.is_empty(), "the saw-tooth crosses 10000");
     events[0].rule = "<script>alert(1)</script>".into();
-    for t in &events {
-        conn.execute(
-            "INSERT INTO alert_events(at_ms, target, rule, kind, severity, fingerprint, notified, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![t.at_ms, t.target, t.rule, t.kind.name(), t.severity.name(), t.fingerprint, t.notify, serde_json::to_string(t).unwrap()],
-        )
+    // Recorded as the agent records them (no notifier channels: nothing is queued).
+    let recorded: Vec<_> = events.iter().map(|t| (t.clone(), String::new())).collect();
+    Store::open(&db)
+        .unwrap()
+        .record_alerts(&recorded, &[], 0, &[])
         .unwrap();
-    }
     let db_s = db.to_str().unwrap();
 
     let svg = dir.path().join("r.svg");

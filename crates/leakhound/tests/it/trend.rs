@@ -17,7 +17,6 @@ use crate::support;
 use leakhound_core::rules::{Transition, TransitionKind};
 use leakhound_store::Store;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{alone, now_ms, poll, progress, Agent, Fixture, Progress};
 
@@ -33,45 +32,27 @@ const WAIT_AT_MOST: Duration = Duration::from_secs(330);
 /// How long the others stay watched after the leak alert fired.
 const WATCH_AFTER: Duration = Duration::from_secs(45);
 
-/// One row of numbers from the agent's database through the `sqlite3` CLI (WAL: safe while it
-/// runs); empty when the query fails or finds nothing.
-fn sql_row(db: &Path, query: &str) -> Vec<f64> {
-    let out = Command::new("sqlite3")
-        .args(["-cmd", ".timeout 5000", "-separator", " "])
-        .arg(db)
-        .arg(query)
-        .output()
-        .expect("sqlite3 is installed (scripts/test installs it)");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect()
-}
-
-/// Up samples of `target`: (count, min, max, mean, sd, first ts_ms, last ts_ms) of goroutines.
+/// Up samples of `target`: (count, min, max, mean, sd, first ts_ms, last ts_ms) of goroutines,
+/// read through the store (WAL: safe while the agent runs).
 fn goroutine_stats(db: &Path, target: &str) -> (usize, f64, f64, f64, f64, i64, i64) {
-    let row = sql_row(
-        db,
-        &format!(
-            "SELECT count(*), min(s.goroutines), max(s.goroutines), avg(s.goroutines), \
-             avg(s.goroutines * s.goroutines), min(s.ts_ms), max(s.ts_ms) \
-             FROM samples s JOIN targets t ON t.id = s.target_id \
-             WHERE t.name = '{target}' AND s.up = 1 AND s.goroutines IS NOT NULL"
-        ),
-    );
-    if row.len() < 7 || row[0] == 0.0 {
+    let up: Vec<(i64, f64)> = support::read_store(db)
+        .and_then(|s| s.samples(target, i64::MIN, i64::MAX).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.up)
+        .filter_map(|s| Some((s.ts_ms, s.metrics.goroutines? as f64)))
+        .collect();
+    let (Some(first), Some(last)) = (up.first(), up.last()) else {
         return (0, 0.0, 0.0, 0.0, 0.0, 0, 0);
-    }
-    let sd = (row[4] - row[3] * row[3]).max(0.0).sqrt();
-    (
-        row[0] as usize,
-        row[1],
-        row[2],
-        row[3],
-        sd,
-        row[5] as i64,
-        row[6] as i64,
-    )
+    };
+    let n = up.len() as f64;
+    let g = || up.iter().map(|(_, g)| *g);
+    let mean = g().sum::<f64>() / n;
+    let mean_sq = g().map(|g| g * g).sum::<f64>() / n;
+    let sd = (mean_sq - mean * mean).max(0.0).sqrt();
+    let min = g().fold(f64::INFINITY, f64::min);
+    let max = g().fold(f64::NEG_INFINITY, f64::max);
+    (up.len(), min, max, mean, sd, first.0, last.0)
 }
 
 /// The growth events (any kind) for `target`, oldest first.

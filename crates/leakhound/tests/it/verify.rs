@@ -85,13 +85,10 @@ fn baseline_is_saved_in_the_guides_shape_and_verify_compares_with_it() {
     assert_eq!(b["leakhound"]["window_seconds"], 600);
     assert!(b["leakhound"]["samples"].as_u64().unwrap() >= 19);
     // Stored in the database too: verify right away is pending (the guide compares after 1 h).
-    let stored: String = rusqlite::Connection::open(&db)
+    let stored = support::read_store(&db)
         .unwrap()
-        .query_row(
-            "SELECT value FROM agent_state WHERE key = 'baseline:one-api'",
-            [],
-            |r| r.get(0),
-        )
+        .load_state("baseline:one-api")
+        .unwrap()
         .unwrap();
     assert!(stored.contains("\"goroutines_avg\""));
     let (code, text, _) = run(&["verify", "one-api", "--db", db_s]);

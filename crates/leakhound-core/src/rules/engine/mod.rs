@@ -13,6 +13,7 @@ use super::{
     fingerprint, Baseline, DumpClass, DumpVerdict, Metric, Rule, RuleKind, Silences, Transition,
 };
 use crate::severity::Severity;
+use crate::time::duration_ms as ms;
 use crate::units::human_duration;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -24,9 +25,6 @@ const DEFAULT_GAP_MS: i64 = 30_000;
 const EVIDENCE_WINDOW_MS: i64 = 30 * 60_000;
 const SNAPSHOT_VERSION: u32 = 1;
 
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
 
 fn human_ms(ms: i64) -> String {
     // Whole seconds read better in messages than `1m 30s 250ms`.

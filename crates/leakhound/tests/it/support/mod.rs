@@ -29,6 +29,24 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// The agent's database through the store's typed read API (WAL: safe while the agent writes);
+/// `None` until the agent has created it.
+pub fn read_store(db: &std::path::Path) -> Option<leakhound_store::Store> {
+    leakhound_store::Store::open_read_only(db).ok()
+}
+
+/// Every stored sample of every target (oldest first per target); empty until the database exists.
+pub fn all_samples(db: &std::path::Path) -> Vec<leakhound_core::Sample> {
+    let Some(store) = read_store(db) else {
+        return Vec::new();
+    };
+    let targets = store.targets().unwrap_or_default();
+    targets
+        .iter()
+        .flat_map(|t| store.samples(t, i64::MIN, i64::MAX).unwrap_or_default())
+        .collect()
+}
+
 /// Two readings of a live count (the fixture's goroutines move by a few between two reads).
 pub fn near(a: u64, b: u64, slack: u64) -> bool {
     a.abs_diff(b) <= slack

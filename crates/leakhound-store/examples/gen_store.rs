@@ -2,7 +2,7 @@
 //! ending now (so `leakhound report --since 30d` covers all of it).
 //!
 //! ```sh
-//! cargo run --release -p leakhound-agent --example gen_store -- OUT.db [TARGETS] [DAYS] [INTERVAL_S]
+//! cargo run --release -p leakhound-store --example gen_store -- OUT.db [TARGETS] [DAYS] [INTERVAL_S]
 //! # defaults: 100 targets, 30 days, 30 s  →  8,640,000 samples (~1.2 GB, ~30 s)
 //! ```
 //!
@@ -17,9 +17,10 @@
 //!
 //! An existing OUT is refused (delete it first).
 
+use leakhound_core::time::UnixMs;
 use leakhound_store::Store;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -40,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if out.exists() {
         return Err(format!("'{}' exists; delete it first", out.display()).into());
     }
-    let end_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    let end_ms = UnixMs::from(SystemTime::now()).as_i64();
     let end_ms = end_ms - end_ms % interval_ms;
     let start_ms = end_ms - days * 86_400_000;
     let steps = (end_ms - start_ms) / interval_ms;

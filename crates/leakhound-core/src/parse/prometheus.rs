@@ -7,7 +7,7 @@
 //! rest of a probe together. Lines of other families, comments and labelled samples are skipped
 //! without being split.
 
-use leakhound_core::Metrics;
+use crate::Metrics;
 
 /// The families leakhound reads, in the order of the slots in [`Found`].
 const WANTED: [&str; 11] = [

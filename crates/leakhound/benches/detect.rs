@@ -1,11 +1,11 @@
 //! Detection quality as a classifier: time-to-detect, time-to-name and false alarms over a
 //! matrix of leak rates × noise × backgrounds with random seeds, through the real rule engine
-//! and dump classifier on a simulated clock ([`leakhound_agent::detect_sim`]).
+//! and dump classifier on a simulated clock ([`leakhound::detect_sim`]).
 //!
 //! `scripts/bench/detect [SEEDS] [WEEK_SEEDS]` (default 5 and 3) prints the tables that
 //! BENCHMARKS.md keeps.
 
-use leakhound_agent::detect_sim::{run, Background, Outcome, Scenario};
+use leakhound::detect_sim::{run, Background, Outcome, Scenario};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 

@@ -1,7 +1,7 @@
 //! `/debug/pprof/goroutine?debug=1`: only its first line, `goroutine profile: total N`, the
 //! cheapest goroutine count a stock Go service with net/http/pprof offers.
 
-use leakhound_core::Metrics;
+use crate::Metrics;
 
 pub fn parse_total(head: &[u8]) -> Result<Metrics, String> {
     let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
@@ -13,7 +13,7 @@ pub fn parse_total(head: &[u8]) -> Result<Metrics, String> {
         .ok_or_else(|| {
             format!(
                 "expected 'goroutine profile: total N' as the first line, got '{}'",
-                leakhound_core::text::escape_capped(&line, 60)
+                crate::text::escape_capped(&line, 60)
             )
         })?;
     Ok(Metrics {

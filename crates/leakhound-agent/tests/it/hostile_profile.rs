@@ -3,7 +3,6 @@
 //! stand-in for another target's probe schedule and `/metrics`); while the profile is being
 //! parsed, an observer thread checks that the ticker keeps ticking. The target is a fake (a
 //! few lines of std TCP serving one profile): no Go service can be made to serve this body.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use leakhound_agent::evidence::{CaptureRequest, Capturer};
 use leakhound_core::config::{Config, EvidenceConfig};

@@ -1,9 +1,9 @@
 //! The guide's `/api/monitor/health` JSON (GUIDE §1), or a look-alike mapped with JSON pointers:
 //! `{"status":"ok","goroutines":1234,"memory":{"alloc_mb":256,"total_alloc_mb":1024,"sys_mb":512,"num_gc":45}}`
 
-use leakhound_core::config::FieldMap;
-use leakhound_core::text::{target_bytes, target_text};
-use leakhound_core::Metrics;
+use crate::config::FieldMap;
+use crate::text::{target_bytes, target_text};
+use crate::Metrics;
 use serde_json::Value;
 
 const MB: f64 = (1u64 << 20) as f64;

@@ -9,11 +9,11 @@
 //! that gains Poisson(rate × 5 s) goroutines every 5 s sample. A goroutine dump is the state of
 //! every bucket at that moment (debug=1: counts, frames, no ages).
 //!
-//! `scripts/bench/detect` prints the matrix (`cargo bench -p leakhound-agent --bench detect`);
+//! `scripts/bench/detect` prints the matrix (`cargo bench -p leakhound --bench detect`);
 //! the unit tests below run a few cells as a regression check.
 
-use crate::dumps::DumpHistory;
 use goroutine_dump::{Blocking, Bucket, FrameOut};
+use leakhound_agent::dumps::DumpHistory;
 use leakhound_core::config::Levels;
 use leakhound_core::rules::{
     default_rules, DumpClass, DumpPolicy, Point, RuleEngine, TransitionKind,

@@ -1,16 +1,12 @@
 //! expvar `/debug/vars`: `memstats` always; the goroutine count when the service publishes a
 //! variable for it (named `goroutines` by default).
 
-use leakhound_core::Metrics;
+use crate::Metrics;
 use serde_json::Value;
 
 pub fn parse(body: &[u8], goroutines_var: &str) -> Result<Metrics, String> {
-    let json: Value = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "not JSON ({})",
-            leakhound_core::text::target_text(&e.to_string())
-        )
-    })?;
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("not JSON ({})", crate::text::target_text(&e.to_string())))?;
     let memstats = json
         .get("memstats")
         .ok_or("no 'memstats' object: is this Go's expvar page (import _ \"expvar\")?")?;
@@ -22,7 +18,7 @@ pub fn parse(body: &[u8], goroutines_var: &str) -> Result<Metrics, String> {
         Some(v) => Some(v.as_u64().or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)).ok_or_else(|| {
             format!(
                 "expvar '{goroutines_var}' is '{}', not a count; set `expvar_goroutines` to the variable that holds runtime.NumGoroutine()",
-                leakhound_core::text::target_text(&super::health::shown_json(v))
+                crate::text::target_text(&super::health::shown_json(v))
             )
         })?),
     };

@@ -1,0 +1,234 @@
+//! The remote writer's bounded queue: each sample becomes its series' points (interned labels,
+//! sorted by name), the oldest dropped when full; [`Queue::take`] makes a request of them.
+
+use super::proto::{self, Label, TimeSeries, WriteRequest};
+use super::Stats;
+use leakhound_core::exposition::{self as names, level_number, memory_by_kind};
+use leakhound_core::ladder::AlertLevels;
+use leakhound_core::Sample;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// One waiting value of one series.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    series: u32,
+    ts_ms: i64,
+    value: f64,
+}
+
+struct Inner {
+    points: VecDeque<Point>,
+    /// Every series' sorted labels, by id.
+    series: Vec<Arc<[Label]>>,
+    /// target → (metric name, kind) → series id.
+    index: HashMap<String, HashMap<(&'static str, &'static str), u32>>,
+    /// Whether the queue is dropping now (logged once per episode).
+    dropping: bool,
+}
+
+/// The bounded queue between the agent's ingest path and the sender. [`Queue::push`] never
+/// blocks for longer than a short lock; when the queue is full the oldest samples go.
+pub struct Queue {
+    inner: Mutex<Inner>,
+    capacity: usize,
+    labels: Vec<(String, String)>,
+    levels: AlertLevels,
+    pub(super) stats: Arc<Stats>,
+    pub(super) wake: Notify,
+    pub(super) wake_at: usize,
+    /// Samples taken by the sender and not yet accepted or refused.
+    pub(super) in_flight: std::sync::atomic::AtomicUsize,
+}
+
+impl Queue {
+    /// A queue of at most `capacity` samples; `labels` go on every series.
+    pub fn new(
+        capacity: usize,
+        labels: Vec<(String, String)>,
+        levels: AlertLevels,
+        stats: Arc<Stats>,
+    ) -> Queue {
+        Queue {
+            inner: Mutex::new(Inner {
+                points: VecDeque::with_capacity(capacity.min(4096)),
+                series: Vec::new(),
+                index: HashMap::new(),
+                dropping: false,
+            }),
+            capacity: capacity.max(1),
+            labels,
+            levels,
+            stats,
+            wake: Notify::new(),
+            wake_at: usize::MAX,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Samples waiting now.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |i| i.points.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queue the series values of one probe result.
+    pub fn push(&self, sample: &Sample) {
+        let m = &sample.metrics;
+        let mut values: [(&'static str, &'static str, f64); 13] = [("", "", 0.0); 13];
+        let mut n = 0;
+        let mut add = |name: &'static str, kind: &'static str, v: f64| {
+            if n < values.len() {
+                values[n] = (name, kind, v);
+                n += 1;
+            }
+        };
+        add(names::UP, "", f64::from(u8::from(sample.up)));
+        add(
+            names::SCRAPE_DURATION_SECONDS,
+            "",
+            sample.latency_ms / 1000.0,
+        );
+        if let Some(g) = m.goroutines {
+            add(names::GOROUTINES, "", g as f64);
+            add(names::LEVEL, "", level_number(self.levels.level(g)) as f64);
+        }
+        for (kind, value) in memory_by_kind(m) {
+            if let Some(v) = value {
+                add(names::MEMORY_BYTES, kind, v as f64);
+            }
+        }
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let mut dropped = 0u64;
+        for &(name, kind, value) in &values[..n] {
+            let series = inner.intern(&sample.target, name, kind, &self.labels);
+            if inner.points.len() >= self.capacity {
+                inner.points.pop_front();
+                dropped += 1;
+            }
+            inner.points.push_back(Point {
+                series,
+                ts_ms: sample.ts_ms,
+                value,
+            });
+        }
+        let len = inner.points.len();
+        let started_dropping = dropped > 0 && !inner.dropping;
+        inner.dropping = dropped > 0;
+        drop(inner);
+        if dropped > 0 {
+            self.stats.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if started_dropping {
+            tracing::warn!(
+                capacity = self.capacity,
+                "remote write queue is full: dropping the oldest samples (counted in \
+                 leakhound_remote_write_dropped_samples_total); the endpoint is down or too slow, \
+                 or raise [remote_write] queue_capacity"
+            );
+        }
+        self.stats.pending.store(len as u64, Ordering::Relaxed);
+        if len >= self.wake_at {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Take up to `max` of the oldest samples as one request (series labels sorted, samples in
+    /// timestamp order per series), with the number of samples in it.
+    pub fn take(&self, max: usize) -> Option<(WriteRequest, usize)> {
+        let (points, labels) = {
+            let mut inner = self.inner.lock().ok()?;
+            let n = inner.points.len().min(max);
+            if n == 0 {
+                return None;
+            }
+            let points: Vec<Point> = inner.points.drain(..n).collect();
+            if inner.points.len() < self.capacity {
+                inner.dropping = false;
+            }
+            self.stats
+                .pending
+                .store(inner.points.len() as u64, Ordering::Relaxed);
+            let mut labels: HashMap<u32, Arc<[Label]>> = HashMap::new();
+            for p in &points {
+                if let Some(l) = inner.series.get(p.series as usize) {
+                    labels.entry(p.series).or_insert_with(|| l.clone());
+                }
+            }
+            (points, labels)
+        };
+        let count = points.len();
+        let mut by_series: HashMap<u32, usize> = HashMap::new();
+        let mut timeseries: Vec<TimeSeries> = Vec::new();
+        for p in points {
+            let i = *by_series.entry(p.series).or_insert_with(|| {
+                timeseries.push(TimeSeries {
+                    labels: labels
+                        .get(&p.series)
+                        .map(|l| l.to_vec())
+                        .unwrap_or_default(),
+                    samples: Vec::new(),
+                });
+                timeseries.len() - 1
+            });
+            timeseries[i].samples.push(proto::Sample {
+                value: p.value,
+                timestamp: p.ts_ms,
+            });
+        }
+        for ts in &mut timeseries {
+            // Arrival order is timestamp order per target; a stable sort keeps it so anyway.
+            ts.samples.sort_by_key(|s| s.timestamp);
+        }
+        Some((WriteRequest { timeseries }, count))
+    }
+}
+
+impl Inner {
+    fn intern(
+        &mut self,
+        target: &str,
+        name: &'static str,
+        kind: &'static str,
+        extra: &[(String, String)],
+    ) -> u32 {
+        if let Some(id) = self.index.get(target).and_then(|m| m.get(&(name, kind))) {
+            return *id;
+        }
+        let id = u32::try_from(self.series.len()).unwrap_or(u32::MAX);
+        let mut labels = vec![
+            Label {
+                name: "__name__".into(),
+                value: name.into(),
+            },
+            Label {
+                name: "target".into(),
+                value: target.into(),
+            },
+        ];
+        if !kind.is_empty() {
+            labels.push(Label {
+                name: "kind".into(),
+                value: kind.into(),
+            });
+        }
+        labels.extend(extra.iter().map(|(n, v)| Label {
+            name: n.clone(),
+            value: v.clone(),
+        }));
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        self.series.push(labels.into());
+        self.index
+            .entry(target.to_string())
+            .or_default()
+            .insert((name, kind), id);
+        id
+    }
+}

@@ -1,0 +1,5 @@
+//! The agent's integration tests, one binary (`it`) with a module per area:
+//! [`hostile_profile`] checks that a huge goroutine profile is parsed off the async runtime.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod hostile_profile;
