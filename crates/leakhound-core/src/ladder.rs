@@ -5,7 +5,7 @@
 //! excellent, 1000 and 2000 are good, 2001 is notice, 5000 is warning, 5001 is alert, 10000 is
 //! alert and 10001 is danger. The same rule gives "`> 5000`" for every alert in the guide.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The six goroutine states of GUIDE §7.
@@ -217,7 +217,7 @@ impl LogThresholds {
 }
 
 /// GUIDE §9 alert levels: L1 warning `> 2000`, L2 urgent `> 5000`, L3 critical `> 10000`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlertLevel {
     None,

@@ -6,6 +6,7 @@
 
 use crate::api::{blocking, database, unknown_target};
 use crate::error::{Path, Query};
+use crate::wire::DumpList;
 use crate::{AppError, AppState};
 use axum::extract::State;
 use axum::routing::get;
@@ -31,12 +32,6 @@ pub(crate) fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     limit: Option<usize>,
-}
-
-#[derive(Debug, Serialize)]
-struct DumpList {
-    target: String,
-    dumps: Vec<Bundle>,
 }
 
 fn known(state: &AppState, name: &str) -> Result<(), AppError> {
