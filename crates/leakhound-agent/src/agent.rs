@@ -1,11 +1,15 @@
-//! The agent: one task per target probes on its own interval (with jitter), an ingest task keeps
-//! the latest state and writes the guide's log lines, and a writer stores samples in SQLite in
-//! batches. Shutdown stops the probers, then drains every sample already produced into the store.
+//! The agent: one task per target probes on its own interval (with jitter), an ingest task
+//! evaluates the alert rules, writes the guide's log lines and publishes what happened to the
+//! read model ([`AgentView`]), and a writer stores samples in SQLite in batches. Shutdown stops
+//! the probers, then drains every sample already produced into the store.
 //!
 //! ```text
 //! probers ──(bounded mpsc)──▶ ingest ──(bounded mpsc)──▶ writer ──▶ SQLite
-//!                               └──▶ broadcast (live views)
+//!                               └──▶ AgentView (latest, firing alerts, events for live views)
 //! ```
+//!
+//! [`Agent::start`] runs it and hands back an [`AgentHandle`]: the view for readers, and
+//! [`AgentHandle::stop`] / [`AgentHandle::run_until`] to end it.
 
 use crate::alerting::{notifiers_from_config, Alerting, Channels};
 use crate::clock::Clock;
@@ -16,15 +20,16 @@ use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
 use crate::probe::container::ContainerProbe;
 use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
+use crate::view::{AgentEvent, AgentView};
 use leakhound_core::config::{Config, ConfigErrors, TargetConfig};
 use leakhound_core::{Metrics, Sample};
 use leakhound_http::HttpError;
 use leakhound_store::{Db, StoreError};
 use rand::Rng;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 /// Why the agent could not start or stopped early.
@@ -42,6 +47,8 @@ pub enum AgentError {
     NoTargets,
     #[error("{0}")]
     Config(ConfigErrors),
+    #[error("the agent stopped unexpectedly: {0}")]
+    Crashed(String),
 }
 
 /// Milliseconds since the Unix epoch, from the system clock (for the commands; the agent's
@@ -298,9 +305,6 @@ pub fn spawn_probers(
     Ok(set)
 }
 
-/// The latest sample of every target, shared with live views.
-pub type Latest = Arc<Mutex<HashMap<String, Sample>>>;
-
 /// Probe-to-store latency, in a fixed histogram of 1 ms buckets up to 60 s.
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
@@ -352,13 +356,104 @@ pub struct RunSummary {
     pub elapsed: Duration,
 }
 
+/// Starts agents (see [`Agent::start`]).
+#[derive(Debug)]
+pub struct Agent;
+
+impl Agent {
+    /// Open the store, check the notifiers, start probing every target of `config`. Errors
+    /// come back before anything runs; from then on the agent runs until
+    /// [`AgentHandle::stop`] (or until the handle is dropped).
+    pub async fn start(config: Config) -> Result<AgentHandle, AgentError> {
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = oneshot::channel::<AgentView>();
+        let task = tokio::spawn(async move {
+            // A dropped handle stops the agent too.
+            let stop = async move {
+                let _ = stop_rx.await;
+            };
+            run(&config, stop, ready_tx).await
+        });
+        match ready_rx.await {
+            Ok(view) => Ok(AgentHandle {
+                view,
+                stop: Some(stop_tx),
+                task,
+            }),
+            // It ended before it was ready: the error says why.
+            Err(_) => match finished(task.await) {
+                Err(e) => Err(e),
+                Ok(_) => Err(AgentError::Crashed("it stopped while starting".into())),
+            },
+        }
+    }
+}
+
+/// A running agent: its read model, and the way to stop it.
+#[derive(Debug)]
+pub struct AgentHandle {
+    view: AgentView,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<RunSummary, AgentError>>,
+}
+
+fn finished(
+    joined: Result<Result<RunSummary, AgentError>, tokio::task::JoinError>,
+) -> Result<RunSummary, AgentError> {
+    joined.unwrap_or_else(|e| Err(AgentError::Crashed(e.to_string())))
+}
+
+impl AgentHandle {
+    /// The agent's read model (a clone shares it).
+    pub fn view(&self) -> AgentView {
+        self.view.clone()
+    }
+
+    /// The latest sample of every target probed so far.
+    pub fn latest(&self) -> Vec<Sample> {
+        self.view.all_latest()
+    }
+
+    /// Every event from now on (see [`AgentView::subscribe`]).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AgentEvent> {
+        self.view.subscribe()
+    }
+
+    /// The alerts firing now.
+    pub fn active_alerts(&self) -> Vec<leakhound_core::rules::Transition> {
+        self.view.active_alerts()
+    }
+
+    /// Stop: the probers stop, every sample taken is stored, queued messages are tried once
+    /// more. Returns what the run did.
+    pub async fn stop(mut self) -> Result<RunSummary, AgentError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        finished((&mut self.task).await)
+    }
+
+    /// Run until `shutdown` resolves (then [`stop`](Self::stop)), or until the agent ends on
+    /// its own (its store writer failed).
+    pub async fn run_until(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<RunSummary, AgentError> {
+        tokio::select! {
+            done = &mut self.task => return finished(done),
+            _ = shutdown => {}
+        }
+        self.stop().await
+    }
+}
+
 /// Run the agent until `shutdown` resolves, then drain and return. Every sample a prober
-/// produced before shutdown is in the store when this returns `Ok`.
-pub async fn run(
+/// produced before shutdown is in the store when this returns `Ok`. `ready` gets the view once
+/// everything has started (it is dropped unsent when starting fails).
+async fn run(
     config: &Config,
     shutdown: impl std::future::Future<Output = ()>,
-    live: Option<broadcast::Sender<Sample>>,
-    latest: Latest,
+    ready: oneshot::Sender<AgentView>,
 ) -> Result<RunSummary, AgentError> {
     if config.targets.is_empty() {
         return Err(AgentError::NoTargets);
@@ -371,6 +466,7 @@ pub async fn run(
     // The one connection that writes (a writer thread) and the read pool every part shares.
     let db = Db::open(&config.agent.database)?;
     let clock = Clock::system();
+    let view = AgentView::of_database(config, db.reader());
     let channels = Arc::new(Channels::new(
         notifiers_from_config(config).map_err(AgentError::Config)?,
     ));
@@ -454,6 +550,7 @@ pub async fn run(
         database = %config.agent.database.display(),
         "leakhound agent started; monitoring endpoints enabled"
     );
+    let _ = ready.send(view.clone());
 
     let ingest = async {
         loop {
@@ -476,6 +573,11 @@ pub async fn run(
             };
             guide_log.observe(&probed.sample);
             let transitions = alerting.observe(&probed.sample).await;
+            // The sample, then the alert changes it caused (already in the store).
+            view.publish(AgentEvent::Sample(probed.sample.clone()));
+            for t in &transitions {
+                view.publish(AgentEvent::Transition(t.clone()));
+            }
             if let Some(tx) = &dump_tx {
                 let state = dump_state.entry(probed.sample.target.clone()).or_default();
                 if let Some(req) = state.next(alerting.engine(), &probed.sample) {
@@ -505,15 +607,8 @@ pub async fn run(
                     }
                 }
             }
-            if let Ok(mut map) = latest.lock() {
-                map.insert(probed.sample.target.clone(), probed.sample.clone());
-            }
             if let Some(queue) = &remote_queue {
                 queue.push(&probed.sample); // never blocks: a full queue drops its oldest
-            }
-            if let Some(live) = &live {
-                // No live viewer is fine.
-                let _ = live.send(probed.sample.clone());
             }
             if store_tx.send(probed).await.is_err() {
                 tracing::error!("the store writer stopped; samples can no longer be stored");

@@ -28,3 +28,4 @@ pub mod memory;
 pub mod outbox;
 pub mod probe;
 pub mod remote_write;
+pub mod view;

@@ -72,8 +72,8 @@ impl Store {
             .collect())
     }
 
-    /// The latest transition of every alert that has not resolved, by target and rule (the web
-    /// API's view of what fires; the agent's own is its rule engine).
+    /// The latest transition of every alert that has not resolved, by target and rule: what was
+    /// firing when the agent last wrote (its read model starts from it).
     pub fn active_alert_events(&mut self) -> Result<Vec<Transition>, StoreError> {
         let bodies: Vec<String> = self.run(|c| {
             let mut stmt = match c.prepare_cached(
@@ -91,39 +91,5 @@ impl Store {
             .iter()
             .filter_map(|b| serde_json::from_str(b).ok())
             .collect())
-    }
-
-    /// `(id, JSON body)` of the alert transitions after `after`, oldest first, at most `limit`
-    /// (none when the database has no alert table yet).
-    pub fn alert_events_after(
-        &mut self,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        self.run(|c| {
-            let mut stmt = match c.prepare_cached(
-                "SELECT id, body FROM alert_events WHERE id > ?1 ORDER BY id LIMIT ?2",
-            ) {
-                Err(e) if e.to_string().contains("no such table") => return Ok(Vec::new()),
-                r => r?,
-            };
-            let rows = stmt.query_map(
-                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            rows.collect()
-        })
-    }
-
-    /// The newest `alert_events` id (0 when there is none).
-    pub fn newest_alert_event_id(&mut self) -> Result<i64, StoreError> {
-        self.run(|c| {
-            match c.query_row("SELECT coalesce(max(id), 0) FROM alert_events", [], |r| {
-                r.get(0)
-            }) {
-                Err(e) if e.to_string().contains("no such table") => Ok(0),
-                r => r,
-            }
-        })
     }
 }

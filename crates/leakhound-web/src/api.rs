@@ -1,16 +1,16 @@
 //! The JSON routes: the guide's health endpoint for every target, targets, samples, alerts.
 
 use crate::error::{Path, Query};
+use crate::wire::{AlertsView, GuideHealth, GuideMemory, SamplesView, TargetView};
 use crate::{AppError, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use leakhound_core::rules::Transition;
 use leakhound_core::Sample;
 use leakhound_store::{Reader, Store};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -49,27 +49,6 @@ pub(crate) fn unknown_target(state: &AppState, name: &str) -> AppError {
     ))
 }
 
-/// The guide's health JSON, its keys in the guide's order.
-#[derive(Debug, Serialize)]
-struct GuideHealth {
-    status: &'static str,
-    goroutines: Option<u64>,
-    memory: GuideMemory,
-    /// Only for the agent itself.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    targets: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    targets_down: Option<usize>,
-}
-
-#[derive(Debug, Serialize)]
-struct GuideMemory {
-    alloc_mb: Option<u64>,
-    total_alloc_mb: Option<u64>,
-    sys_mb: Option<u64>,
-    num_gc: Option<u64>,
-}
-
 #[derive(Debug, Deserialize)]
 struct HealthQuery {
     target: Option<String>,
@@ -95,7 +74,7 @@ async fn health(
     };
     let m = &sample.metrics;
     let body = GuideHealth {
-        status: if sample.up { "ok" } else { "down" },
+        status: if sample.up { "ok" } else { "down" }.into(),
         goroutines: m.goroutines,
         memory: GuideMemory {
             alloc_mb: mb(m.alloc_bytes),
@@ -124,7 +103,7 @@ fn agent_health(state: &AppState) -> GuideHealth {
     let names = state.target_names();
     let down = state.all_latest().iter().filter(|s| !s.up).count();
     GuideHealth {
-        status: "ok",
+        status: "ok".into(),
         goroutines: Some(tasks as u64),
         memory: GuideMemory {
             alloc_mb: rss_mb,
@@ -149,28 +128,6 @@ fn own_rss_bytes() -> Option<u64> {
     {
         None
     }
-}
-
-/// One target in `/api/targets`.
-#[derive(Debug, Serialize)]
-pub(crate) struct TargetView {
-    name: String,
-    /// `null` before the first probe.
-    up: Option<bool>,
-    ts_ms: Option<i64>,
-    goroutines: Option<u64>,
-    memory_bytes: Option<u64>,
-    /// The guide's goroutine table: excellent, good, notice, warning, alert, danger.
-    state: Option<&'static str>,
-    /// The alert level: none, warning, urgent, critical.
-    level: Option<&'static str>,
-    latency_ms: Option<f64>,
-    source: Option<String>,
-    error: Option<String>,
-    /// With `?history=30m`: `[ts_ms, goroutines]` pairs over that span, at most
-    /// [`HISTORY_POINTS`] (the peak of each slice; `null` goroutines where the target was down).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    history: Option<Vec<(i64, Option<u64>)>>,
 }
 
 /// Points per target in `/api/targets?history=…` (the dashboard's trend column).
@@ -247,8 +204,8 @@ pub(crate) fn target_view(state: &AppState, name: String, s: Option<Sample>) -> 
         ts_ms: s.as_ref().map(|s| s.ts_ms),
         goroutines,
         memory_bytes: s.as_ref().and_then(|s| s.metrics.memory_used_bytes()),
-        state: goroutines.map(|n| levels.goroutines.state(n).word()),
-        level: goroutines.map(|n| leakhound_core::ladder::level_word(levels.alert.level(n))),
+        state: goroutines.map(|n| levels.goroutines.state(n).word().to_string()),
+        level: goroutines.map(|n| leakhound_core::ladder::level_word(levels.alert.level(n)).to_string()),
         latency_ms: s.as_ref().map(|s| s.latency_ms),
         source: s.as_ref().map(|s| s.source.clone()),
         error: s.and_then(|s| s.error),
@@ -276,15 +233,6 @@ fn parse_time(key: &str, text: &str, now_ms: i64) -> Result<i64, AppError> {
                 "{key}='{text}' is neither Unix milliseconds nor a duration back from now; write e.g. {key}=1h or {key}=1700000000000"
             ))
         })
-}
-
-#[derive(Debug, Serialize)]
-struct SamplesView {
-    target: String,
-    since_ms: i64,
-    until_ms: i64,
-    step_ms: Option<i64>,
-    samples: Vec<Sample>,
 }
 
 async fn samples(
@@ -496,21 +444,13 @@ struct AlertsQuery {
     limit: Option<usize>,
 }
 
-#[derive(Debug, Serialize)]
-struct AlertsView {
-    /// The latest transition of every alert that has not resolved.
-    active: Vec<Transition>,
-    /// The alert history, newest first.
-    recent: Vec<Transition>,
-}
-
 async fn alerts(
     State(state): State<AppState>,
     Query(q): Query<AlertsQuery>,
 ) -> Result<Json<AlertsView>, AppError> {
     let db = database(&state)?;
     let limit = q.limit.unwrap_or(100).min(1000);
-    let active = active_alerts(db.clone()).await?;
+    let active = state.0.agent.active_alerts();
     let recent = blocking(move || {
         db.with(|s| s.alert_events(None, limit))
             .map_err(|e| e.to_string())
@@ -520,7 +460,7 @@ async fn alerts(
 }
 
 pub(crate) fn database(state: &AppState) -> Result<Reader, AppError> {
-    state.0.database.clone().ok_or_else(|| {
+    state.0.agent.reader().cloned().ok_or_else(|| {
         AppError::Unavailable("this server has no history; run `leakhound run` for it".into())
     })
 }
@@ -533,15 +473,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
         Ok(Err(detail)) => Err(AppError::Internal(detail)),
         Err(e) => Err(AppError::Internal(format!("database task failed: {e}"))),
     }
-}
-
-/// Every alert whose latest transition is not `resolved`.
-pub(crate) async fn active_alerts(db: Reader) -> Result<Vec<Transition>, AppError> {
-    blocking(move || {
-        db.with(|s| s.active_alert_events())
-            .map_err(|e| e.to_string())
-    })
-    .await
 }
 
 #[cfg(test)]
@@ -572,7 +503,9 @@ mod tests {
             &|_| None,
         )
         .unwrap();
-        let state = AppState::new(&config, Default::default());
+        let reader = Reader::new(&config.agent.database);
+        let view = leakhound_agent::view::AgentView::new(&config, Some(reader), Vec::new());
+        let state = AppState::new(&config, view);
         let held: Vec<_> = (0..crate::HEAVY_SLOTS)
             .map(|_| state.0.heavy.clone().try_acquire_owned().unwrap())
             .collect();

@@ -6,6 +6,7 @@
 
 use crate::api::{blocking, database, unknown_target};
 use crate::error::{Path, Query};
+use crate::wire::{DumpItem, DumpList};
 use crate::{AppError, AppState};
 use axum::extract::State;
 use axum::routing::get;
@@ -31,21 +32,6 @@ pub(crate) fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     limit: Option<usize>,
-}
-
-#[derive(Debug, Serialize)]
-struct DumpList {
-    target: String,
-    dumps: Vec<DumpItem>,
-}
-
-/// A bundle as the API shows it: its stored fields, and each suspect in the one line that
-/// messages and logs print too (`leakhound_agent::evidence::suspect_line`).
-#[derive(Debug, Serialize)]
-struct DumpItem {
-    #[serde(flatten)]
-    bundle: Bundle,
-    suspect_lines: Vec<String>,
 }
 
 impl From<Bundle> for DumpItem {

@@ -7,21 +7,26 @@
 //! | `GET /api/targets` | every target with its latest state |
 //! | `GET /api/targets/{name}/samples?since=&until=&step=` | stored samples of one target, downsampled on request |
 //! | `GET /api/alerts` | alerts firing now and the recent alert history |
-//! | `GET /api/events` | the live feed (Server-Sent Events): a snapshot, then every sample |
+//! | `GET /api/events` | the live feed (Server-Sent Events): a snapshot, then every sample and alert change |
 //! | `GET /api/targets/{name}/dumps[/{id}]`, `…/dumps/diff?from=&to=` | goroutine dumps (evidence bundles): list, buckets and suspects, diff |
 //! | `GET /`, `/targets/{name}`, `/assets/…` | the dashboard (HTML, JS, CSS built into the binary) |
 //!
-//! `docs/api.md` is the full reference (a test keeps it in sync with [`ROUTES`]).
+//! `docs/api.md` is the full reference (a test keeps it in sync with [`ROUTES`]); the JSON
+//! shapes are in [`wire`], shared with the clients (`leakhound watch --agent`).
+//! Every route reads the agent's read model ([`AgentView`]): the latest samples and the alerts
+//! firing come from memory, history from the agent's read pool over its store.
 //! Requests pass the `[web]` allowlist (403) and token (401) checks first; the dashboard's pages
 //! and assets hold no data and pass the allowlist only.
 //!
 //! ```
 //! # async fn demo() {
+//! use leakhound_agent::view::AgentView;
 //! use leakhound_core::config::Config;
 //! use leakhound_web::{app, AppState};
 //!
 //! let config = Config::default();
-//! let state = AppState::new(&config, leakhound_agent::agent::Latest::default());
+//! // A running agent hands out its view (`AgentHandle::view`); this one has no database.
+//! let state = AppState::new(&config, AgentView::new(&config, None, Vec::new()));
 //! let router = app(state); // an axum Router: serve it, or call it with tower's `oneshot`
 //! # let _ = router;
 //! # }
@@ -35,17 +40,16 @@ mod error;
 mod metrics;
 mod server;
 pub mod sse;
+pub mod wire;
 
 pub use error::{AppError, WebError};
-pub use server::{spawn, start, start_live, ServeLimits, Server};
+pub use server::{spawn, start, ServeLimits, Server};
 
 use axum::Router;
-use leakhound_agent::agent::Latest;
+use leakhound_agent::view::AgentView;
 use leakhound_core::config::{Config, Levels, WebConfig};
-use leakhound_core::Sample;
-use leakhound_store::Reader;
 use std::sync::Arc;
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
 /// Every route [`app`] serves; `docs/api.md` documents each (a test keeps them in sync).
 pub const ROUTES: [&str; 12] = [
@@ -63,7 +67,7 @@ pub const ROUTES: [&str; 12] = [
     "/assets/{*file}",
 ];
 
-/// What the handlers read: the agent's latest samples, the config, and the database path.
+/// What the handlers read: the agent's view, and the config.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
@@ -75,15 +79,9 @@ impl std::fmt::Debug for AppState {
 }
 
 struct Inner {
-    latest: Latest,
-    targets: Vec<String>,
+    agent: AgentView,
     levels: Levels,
     web: WebConfig,
-    /// Read-only connections to the agent's database (none: a server without history).
-    database: Option<Reader>,
-    started_ms: i64,
-    /// The agent's sample broadcast, for `/api/events`.
-    live: Option<broadcast::Sender<Sample>>,
     /// `true` ends every open live stream (the server is stopping).
     stop: watch::Sender<bool>,
     sse_slots: Arc<Semaphore>,
@@ -102,16 +100,12 @@ pub const HEAVY_SLOTS: usize = 4;
 pub const HEAVY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl AppState {
-    /// State for the agent run from `config`, sharing its `latest` map.
-    pub fn new(config: &Config, latest: Latest) -> AppState {
+    /// State for the agent run from `config`, reading its `view`.
+    pub fn new(config: &Config, agent: AgentView) -> AppState {
         AppState(Arc::new(Inner {
-            latest,
-            targets: config.targets.iter().map(|t| t.name.clone()).collect(),
+            agent,
             levels: config.levels.clone(),
             web: config.web.clone(),
-            database: Some(Reader::new(&config.agent.database)),
-            started_ms: leakhound_agent::agent::now_ms(),
-            live: None,
             stop: watch::Sender::new(false),
             sse_slots: Arc::new(Semaphore::new(sse::MAX_CLIENTS)),
             heavy: Arc::new(Semaphore::new(HEAVY_SLOTS)),
@@ -119,29 +113,9 @@ impl AppState {
         }))
     }
 
-    /// The same, with the agent's sample broadcast feeding `/api/events` (without it that
-    /// route answers 503). Call before the state is cloned.
-    pub fn with_live(mut self, live: broadcast::Sender<Sample>) -> AppState {
-        match Arc::get_mut(&mut self.0) {
-            Some(inner) => inner.live = Some(live),
-            None => tracing::warn!("AppState::with_live on a shared state: the live feed is off"),
-        }
-        self
-    }
-
     /// End every open `/api/events` stream (the server is stopping; new ones end at once).
     pub fn stop_streams(&self) {
         self.0.stop.send_replace(true);
-    }
-
-    /// The same, without a database: history and alert routes answer 503 (for tests and views
-    /// that have only live samples).
-    pub fn without_database(config: &Config, latest: Latest) -> AppState {
-        let mut state = AppState::new(config, latest);
-        if let Some(inner) = Arc::get_mut(&mut state.0) {
-            inner.database = None;
-        }
-        state
     }
 
     /// A slot for a heavy request (held until the returned permit is dropped), or 503.
@@ -155,24 +129,16 @@ impl AppState {
     }
 
     fn latest(&self, target: &str) -> Option<leakhound_core::Sample> {
-        self.0
-            .latest
-            .lock()
-            .ok()
-            .and_then(|map| map.get(target).cloned())
+        self.0.agent.latest(target)
     }
 
     fn all_latest(&self) -> Vec<leakhound_core::Sample> {
-        self.0
-            .latest
-            .lock()
-            .map(|map| map.values().cloned().collect())
-            .unwrap_or_default()
+        self.0.agent.all_latest()
     }
 
     /// Configured targets first, in config order, then any other target with a sample.
     fn target_names(&self) -> Vec<String> {
-        let mut names = self.0.targets.clone();
+        let mut names = self.0.agent.targets().to_vec();
         let mut others: Vec<String> = self
             .all_latest()
             .into_iter()

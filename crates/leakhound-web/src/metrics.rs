@@ -1,7 +1,7 @@
 //! `GET /metrics`: every target's latest sample as Prometheus gauges (OpenMetrics text, made
 //! with the prometheus-client crate), the alerts firing now, and the agent's own process.
 
-use crate::{api, AppError, AppState};
+use crate::{AppError, AppState};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -52,13 +52,7 @@ fn int(v: u64) -> i64 {
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let firing = match &state.0.database {
-        Some(db) => api::active_alerts(db.clone()).await.unwrap_or_else(|e| {
-            tracing::warn!("/metrics: cannot read the alert state: {e}");
-            Vec::new()
-        }),
-        None => Vec::new(),
-    };
+    let firing = state.0.agent.active_alerts();
     let mut samples = state.all_latest();
     samples.sort_by(|a, b| a.target.cmp(&b.target));
     let text = render(&state, &samples, &firing)
@@ -172,7 +166,7 @@ fn render(
             })
             .set(1);
     }
-    register_process(&mut registry, state.0.started_ms);
+    register_process(&mut registry, state.0.agent.started_ms());
     register_remote_write(&mut registry);
     let mut text = String::new();
     encode(&mut text, &registry)?;

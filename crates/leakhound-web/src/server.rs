@@ -14,9 +14,8 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use leakhound_agent::agent::Latest;
+use leakhound_agent::view::AgentView;
 use leakhound_core::config::Config;
-use leakhound_core::Sample;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{broadcast, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
@@ -87,24 +86,13 @@ impl Server {
     }
 }
 
-/// Start the `[web]` server of `config`, serving `latest`. `Ok(None)` when `[web] enabled =
-/// false`, or when the default address is busy (a warning: the agent runs on without it).
-/// A non-loopback address without a token is refused unless `insecure_public`.
+/// Start the `[web]` server of `config`, serving the agent's `view`. `Ok(None)` when `[web]
+/// enabled = false`, or when the default address is busy (a warning: the agent runs on without
+/// it). A non-loopback address without a token is refused unless `insecure_public`.
 pub async fn start(
     config: &Config,
     insecure_public: bool,
-    latest: Latest,
-) -> Result<Option<Server>, WebError> {
-    start_live(config, insecure_public, latest, None).await
-}
-
-/// [`start`], with the agent's sample broadcast feeding `/api/events` (the dashboard's live
-/// updates).
-pub async fn start_live(
-    config: &Config,
-    insecure_public: bool,
-    latest: Latest,
-    live: Option<broadcast::Sender<Sample>>,
+    view: AgentView,
 ) -> Result<Option<Server>, WebError> {
     let web = &config.web;
     if !web.enabled {
@@ -142,10 +130,7 @@ pub async fn start_live(
         addr: web.listen.to_string(),
         detail: e.to_string(),
     })?;
-    let mut state = AppState::new(config, latest);
-    if let Some(live) = live {
-        state = state.with_live(live);
-    }
+    let state = AppState::new(config, view);
     let server = spawn(listener, state, ServeLimits::default())?;
     tracing::info!(
         "HTTP API on http://{addr}: dashboard at /, /metrics, /api/monitor/health, /api/targets{}",

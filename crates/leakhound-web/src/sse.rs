@@ -5,25 +5,31 @@
 //! - `event: target` — one target (the `/api/targets` element shape, plus the sample's full
 //!   `metrics` as in `/api/targets/{name}/samples`) each time it is probed;
 //! - `event: alert` — an alert transition (firing, repeat, resolved; the `/api/alerts` element
-//!   shape) recorded after the stream opened, read from the store every [`ALERT_POLL`];
-//! - `event: lagged` — `{"missed": N}`: this client read too slowly and N samples went past it;
+//!   shape), as the agent records it;
+//! - `event: dump` — an evidence bundle saved (the `/api/targets/{name}/dumps` element shape);
+//! - `event: action` — an `[[actions]]` run (the `leakhound actions` JSON shape);
+//! - `event: lagged` — `{"missed": N}`: this client read too slowly and N events went past it;
 //!   fetch `/api/targets` (or wait for the next `target` events) to catch up;
 //! - a `:` comment every 15 s keeps proxies from closing an idle stream.
 //!
-//! Bounded on every side: each client reads the agent's broadcast ring (fixed capacity) — a slow
+//! Every event comes from the agent's read model ([`leakhound_agent::view::AgentView`]), as it
+//! happens; nothing is polled. Bounded on every side: each client reads the agent's event ring
+//! (fixed capacity) — a slow
 //! client is skipped forward (`lagged`), never buffered for; at most [`MAX_CLIENTS`] streams are
 //! open at once (more answer 503); every stream ends when the server stops.
 //! `?target=NAME` limits the feed to one target. The `[web]` token and allowlist apply.
 
-use crate::api::{target_view, unknown_target, TargetView};
+use crate::api::{target_view, unknown_target};
 use crate::error::Query;
+use crate::wire::TargetView;
 use crate::{AppError, AppState};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::Router;
 use futures_util::stream::{self, Stream, StreamExt};
-use leakhound_core::{Metrics, Sample};
+use leakhound_agent::view::AgentEvent;
+use leakhound_core::Metrics;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Duration;
@@ -35,12 +41,6 @@ pub const MAX_CLIENTS: usize = 64;
 
 /// How often an idle stream sends a keep-alive comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
-/// How often a stream looks for new alert transitions in the store.
-pub const ALERT_POLL: Duration = Duration::from_secs(2);
-
-/// At most this many alert events per poll (the rest follow at the next one).
-const ALERT_BATCH: usize = 100;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/api/events", get(events))
@@ -60,18 +60,13 @@ struct EventsQuery {
     target: Option<String>,
 }
 
-/// What one open stream holds: its place in the broadcast ring, the server's stop signal, and
-/// its slot among the [`MAX_CLIENTS`] (given back when the stream is dropped).
+/// What one open stream holds: its place in the agent's event ring, the server's stop signal,
+/// and its slot among the [`MAX_CLIENTS`] (given back when the stream is dropped).
 struct Feed {
     state: AppState,
-    rx: broadcast::Receiver<Sample>,
+    rx: broadcast::Receiver<AgentEvent>,
     stop: watch::Receiver<bool>,
     target: Option<String>,
-    /// The last `alert_events` id sent (`None`: no database, no alert events).
-    last_alert: Option<i64>,
-    alert_tick: tokio::time::Interval,
-    /// Alert events read but not sent yet.
-    pending: std::collections::VecDeque<Event>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -79,11 +74,6 @@ async fn events(
     State(state): State<AppState>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let Some(live) = state.0.live.as_ref() else {
-        return Err(AppError::Unavailable(
-            "this server has no live feed; `leakhound run` serves one".into(),
-        ));
-    };
     if let Some(name) = &q.target {
         if !state.target_names().contains(name) {
             return Err(unknown_target(&state, name));
@@ -100,7 +90,7 @@ async fn events(
             ))
         })?;
     // Subscribe before the snapshot: a sample taken in between arrives twice, never zero times.
-    let rx = live.subscribe();
+    let rx = state.0.agent.subscribe();
     let names: Vec<String> = match &q.target {
         Some(name) => vec![name.clone()],
         None => state.target_names(),
@@ -116,20 +106,11 @@ async fn events(
         .event("snapshot")
         .json_data(&views)
         .map_err(|e| AppError::Internal(format!("live feed snapshot: {e}")))?;
-    let last_alert = match state.0.database.clone() {
-        Some(db) => Some(db.read(|s| s.newest_alert_event_id()).await.unwrap_or(0)),
-        None => None,
-    };
-    let mut alert_tick = tokio::time::interval(ALERT_POLL);
-    alert_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let feed = Feed {
         stop: state.0.stop.subscribe(),
         state: state.clone(),
         rx,
         target: q.target,
-        last_alert,
-        alert_tick,
-        pending: std::collections::VecDeque::new(),
         _slot: slot,
     };
     let stream = stream::once(async move { Ok(snapshot) }).chain(stream::unfold(feed, next));
@@ -139,39 +120,16 @@ async fn events(
 /// The next event of one stream; `None` ends it (the server stops, or the agent is gone).
 async fn next(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
     loop {
-        if let Some(event) = feed.pending.pop_front() {
-            return Some((Ok(event), feed));
-        }
-        let polling = feed.last_alert.is_some();
         let received = tokio::select! {
             biased;
             _ = feed.stop.wait_for(|stopping| *stopping) => return None,
-            r = feed.rx.recv() => Some(r),
-            _ = feed.alert_tick.tick(), if polling => None,
-        };
-        let Some(received) = received else {
-            poll_alerts(&mut feed).await;
-            continue;
+            r = feed.rx.recv() => r,
         };
         let event = match received {
-            Ok(sample) => {
-                if feed.target.as_ref().is_some_and(|t| *t != sample.target) {
-                    continue;
-                }
-                let id = sample.ts_ms.to_string();
-                let metrics = sample.metrics.clone();
-                let view = LiveView {
-                    view: target_view(&feed.state, sample.target.clone(), Some(sample)),
-                    metrics,
-                };
-                match Event::default().event("target").json_data(&view) {
-                    Ok(event) => event.id(id),
-                    Err(e) => {
-                        tracing::warn!("live feed: cannot encode a sample: {e}");
-                        continue;
-                    }
-                }
-            }
+            Ok(event) => match encode(&feed, event) {
+                Some(event) => event,
+                None => continue,
+            },
             Err(RecvError::Lagged(missed)) => Event::default()
                 .event("lagged")
                 .data(format!("{{\"missed\":{missed}}}")),
@@ -181,37 +139,41 @@ async fn next(mut feed: Feed) -> Option<(Result<Event, Infallible>, Feed)> {
     }
 }
 
-/// Queue the alert transitions recorded since the last poll (of this stream's target only,
-/// when it has one).
-async fn poll_alerts(feed: &mut Feed) {
-    let (Some(after), Some(db)) = (feed.last_alert, feed.state.0.database.clone()) else {
-        return;
+/// The SSE event for one agent event (`None`: another target's, or it cannot be encoded).
+fn encode(feed: &Feed, event: AgentEvent) -> Option<Event> {
+    let target = match &event {
+        AgentEvent::Sample(s) => &s.target,
+        AgentEvent::Transition(t) => &t.target,
+        AgentEvent::Bundle(b) => &b.target,
+        AgentEvent::ActionRun(r) => &r.target,
     };
-    let rows = match db
-        .read(move |s| s.alert_events_after(after, ALERT_BATCH))
-        .await
-    {
-        Ok(rows) => rows,
+    if feed.target.as_ref().is_some_and(|t| t != target) {
+        return None;
+    }
+    let encoded = match event {
+        AgentEvent::Sample(sample) => {
+            let id = sample.ts_ms.to_string();
+            let metrics = sample.metrics.clone();
+            let view = LiveView {
+                view: target_view(&feed.state, sample.target.clone(), Some(sample)),
+                metrics,
+            };
+            Event::default()
+                .event("target")
+                .json_data(&view)
+                .map(|e| e.id(id))
+        }
+        AgentEvent::Transition(t) => Event::default().event("alert").json_data(&t),
+        AgentEvent::Bundle(b) => Event::default()
+            .event("dump")
+            .json_data(crate::wire::DumpItem::from(b)),
+        AgentEvent::ActionRun(r) => Event::default().event("action").json_data(&r),
+    };
+    match encoded {
+        Ok(event) => Some(event),
         Err(e) => {
-            tracing::debug!("live feed: cannot read alert events: {e}");
-            return;
-        }
-    };
-    for (id, body) in rows {
-        feed.last_alert = Some(id);
-        let Ok(transition) = serde_json::from_str::<leakhound_core::rules::Transition>(&body)
-        else {
-            continue;
-        };
-        if feed
-            .target
-            .as_ref()
-            .is_some_and(|t| *t != transition.target)
-        {
-            continue;
-        }
-        if let Ok(event) = Event::default().event("alert").json_data(&transition) {
-            feed.pending.push_back(event);
+            tracing::warn!("live feed: cannot encode an event: {e}");
+            None
         }
     }
 }

@@ -11,8 +11,9 @@ use crate::view::{plain_line, sparkline};
 use anyhow::Context;
 use clap::Parser;
 use leakhound::sim::{SimConfig, Simulator};
-use leakhound_agent::agent::{self, Latest};
+use leakhound_agent::agent::Agent;
 use leakhound_agent::guide_log::local_time;
+use leakhound_agent::view::AgentEvent;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{Rule, RuleKind};
 use leakhound_core::trend::Trend;
@@ -99,13 +100,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
 
     let plain = args.plain || !std::io::stdout().is_terminal();
-    let (live_tx, mut live_rx) = broadcast::channel(256);
-    // The dashboard, live, on a free loopback port (the agent's own web server).
-    let latest = Latest::default();
     config.web.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let web = leakhound_web::start_live(&config, false, latest.clone(), Some(live_tx.clone()))
-        .await
-        .context("cannot start the dashboard")?;
+    let agent = Agent::start(config.clone()).await?;
+    let mut live_rx = agent.subscribe();
+    // The dashboard, live, on a free loopback port (the agent's own web server).
+    let web = match leakhound_web::start(&config, false, agent.view()).await {
+        Ok(web) => web,
+        Err(e) => {
+            agent.stop().await?;
+            return Err(anyhow::Error::new(e).context("cannot start the dashboard"));
+        }
+    };
     if let Some(web) = &web {
         println!(
             "Dashboard: http://{}/ (live while the demo runs; `--duration 10m` for longer)\n",
@@ -122,7 +127,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             _ = quit_rx => {}
         }
     };
-    let agent_run = agent::run(&config, shutdown, Some(live_tx), latest);
+    let agent_run = agent.run_until(shutdown);
     let summary = if plain {
         let _quit = quit_tx;
         tokio::pin!(agent_run);
@@ -130,10 +135,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             tokio::select! {
                 done = &mut agent_run => break done?,
                 received = live_rx.recv() => match received {
-                    Ok(sample) => {
+                    Ok(AgentEvent::Sample(sample)) => {
                         println!("{}", plain_line(&sample, &config.levels, &local_time(sample.ts_ms)));
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => {}
                 },
             }
@@ -145,12 +150,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let forward = tokio::spawn(async move {
             loop {
                 match live_rx.recv().await {
-                    Ok(sample) => {
+                    Ok(AgentEvent::Sample(sample)) => {
                         if forward_tx.send(Event::from(sample)).await.is_err() {
                             break;
                         }
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => break,
                 }
             }

@@ -116,19 +116,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None => signal.await,
         }
     };
-    let latest = leakhound_agent::agent::Latest::default();
-    // Every sample also goes to live views (/api/events, the dashboard) through a fixed ring:
-    // a slow viewer skips ahead, the agent never waits for it.
-    let (live, _) = tokio::sync::broadcast::channel(config.targets.len().clamp(256, 4096));
-    // The HTTP API ([web]) serves the agent's latest samples and stops when the agent has.
-    let web = leakhound_web::start_live(
-        &config,
-        args.insecure_public,
-        latest.clone(),
-        Some(live.clone()),
-    )
-    .await?;
-    let result = leakhound_agent::agent::run(&config, shutdown, Some(live), latest).await;
+    let agent = leakhound_agent::agent::Agent::start(config.clone()).await?;
+    // The HTTP API ([web]) reads the agent's view and stops when the agent has.
+    let web = match leakhound_web::start(&config, args.insecure_public, agent.view()).await {
+        Ok(web) => web,
+        Err(e) => {
+            agent.stop().await?;
+            return Err(e.into());
+        }
+    };
+    let result = agent.run_until(shutdown).await;
     if let Some(web) = web {
         web.stop().await;
     }

@@ -3,18 +3,17 @@
 //! the client limit, ending on stop), and the dumps routes over a real store and bundle files.
 //! The page itself runs in a real Chromium in `crates/leakhound/tests/it/dashboard.rs`.
 
-use crate::support::sample;
+use crate::support::{no_database, publish, sample, with_database};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use futures_util::StreamExt;
-use leakhound_agent::agent::Latest;
+use leakhound_agent::view::{AgentEvent, AgentView, RING_MIN};
 use leakhound_core::config::Config;
 use leakhound_core::Sample;
 use leakhound_store::{Bundle, BundleSuspect, Store};
 use leakhound_web::{app, AppState};
 use serde_json::Value;
 use std::time::Duration;
-use tokio::sync::broadcast;
 use tower::ServiceExt;
 
 fn config(extra: &str, db: &str) -> Config {
@@ -37,13 +36,16 @@ fn sample_of(target: &str, ts_ms: i64, goroutines: u64) -> Sample {
         .build()
 }
 
-fn latest() -> Latest {
-    let latest = Latest::default();
-    latest.lock().unwrap().insert(
-        "one-api".into(),
-        sample_of("one-api", 1_700_000_000_000, 6000),
-    );
-    latest
+fn latest() -> Vec<Sample> {
+    vec![sample_of("one-api", 1_700_000_000_000, 6000)]
+}
+
+/// A state without a database, and the agent view feeding it (to publish to its live feed).
+fn live() -> (AppState, AgentView) {
+    let config = config("", "unused.db");
+    let view = AgentView::new(&config, None, Vec::new());
+    publish(&view, latest());
+    (AppState::new(&config, view.clone()), view)
 }
 
 async fn get(state: AppState, uri: &str) -> axum::response::Response {
@@ -69,7 +71,7 @@ fn header_of(r: &axum::response::Response, name: header::HeaderName) -> String {
 
 #[tokio::test]
 async fn pages_and_assets_are_served_with_their_headers() {
-    let state = AppState::without_database(&config("", "unused.db"), latest());
+    let state = no_database(&config("", "unused.db"), latest());
     for (uri, content_type, needle) in [
         ("/", "text/html; charset=utf-8", "/assets/app.js"),
         (
@@ -128,7 +130,7 @@ async fn no_script_is_inline_and_no_data_is_parsed_as_html() {
 
 #[tokio::test]
 async fn pages_need_no_token_but_data_does_and_the_allowlist_covers_both() {
-    let state = AppState::without_database(
+    let state = no_database(
         &config("[web]\ntoken = \"${WEB_TOKEN}\"", "unused.db"),
         latest(),
     );
@@ -144,7 +146,7 @@ async fn pages_need_no_token_but_data_does_and_the_allowlist_covers_both() {
             "{uri}"
         );
     }
-    let state = AppState::without_database(
+    let state = no_database(
         &config("[web]\nallow = [\"10.0.0.0/8\"]", "unused.db"),
         latest(),
     );
@@ -182,9 +184,7 @@ async fn next_event(body: &mut axum::body::BodyDataStream, buf: &mut String) -> 
 
 #[tokio::test]
 async fn the_live_feed_sends_a_snapshot_then_every_sample_and_ends_on_stop() {
-    let (tx, _) = broadcast::channel(16);
-    let state =
-        AppState::without_database(&config("", "unused.db"), latest()).with_live(tx.clone());
+    let (state, view) = live();
     let r = get(state.clone(), "/api/events").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header_of(&r, header::CONTENT_TYPE), "text/event-stream");
@@ -198,8 +198,11 @@ async fn the_live_feed_sends_a_snapshot_then_every_sample_and_ends_on_stop() {
     assert_eq!(snapshot[1]["name"], "backup");
     assert_eq!(snapshot[1]["up"], Value::Null);
 
-    tx.send(sample_of("backup", 1_700_000_001_000, 2500))
-        .unwrap();
+    view.publish(AgentEvent::Sample(sample_of(
+        "backup",
+        1_700_000_001_000,
+        2500,
+    )));
     let (name, v) = next_event(&mut body, &mut buf).await;
     assert_eq!(name, "target");
     assert_eq!(v["name"], "backup");
@@ -214,10 +217,16 @@ async fn the_live_feed_sends_a_snapshot_then_every_sample_and_ends_on_stop() {
     let mut one_buf = String::new();
     let (_, snapshot) = next_event(&mut one, &mut one_buf).await;
     assert_eq!(snapshot.as_array().unwrap().len(), 1);
-    tx.send(sample_of("backup", 1_700_000_002_000, 2600))
-        .unwrap();
-    tx.send(sample_of("one-api", 1_700_000_002_000, 6100))
-        .unwrap();
+    view.publish(AgentEvent::Sample(sample_of(
+        "backup",
+        1_700_000_002_000,
+        2600,
+    )));
+    view.publish(AgentEvent::Sample(sample_of(
+        "one-api",
+        1_700_000_002_000,
+        6100,
+    )));
     let (_, v) = next_event(&mut one, &mut one_buf).await;
     assert_eq!(
         (v["name"].as_str(), v["goroutines"].as_u64()),
@@ -240,31 +249,32 @@ async fn the_live_feed_sends_a_snapshot_then_every_sample_and_ends_on_stop() {
 
 #[tokio::test]
 async fn a_slow_client_is_told_it_lagged_instead_of_being_buffered_for() {
-    let (tx, _) = broadcast::channel(4);
-    let state =
-        AppState::without_database(&config("", "unused.db"), latest()).with_live(tx.clone());
+    let (state, view) = live();
     let r = get(state, "/api/events").await;
     let mut body = r.into_body().into_data_stream();
     let mut buf = String::new();
     let (name, _) = next_event(&mut body, &mut buf).await;
     assert_eq!(name, "snapshot");
-    // 20 samples while the client reads nothing: the ring keeps 4.
-    for i in 0..20 {
-        tx.send(sample_of("one-api", 1_700_000_000_000 + i, 6000 + i as u64))
-            .unwrap();
+    // Twice the ring while the client reads nothing: it keeps the newest RING_MIN.
+    let n = 2 * RING_MIN as i64;
+    for i in 0..n {
+        view.publish(AgentEvent::Sample(sample_of(
+            "one-api",
+            1_700_000_000_000 + i,
+            6000 + i as u64,
+        )));
     }
     let (name, v) = next_event(&mut body, &mut buf).await;
     assert_eq!(name, "lagged");
-    assert_eq!(v["missed"], 16);
+    assert_eq!(v["missed"], RING_MIN);
     let (name, v) = next_event(&mut body, &mut buf).await;
     assert_eq!(name, "target");
-    assert_eq!(v["goroutines"], 6016);
+    assert_eq!(v["goroutines"], 6000 + RING_MIN as u64);
 }
 
 #[tokio::test]
-async fn at_most_max_clients_streams_and_none_without_a_feed() {
-    let (tx, _) = broadcast::channel(4);
-    let state = AppState::without_database(&config("", "unused.db"), latest()).with_live(tx);
+async fn at_most_max_clients_streams() {
+    let (state, _view) = live();
     let mut open = Vec::new();
     for _ in 0..leakhound_web::sse::MAX_CLIENTS {
         let r = get(state.clone(), "/api/events").await;
@@ -278,10 +288,6 @@ async fn at_most_max_clients_streams_and_none_without_a_feed() {
         .contains("live views are open on this agent already"));
     open.pop(); // a closed stream frees its slot
     assert_eq!(get(state, "/api/events").await.status(), StatusCode::OK);
-
-    let no_feed = AppState::without_database(&config("", "unused.db"), latest());
-    let r = get(no_feed, "/api/events").await;
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 /// A debug=1 goroutine profile: `relay` goroutines waiting at one site, 3 at another.
@@ -342,7 +348,7 @@ async fn dumps_list_buckets_and_diff_from_the_store() {
     broken.error = Some("GET /debug/pprof/goroutine: timed out after 10s".into());
     let (third, _) = store.insert_bundle(&broken).unwrap();
     drop(store);
-    let state = AppState::new(&config("", db.to_str().unwrap()), latest());
+    let state = with_database(&config("", db.to_str().unwrap()), latest());
 
     let r = get(state.clone(), "/api/targets/one-api/dumps").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -475,7 +481,7 @@ async fn targets_with_history_carry_their_recent_goroutines() {
         .collect();
     rows[119].up = false;
     Store::open(&db).unwrap().insert(&rows).unwrap();
-    let state = AppState::new(&config("", db.to_str().unwrap()), latest());
+    let state = with_database(&config("", db.to_str().unwrap()), latest());
 
     let r = get(state.clone(), "/api/targets?history=30m").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -503,56 +509,43 @@ async fn targets_with_history_carry_their_recent_goroutines() {
 }
 
 #[tokio::test]
-async fn alert_transitions_recorded_after_connecting_arrive_on_the_feed() {
+async fn alert_transitions_published_after_connecting_arrive_on_the_feed() {
     use leakhound_core::config::Levels;
     use leakhound_core::rules::{default_rules, RuleEngine};
-    let tmp = tempfile::tempdir().unwrap();
-    let db = tmp.path().join("lh.db");
     let start = leakhound_agent::agent::now_ms() - 600_000;
     let samples: Vec<Sample> = (0..20)
         .map(|i| sample_of("one-api", start + i * 30_000, 4000 + 200 * i as u64))
         .collect();
-    Store::open(&db).unwrap().insert(&samples).unwrap();
     let mut engine = RuleEngine::new(default_rules(&Levels::default()));
     let mut events = Vec::new();
     for i in 0..samples.len() {
         events.extend(engine.evaluate(samples[i].ts_ms, "one-api", &samples[..=i]));
     }
-    let record = |t: &leakhound_core::rules::Transition| {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute(
-            "INSERT INTO alert_events(at_ms, target, rule, kind, severity, fingerprint, notified, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            rusqlite::params![t.at_ms, t.target, t.rule, t.kind.name(), t.severity.name(), t.fingerprint, t.notify, serde_json::to_string(t).unwrap()],
-        )
-        .unwrap();
-    };
-    // One transition from before the stream opened: not replayed.
-    record(&events[0]);
-    let (tx, _) = broadcast::channel(16);
-    let state = AppState::new(&config("", db.to_str().unwrap()), latest()).with_live(tx);
+    let (state, view) = live();
+    // One transition from before the stream opened: not replayed (but firing, in /api/alerts).
+    view.publish(AgentEvent::Transition(events[0].clone()));
     let r = get(state.clone(), "/api/events").await;
     let mut body = r.into_body().into_data_stream();
     let mut buf = String::new();
     assert_eq!(next_event(&mut body, &mut buf).await.0, "snapshot");
     let last = events.last().unwrap();
-    record(last);
+    view.publish(AgentEvent::Transition(last.clone()));
     let (name, v) = next_event(&mut body, &mut buf).await;
     assert_eq!(name, "alert");
     assert_eq!(v["rule"], last.rule.as_str());
     assert_eq!(v["fingerprint"], last.fingerprint.as_str());
     assert_eq!(v["target"], "one-api");
 
-    // A stream of another target does not get it.
+    // A stream of another target does not get it: the next event there is its own sample.
     let r = get(state, "/api/events?target=backup").await;
     let mut other = r.into_body().into_data_stream();
     let mut other_buf = String::new();
     assert_eq!(next_event(&mut other, &mut other_buf).await.0, "snapshot");
-    record(last);
-    let nothing = tokio::time::timeout(
-        leakhound_web::sse::ALERT_POLL * 2,
-        next_event(&mut other, &mut other_buf),
-    )
-    .await;
-    assert!(nothing.is_err(), "an alert of one-api on backup's feed");
+    view.publish(AgentEvent::Transition(last.clone()));
+    view.publish(AgentEvent::Sample(sample_of("backup", start, 10)));
+    let (name, v) = next_event(&mut other, &mut other_buf).await;
+    assert_eq!(
+        (name.as_str(), v["name"].as_str()),
+        ("target", Some("backup"))
+    );
 }

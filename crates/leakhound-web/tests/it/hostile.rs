@@ -5,7 +5,6 @@
 use crate::support::{call, get, sample};
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use leakhound_agent::agent::Latest;
 use leakhound_core::config::Config;
 use leakhound_web::AppState;
 use serde_json::Value;
@@ -22,7 +21,7 @@ fn config(extra: &str) -> Config {
 
 #[tokio::test]
 async fn query_parse_errors_answer_json() {
-    let state = || AppState::without_database(&config(""), Latest::default());
+    let state = || crate::support::no_database(&config(""), Vec::new());
     for uri in [
         "/api/alerts?limit=abc",
         "/api/targets/one-api/dumps?limit=-1",
@@ -44,12 +43,8 @@ async fn query_parse_errors_answer_json() {
 
 #[tokio::test]
 async fn the_bearer_scheme_is_case_insensitive() {
-    let state = || {
-        AppState::without_database(
-            &config("[web]\ntoken = \"${WEB_TOKEN}\"\n"),
-            Latest::default(),
-        )
-    };
+    let state =
+        || crate::support::no_database(&config("[web]\ntoken = \"${WEB_TOKEN}\"\n"), Vec::new());
     for auth in [
         "Bearer s3cret-token",
         "bearer s3cret-token",
@@ -88,7 +83,7 @@ fn with_samples(dir: &tempfile::TempDir) -> AppState {
         .unwrap();
     let mut config = config("");
     config.agent.database = db;
-    AppState::new(&config, Latest::default())
+    crate::support::with_database(&config, Vec::new())
 }
 
 /// Issue 13 item 2: `since=-9000000000000000000&step=1ms` walked 1e11 one-day chunks (~25 days
@@ -183,7 +178,7 @@ async fn a_dump_is_parsed_once() {
     drop(store);
     let mut config = config("");
     config.agent.database = db;
-    let state = AppState::new(&config, Latest::default());
+    let state = crate::support::with_database(&config, Vec::new());
     let uri = format!("/api/targets/one-api/dumps/{id}");
     let (status, _, first) = get(state.clone(), &uri).await;
     assert_eq!(status, StatusCode::OK, "{first}");
@@ -225,7 +220,7 @@ async fn an_unparsable_dump_is_a_json_error() {
     drop(store);
     let mut config = config("");
     config.agent.database = db;
-    let state = AppState::new(&config, Latest::default());
+    let state = crate::support::with_database(&config, Vec::new());
     let (status, content_type, body) =
         get(state, &format!("/api/targets/one-api/dumps/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -237,7 +232,7 @@ async fn an_unparsable_dump_is_a_json_error() {
     );
     // A diff with that dump is 422 naming it (503 would tell the client to come back).
     let (status, content_type, body) = get(
-        AppState::new(&config, Latest::default()),
+        crate::support::with_database(&config, Vec::new()),
         &format!("/api/targets/one-api/dumps/diff?from={id}&to={id}"),
     )
     .await;
@@ -290,12 +285,15 @@ fn the_dashboard_encodes_target_names_in_every_url() {
 #[tokio::test]
 async fn an_encoded_target_name_reaches_its_routes() {
     let name = "a/b c?#";
-    let latest = Latest::default();
-    latest.lock().unwrap().insert(
-        name.into(),
-        leakhound_core::Sample::down(name, 1_700_000_000_000, 1.0, "x".into()),
+    let state = crate::support::no_database(
+        &config(""),
+        vec![leakhound_core::Sample::down(
+            name,
+            1_700_000_000_000,
+            1.0,
+            "x".into(),
+        )],
     );
-    let state = AppState::without_database(&config(""), latest);
     let encoded = "a%2Fb%20c%3F%23";
     let (status, _, body) = get(
         state.clone(),
@@ -350,7 +348,7 @@ async fn measure_targets_history_24h() {
     }
     let mut config = Config::parse(&text, &|_| None).unwrap();
     config.agent.database = db.clone();
-    let state = AppState::new(&config, Latest::default());
+    let state = crate::support::with_database(&config, Vec::new());
     let t = std::time::Instant::now();
     let (status, _, body) = get(state, "/api/targets?history=24h").await;
     let new = t.elapsed();

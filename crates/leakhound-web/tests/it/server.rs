@@ -2,7 +2,6 @@
 //! connections beyond the cap is closed oldest-first and `/metrics` still answers; a silent
 //! connection is closed after the header-read timeout. Waits are bounded polls.
 
-use leakhound_agent::agent::Latest;
 use leakhound_core::config::Config;
 use leakhound_web::{spawn, AppState, ServeLimits};
 use std::time::Duration;
@@ -15,7 +14,7 @@ fn state() -> AppState {
         &|_| None,
     )
     .unwrap();
-    AppState::without_database(&config, Latest::default())
+    crate::support::no_database(&config, Vec::new())
 }
 
 /// Poll `f` until it is true; panic with `what` after `limit`.

@@ -3,6 +3,10 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use leakhound_agent::view::{AgentEvent, AgentView};
+use leakhound_core::config::Config;
+use leakhound_core::Sample;
+use leakhound_store::Reader;
 use leakhound_web::{app, AppState};
 use tower::ServiceExt;
 
@@ -11,6 +15,28 @@ use tower::ServiceExt;
 mod sample;
 
 pub use sample::sample;
+
+/// A state without a database whose agent has published `samples` (history routes answer 503).
+pub fn no_database(config: &Config, samples: Vec<Sample>) -> AppState {
+    let view = AgentView::new(config, None, Vec::new());
+    publish(&view, samples);
+    AppState::new(config, view)
+}
+
+/// A state over `config`'s database as a starting agent has it (the alerts firing read from
+/// the store), whose agent has published `samples`.
+pub fn with_database(config: &Config, samples: Vec<Sample>) -> AppState {
+    let view = AgentView::of_database(config, Reader::new(&config.agent.database));
+    publish(&view, samples);
+    AppState::new(config, view)
+}
+
+/// Publish `samples` as the agent does after each probe.
+pub fn publish(view: &AgentView, samples: Vec<Sample>) {
+    for s in samples {
+        view.publish(AgentEvent::Sample(s));
+    }
+}
 
 /// One request through the router: status, content type and body (at most 16 MiB).
 pub async fn call(state: AppState, request: Request<Body>) -> (StatusCode, String, String) {

@@ -10,7 +10,7 @@ use leakhound_core::config::{Auth, TargetConfig};
 use leakhound_core::Sample;
 use leakhound_http::{HttpClient, HttpError, HttpOptions};
 use leakhound_store::Bundle;
-use serde::Deserialize;
+use leakhound_web::wire::{DumpList, SamplesView, TargetView};
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -37,19 +37,7 @@ pub fn spawn_url_probers(
     Ok(())
 }
 
-// --- the agent's JSON API ----------------------------------------------------------------------
-
-/// One entry of the agent's `/api/targets`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AgentTarget {
-    pub name: String,
-    pub ts_ms: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SamplesAnswer {
-    samples: Vec<Sample>,
-}
+// --- the agent's JSON API (its shapes: `leakhound_web::wire`) ------------------------------------
 
 /// A running agent (`leakhound run` with `[web]`), read over its JSON API.
 #[derive(Debug, Clone)]
@@ -130,19 +118,15 @@ impl Agent {
     }
 
     /// `GET /api/targets`.
-    pub async fn targets(&self) -> anyhow::Result<Vec<AgentTarget>> {
+    pub async fn targets(&self) -> anyhow::Result<Vec<TargetView>> {
         self.get(self.url(&["api", "targets"])?).await
     }
 
     /// The newest evidence bundle of a target (`GET /api/targets/NAME/dumps?limit=1`).
     pub async fn latest_dump(&self, name: &str) -> anyhow::Result<Option<Bundle>> {
-        #[derive(Deserialize)]
-        struct Dumps {
-            dumps: Vec<Bundle>,
-        }
         let mut u = self.url(&["api", "targets", name, "dumps"])?;
         u.query_pairs_mut().append_pair("limit", "1");
-        let answer: Dumps = self.get(u).await?;
+        let answer: DumpList = self.get(u).await?;
         Ok(answer.dumps.into_iter().next())
     }
 
@@ -158,7 +142,7 @@ impl Agent {
         if let Some(step) = step {
             u.query_pairs_mut().append_pair("step", step);
         }
-        let answer: SamplesAnswer = self.get(u).await?;
+        let answer: SamplesView = self.get(u).await?;
         Ok(answer.samples)
     }
 }

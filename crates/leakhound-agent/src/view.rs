@@ -1,0 +1,242 @@
+//! The agent's read model: what views (the web API, its live feed, `/metrics`, `watch --agent`
+//! through the API, the demo's terminal view) read while the agent runs.
+//!
+//! One [`AgentView`] per agent, fed only by the agent: every sample, alert transition, evidence
+//! bundle and action run is [`publish`](AgentView::publish)ed once; the view keeps the latest
+//! sample of every target and the alerts firing now, and passes each event to its subscribers
+//! through a fixed ring (a slow subscriber skips ahead, the agent never waits for it).
+//! History (ranges of samples, past alerts, dumps) is read from the store through
+//! [`AgentView::reader`], the agent's own read pool.
+//!
+//! ```text
+//! agent ──publish──▶ AgentView ──▶ latest(), active_alerts()
+//!                              └──▶ subscribe(): Sample | Transition | Bundle | ActionRun
+//! ```
+
+use leakhound_core::config::Config;
+use leakhound_core::rules::{Transition, TransitionKind};
+use leakhound_core::Sample;
+use leakhound_store::{ActionRun, Bundle, Reader};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
+
+/// Events the ring keeps for subscribers: one per target, at least this many…
+pub const RING_MIN: usize = 256;
+/// …and at most this many. A subscriber that falls further behind is told how many it missed.
+pub const RING_MAX: usize = 4096;
+
+/// One thing the agent did, in the order it did it.
+#[derive(Debug, Clone)]
+pub enum AgentEvent {
+    /// A target was probed.
+    Sample(Sample),
+    /// An alert fired, repeated or resolved (recorded in the store before it is published).
+    Transition(Transition),
+    /// An evidence bundle was saved.
+    Bundle(Bundle),
+    /// An `[[actions]]` entry ran (or was refused by its guards).
+    ActionRun(ActionRun),
+}
+
+/// The agent's read model; cheap to clone (all clones are the same view).
+#[derive(Clone)]
+pub struct AgentView(Arc<Inner>);
+
+struct Inner {
+    /// The configured targets, in config order.
+    targets: Vec<String>,
+    latest: RwLock<HashMap<String, Sample>>,
+    /// The latest transition of every alert that has not resolved, by (target, rule).
+    active: RwLock<BTreeMap<(String, String), Transition>>,
+    events: broadcast::Sender<AgentEvent>,
+    reader: Option<Reader>,
+    started_ms: i64,
+}
+
+impl std::fmt::Debug for AgentView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentView")
+            .field("targets", &self.0.targets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentView {
+    /// An empty view of `config`'s targets, reading history through `reader` (`None`: a view
+    /// without history, e.g. for tests of live routes). `active`: the alerts firing when the
+    /// agent starts (restored from the store).
+    pub fn new(config: &Config, reader: Option<Reader>, active: Vec<Transition>) -> AgentView {
+        let (events, _) = broadcast::channel(config.targets.len().clamp(RING_MIN, RING_MAX));
+        AgentView(Arc::new(Inner {
+            targets: config.targets.iter().map(|t| t.name.clone()).collect(),
+            latest: RwLock::new(HashMap::new()),
+            active: RwLock::new(
+                active
+                    .into_iter()
+                    .map(|t| ((t.target.clone(), t.rule.clone()), t))
+                    .collect(),
+            ),
+            events,
+            reader,
+            started_ms: crate::agent::now_ms(),
+        }))
+    }
+
+    /// A view of the database at `reader`, seeded with the alerts firing when it was last
+    /// written (the agent's store keeps every transition). An unreadable database seeds none
+    /// (with a warning); its history routes then answer the error.
+    pub fn of_database(config: &Config, reader: Reader) -> AgentView {
+        let active = reader
+            .with(|s| s.active_alert_events())
+            .unwrap_or_else(|e| {
+                tracing::warn!("cannot read the alerts firing from the store: {e}");
+                Vec::new()
+            });
+        AgentView::new(config, Some(reader), active)
+    }
+
+    /// Record what the agent did and tell every subscriber. Only the agent (and tests standing
+    /// in for it) publish.
+    pub fn publish(&self, event: AgentEvent) {
+        match &event {
+            AgentEvent::Sample(s) => {
+                if let Ok(mut map) = self.0.latest.write() {
+                    map.insert(s.target.clone(), s.clone());
+                }
+            }
+            AgentEvent::Transition(t) => {
+                if let Ok(mut active) = self.0.active.write() {
+                    let key = (t.target.clone(), t.rule.clone());
+                    if t.kind == TransitionKind::Resolved {
+                        active.remove(&key);
+                    } else {
+                        active.insert(key, t.clone());
+                    }
+                }
+            }
+            AgentEvent::Bundle(_) | AgentEvent::ActionRun(_) => {}
+        }
+        // Nobody listening is fine.
+        let _ = self.0.events.send(event);
+    }
+
+    /// Every event published from now on. A subscriber that falls a whole ring behind gets
+    /// `Lagged(n)` and continues with the newest events.
+    pub fn subscribe(&self) -> broadcast::Receiver<AgentEvent> {
+        self.0.events.subscribe()
+    }
+
+    /// The latest sample of `target` (`None` before its first probe).
+    pub fn latest(&self, target: &str) -> Option<Sample> {
+        self.0.latest.read().ok()?.get(target).cloned()
+    }
+
+    /// The latest sample of every target probed so far.
+    pub fn all_latest(&self) -> Vec<Sample> {
+        self.0
+            .latest
+            .read()
+            .map(|map| map.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The latest transition of every alert firing now, by target and rule.
+    pub fn active_alerts(&self) -> Vec<Transition> {
+        self.0
+            .active
+            .read()
+            .map(|a| a.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The configured targets, in config order.
+    pub fn targets(&self) -> &[String] {
+        &self.0.targets
+    }
+
+    /// The agent's read pool over its database (`None`: no history).
+    pub fn reader(&self) -> Option<&Reader> {
+        self.0.reader.as_ref()
+    }
+
+    /// When this view (the agent) started, Unix ms.
+    pub fn started_ms(&self) -> i64 {
+        self.0.started_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// A real transition of the built-in rules, renamed to `target`/`rule` and made `kind`.
+    fn transition(target: &str, rule: &str, kind: TransitionKind) -> Transition {
+        use leakhound_core::config::Levels;
+        use leakhound_core::rules::{default_rules, RuleEngine};
+        let mut engine = RuleEngine::new(default_rules(&Levels::default()));
+        let samples: Vec<Sample> = (0..20)
+            .map(|i| {
+                let mut s = Sample::down("x", i * 30_000, 1.0, String::new());
+                s.up = true;
+                s.error = None;
+                s.metrics.goroutines = Some(6000);
+                s
+            })
+            .collect();
+        let mut t = (0..samples.len())
+            .flat_map(|i| engine.evaluate(samples[i].ts_ms, "x", &samples[..=i]))
+            .next()
+            .expect("6000 goroutines fire the built-in rules");
+        t.target = target.into();
+        t.rule = rule.into();
+        t.kind = kind;
+        t
+    }
+
+    #[tokio::test]
+    async fn the_view_keeps_the_latest_sample_and_what_is_firing() {
+        let config = Config::for_urls(&["http://127.0.0.1:1".to_string()]).unwrap();
+        let view = AgentView::new(&config, None, Vec::new());
+        let mut rx = view.subscribe();
+        let mut sample = Sample::down("127.0.0.1:1", 10, 1.0, "refused".into());
+        view.publish(AgentEvent::Sample(sample.clone()));
+        sample.ts_ms = 20;
+        view.publish(AgentEvent::Sample(sample));
+        assert_eq!(view.latest("127.0.0.1:1").unwrap().ts_ms, 20);
+        assert_eq!(view.all_latest().len(), 1);
+
+        view.publish(AgentEvent::Transition(transition(
+            "a",
+            "growth",
+            TransitionKind::Firing,
+        )));
+        view.publish(AgentEvent::Transition(transition(
+            "b",
+            "growth",
+            TransitionKind::Firing,
+        )));
+        view.publish(AgentEvent::Transition(transition(
+            "a",
+            "growth",
+            TransitionKind::Resolved,
+        )));
+        let active = view.active_alerts();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].target, "b");
+        // Every event reached the subscriber, in order.
+        let mut kinds = Vec::new();
+        while let Ok(ev) = rx.try_recv() {
+            kinds.push(match ev {
+                AgentEvent::Sample(_) => "sample",
+                AgentEvent::Transition(_) => "transition",
+                _ => "other",
+            });
+        }
+        assert_eq!(
+            kinds,
+            ["sample", "sample", "transition", "transition", "transition"]
+        );
+    }
+}
