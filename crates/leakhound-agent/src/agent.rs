@@ -499,6 +499,7 @@ async fn run(
             wakers.clone(),
             alerting.engine().active(),
             clock.clone(),
+            view.clone(),
         )?;
         (Some(tx), Some(task))
     } else {

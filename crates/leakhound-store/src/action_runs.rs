@@ -100,19 +100,28 @@ impl Store {
         }
     }
 
-    /// Set a run's outcome after the recovery watch.
+    /// Set a run's outcome after the recovery watch; the run as it now stands (`None`: no run
+    /// `id`).
     pub fn finish_run(
         &mut self,
         id: i64,
         outcome: &str,
         after_goroutines: Option<u64>,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let result = self.connection().execute(
-            "UPDATE action_runs SET outcome = ?2, after_goroutines = ?3, updated_ms = ?4 WHERE id = ?1",
-            params![id, outcome, to_i64(after_goroutines), now_ms],
-        );
-        result.map(|_| ()).map_err(|e| self.classify(e))
+    ) -> Result<Option<ActionRun>, StoreError> {
+        let result = (|| -> rusqlite::Result<Option<ActionRun>> {
+            let conn = self.connection();
+            conn.execute(
+                "UPDATE action_runs SET outcome = ?2, after_goroutines = ?3, updated_ms = ?4 WHERE id = ?1",
+                params![id, outcome, to_i64(after_goroutines), now_ms],
+            )?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM action_runs WHERE id = ?1"
+            ))?;
+            let mut rows = stmt.query_map(params![id], run_row)?;
+            rows.next().transpose()
+        })();
+        result.map_err(|e| self.classify(e))
     }
 
     /// Runs, newest first: of one target (or all), at most `limit`.

@@ -205,7 +205,8 @@ pub(crate) fn target_view(state: &AppState, name: String, s: Option<Sample>) -> 
         goroutines,
         memory_bytes: s.as_ref().and_then(|s| s.metrics.memory_used_bytes()),
         state: goroutines.map(|n| levels.goroutines.state(n).word().to_string()),
-        level: goroutines.map(|n| leakhound_core::ladder::level_word(levels.alert.level(n)).to_string()),
+        level: goroutines
+            .map(|n| leakhound_core::ladder::level_word(levels.alert.level(n)).to_string()),
         latency_ms: s.as_ref().map(|s| s.latency_ms),
         source: s.as_ref().map(|s| s.source.clone()),
         error: s.and_then(|s| s.error),

@@ -5,6 +5,7 @@
 use super::task::{Remediation, Watch};
 use super::{execute, outcome};
 use crate::evidence::CaptureRequest;
+use crate::view::AgentEvent;
 use leakhound_core::config::{ActionConfig, TargetConfig};
 use leakhound_core::rules::Transition;
 use leakhound_core::Sample;
@@ -35,7 +36,6 @@ impl Remediation {
         let dry_run = self.config.actions.dry_run;
         // 1. The evidence, always first.
         let capture = self
-            .capturer
             .capture(
                 target,
                 CaptureRequest {
@@ -83,11 +83,7 @@ impl Remediation {
             record.error = Some(format!(
                 "not run: the evidence could not be saved ({why}) and the action has require_evidence = true"
             ));
-            let r = record.clone();
-            let id = self
-                .with_store(move |s| s.insert_run(&r))
-                .await
-                .unwrap_or(0);
+            let id = self.record_run(record.clone()).await;
             if let Some(state) = self.policies.get_mut(&key) {
                 state.finished(self.clock.now_ms(), false);
             }
@@ -110,11 +106,7 @@ impl Remediation {
             record.outcome = outcome::DRY_RUN.to_string();
             record.duration_ms = Some(0);
             record.error = evidence_error.clone();
-            let r = record.clone();
-            let id = self
-                .with_store(move |s| s.insert_run(&r))
-                .await
-                .unwrap_or(0);
+            let id = self.record_run(record.clone()).await;
             if let Some(state) = self.policies.get_mut(&key) {
                 state.finished(self.clock.now_ms(), false);
             }
@@ -153,11 +145,7 @@ impl Remediation {
         }
         .to_string();
         record.updated_ms = self.clock.now_ms();
-        let r = record.clone();
-        let id = self
-            .with_store(move |s| s.insert_run(&r))
-            .await
-            .unwrap_or(0);
+        let id = self.record_run(record.clone()).await;
         if let Some(state) = self.policies.get_mut(&key) {
             state.finished(self.clock.now_ms(), result.ok);
         }
@@ -232,8 +220,12 @@ impl Remediation {
             outcome::NOT_RECOVERED
         };
         let id = watch.run_id;
-        self.with_store(move |s| s.finish_run(id, outcome, after, now))
-            .await;
+        if let Some(Some(run)) = self
+            .with_store(move |s| s.finish_run(id, outcome, after, now))
+            .await
+        {
+            self.view.publish(AgentEvent::ActionRun(run));
+        }
         let before = watch.before.map_or("?".to_string(), |b| b.to_string());
         let after_text = after.map_or("?".to_string(), |a| a.to_string());
         let (event, line) = if recovered {
@@ -305,7 +297,11 @@ impl Remediation {
             held_ms: t.evidence.held_ms,
             trend: None,
             evidence,
-            suspects: bundle.suspects.iter().map(crate::evidence::suspect_line).collect(),
+            suspects: bundle
+                .suspects
+                .iter()
+                .map(crate::evidence::suspect_line)
+                .collect(),
             labels,
             idempotency_key: format!("evidence-{}-{}", bundle.target, bundle.id),
             generator_url: None,
@@ -375,7 +371,12 @@ impl Remediation {
             trend: None,
             evidence,
             suspects: bundle
-                .map(|b| b.suspects.iter().map(crate::evidence::suspect_line).collect())
+                .map(|b| {
+                    b.suspects
+                        .iter()
+                        .map(crate::evidence::suspect_line)
+                        .collect()
+                })
                 .unwrap_or_default(),
             labels,
             idempotency_key: format!("{event}-{target}-{}-{run_id}-{now}", action.name),

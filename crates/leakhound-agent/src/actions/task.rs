@@ -4,9 +4,10 @@
 
 use super::{outcome, Observation, CHANNEL_CAPACITY};
 use crate::clock::Clock;
-use crate::evidence::{CaptureRequest, Capturer};
+use crate::evidence::{CaptureError, CaptureRequest, Capturer};
 use crate::outbox::Wakers;
-use leakhound_core::config::{ActionConfig, Config};
+use crate::view::{AgentEvent, AgentView};
+use leakhound_core::config::{ActionConfig, Config, TargetConfig};
 use leakhound_core::remediation::{Decision, Policy, PolicyState};
 use leakhound_core::rules::{ActiveAlert, Transition, TransitionKind};
 use leakhound_notify::AlertMessage;
@@ -32,6 +33,8 @@ pub(super) struct Remediation {
     pub(super) store: Db,
     pub(super) wakers: Wakers,
     pub(super) clock: Clock,
+    /// Where bundles and runs are published for live views.
+    pub(super) view: AgentView,
     /// Firing alerts per target: rule → (started_at, fingerprint).
     pub(super) firing: HashMap<String, BTreeMap<String, (i64, String)>>,
     /// Policy per (target, action name).
@@ -48,6 +51,7 @@ pub fn spawn(
     wakers: Wakers,
     active: Vec<ActiveAlert>,
     clock: Clock,
+    view: AgentView,
 ) -> Result<(mpsc::Sender<Observation>, JoinHandle<()>), StoreError> {
     let capturer = Capturer::new(&config.actions.evidence, &db)?;
     let reader = db.reader();
@@ -77,6 +81,7 @@ pub fn spawn(
         store: db,
         wakers,
         clock,
+        view,
         firing,
         policies,
         watches: HashMap::new(),
@@ -92,6 +97,29 @@ pub fn spawn(
 }
 
 impl Remediation {
+    /// Capture an evidence bundle and publish it.
+    pub(super) async fn capture(
+        &mut self,
+        target: &TargetConfig,
+        req: CaptureRequest,
+    ) -> Result<Bundle, CaptureError> {
+        let bundle = self.capturer.capture(target, req).await?;
+        self.view.publish(AgentEvent::Bundle(bundle.clone()));
+        Ok(bundle)
+    }
+
+    /// Record a run and publish it; its id (0 when the store failed, which is logged).
+    pub(super) async fn record_run(&self, mut record: ActionRun) -> i64 {
+        let r = record.clone();
+        let id = self
+            .with_store(move |s| s.insert_run(&r))
+            .await
+            .unwrap_or(0);
+        record.id = id;
+        self.view.publish(AgentEvent::ActionRun(record));
+        id
+    }
+
     pub(super) async fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
@@ -180,7 +208,7 @@ impl Remediation {
                     automatic: true,
                     now_ms: now,
                 };
-                match self.capturer.capture(&target, req).await {
+                match self.capture(&target, req).await {
                     // The alert's own message named the suspects (from the dump task's
                     // verdict): the bundle is kept, no second message.
                     Ok(_) if !t.evidence.top_growing.is_empty() => {}
@@ -262,10 +290,7 @@ impl Remediation {
                         outcome: outcome::NEEDS_HUMAN.to_string(),
                         updated_ms: now,
                     };
-                    let id = self
-                        .with_store(move |s| s.insert_run(&record))
-                        .await
-                        .unwrap_or(0);
+                    let id = self.record_run(record).await;
                     tracing::error!(
                         target_name = %target_name,
                         action = %action.name,

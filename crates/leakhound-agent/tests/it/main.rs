@@ -1,5 +1,7 @@
 //! The agent's integration tests, one binary (`it`) with a module per area:
-//! [`hostile_profile`] checks that a huge goroutine profile is parsed off the async runtime.
+//! [`hostile_profile`] checks that a huge goroutine profile is parsed off the async runtime;
+//! [`handle`] runs the agent and reads what it publishes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod handle;
 mod hostile_profile;

@@ -127,7 +127,7 @@ impl Agent {
         let mut u = self.url(&["api", "targets", name, "dumps"])?;
         u.query_pairs_mut().append_pair("limit", "1");
         let answer: DumpList = self.get(u).await?;
-        Ok(answer.dumps.into_iter().next())
+        Ok(answer.dumps.into_iter().next().map(|d| d.bundle))
     }
 
     /// `GET /api/targets/NAME/samples?since=…[&step=…]`.

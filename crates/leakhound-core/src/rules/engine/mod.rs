@@ -25,7 +25,6 @@ const DEFAULT_GAP_MS: i64 = 30_000;
 const EVIDENCE_WINDOW_MS: i64 = 30 * 60_000;
 const SNAPSHOT_VERSION: u32 = 1;
 
-
 fn human_ms(ms: i64) -> String {
     // Whole seconds read better in messages than `1m 30s 250ms`.
     human_duration(Duration::from_secs((ms.max(0) / 1000) as u64))
