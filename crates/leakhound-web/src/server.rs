@@ -86,14 +86,31 @@ impl Server {
     }
 }
 
-/// Start the `[web]` server of `config`, serving the agent's `view`. `Ok(None)` when `[web]
-/// enabled = false`, or when the default address is busy (a warning: the agent runs on without
-/// it). A non-loopback address without a token is refused unless `insecure_public`.
+/// Start the `[web]` server of `config`, serving the agent's `view` ([`bind`], then
+/// [`Bound::serve`]).
 pub async fn start(
     config: &Config,
     insecure_public: bool,
     view: AgentView,
 ) -> Result<Option<Server>, WebError> {
+    match bind(config, insecure_public).await? {
+        Some(bound) => bound.serve(config, view).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The `[web]` address, bound and checked, before there is an agent to serve: a mistake here
+/// stops `leakhound run` before it probes anything.
+#[derive(Debug)]
+pub struct Bound {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+/// Check `[web]` and bind its address. `Ok(None)` when `[web] enabled = false`, or when the
+/// default address is busy (a warning: the agent runs on without it). A non-loopback address
+/// without a token is refused unless `insecure_public`.
+pub async fn bind(config: &Config, insecure_public: bool) -> Result<Option<Bound>, WebError> {
     let web = &config.web;
     if !web.enabled {
         return Ok(None);
@@ -130,17 +147,30 @@ pub async fn start(
         addr: web.listen.to_string(),
         detail: e.to_string(),
     })?;
-    let state = AppState::new(config, view);
-    let server = spawn(listener, state, ServeLimits::default())?;
-    tracing::info!(
-        "HTTP API on http://{addr}: dashboard at /, /metrics, /api/monitor/health, /api/targets{}",
-        if web.token.is_some() {
-            " (token required)"
-        } else {
-            ""
-        }
-    );
-    Ok(Some(server))
+    Ok(Some(Bound { listener, addr }))
+}
+
+impl Bound {
+    /// The address bound (the port chosen, for `:0`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve the agent's `view` with `config`'s `[web]` settings until [`Server::stop`].
+    pub fn serve(self, config: &Config, view: AgentView) -> Result<Server, WebError> {
+        let state = AppState::new(config, view);
+        let server = spawn(self.listener, state, ServeLimits::default())?;
+        tracing::info!(
+            "HTTP API on http://{}: dashboard at /, /metrics, /api/monitor/health, /api/targets{}",
+            self.addr,
+            if config.web.token.is_some() {
+                " (token required)"
+            } else {
+                ""
+            }
+        );
+        Ok(server)
+    }
 }
 
 /// Serve `state`'s [`app`] on `listener` with `limits` until [`Server::stop`].

@@ -101,15 +101,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let plain = args.plain || !std::io::stdout().is_terminal();
     config.web.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    // The dashboard, live, on a free loopback port (the agent's own web server).
+    let bound = leakhound_web::bind(&config, false)
+        .await
+        .context("cannot start the dashboard")?;
     let agent = Agent::start(config.clone()).await?;
     let mut live_rx = agent.subscribe();
-    // The dashboard, live, on a free loopback port (the agent's own web server).
-    let web = match leakhound_web::start(&config, false, agent.view()).await {
-        Ok(web) => web,
-        Err(e) => {
-            agent.stop().await?;
-            return Err(anyhow::Error::new(e).context("cannot start the dashboard"));
-        }
+    let web = match bound {
+        Some(bound) => Some(bound.serve(&config, agent.view())?),
+        None => None,
     };
     if let Some(web) = &web {
         println!(

@@ -116,14 +116,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None => signal.await,
         }
     };
+    // [web] is checked and bound first: a mistake there stops us before anything is probed.
+    let bound = leakhound_web::bind(&config, args.insecure_public).await?;
     let agent = leakhound_agent::agent::Agent::start(config.clone()).await?;
-    // The HTTP API ([web]) reads the agent's view and stops when the agent has.
-    let web = match leakhound_web::start(&config, args.insecure_public, agent.view()).await {
-        Ok(web) => web,
-        Err(e) => {
-            agent.stop().await?;
-            return Err(e.into());
-        }
+    // The HTTP API reads the agent's view and stops when the agent has.
+    let web = match bound {
+        Some(bound) => Some(bound.serve(&config, agent.view())?),
+        None => None,
     };
     let result = agent.run_until(shutdown).await;
     if let Some(web) = web {

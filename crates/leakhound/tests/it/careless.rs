@@ -221,7 +221,14 @@ async fn fake_agent(names: Vec<String>) -> (String, Arc<Mutex<Vec<String>>>) {
             match name.filter(|n| names.contains(n)) {
                 Some(name) => {
                     let sample = sample(&name).at(now).goroutines(42).build();
-                    axum::Json(serde_json::json!({ "samples": [sample] })).into_response()
+                    let answer = leakhound_web::wire::SamplesView {
+                        target: name,
+                        since_ms: now - 60_000,
+                        until_ms: now + 1,
+                        step_ms: None,
+                        samples: vec![sample],
+                    };
+                    axum::Json(answer).into_response()
                 }
                 None => (StatusCode::NOT_FOUND, "no such target").into_response(),
             }
