@@ -6,11 +6,10 @@
 use crate::outbox::{Deliver, Wakers};
 use leakhound_core::config::{Config, ConfigErrors};
 use leakhound_core::rules::{
-    EngineSnapshot, Metric, Point, Rule, RuleEngine, Silences, Transition, TransitionKind,
+    EngineSnapshot, Point, Rule, RuleEngine, Silences, Transition, TransitionKind,
 };
-use leakhound_core::units::human_duration;
 use leakhound_core::Sample;
-use leakhound_notify::{AlertMessage, AlertStatus, DeliverError, Notifier};
+use leakhound_notify::{AlertMessage, DeliverError, Notifier};
 use leakhound_store::{Db, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -217,7 +216,7 @@ impl Alerting {
         }
         let mut batch = Vec::with_capacity(transitions.len());
         for t in &transitions {
-            let message = message_for(t);
+            let message = AlertMessage::for_transition(t);
             match (t.kind, t.notify) {
                 (TransitionKind::Resolved, _) => {
                     self.firing.remove(&t.fingerprint);
@@ -325,73 +324,6 @@ impl Alerting {
 
     pub fn engine(&self) -> &RuleEngine {
         &self.engine
-    }
-}
-
-/// The message every notifier sends for a transition.
-pub fn message_for(t: &Transition) -> AlertMessage {
-    let (value_text, threshold_text) = match (t.rule_kind.as_str(), t.metric) {
-        ("trend", Some(m)) => (m.format_rate(t.value), m.format_rate(t.threshold)),
-        ("down", _) => (
-            format!(
-                "down {}",
-                human_duration(Duration::from_secs_f64(t.value.max(0.0)))
-            ),
-            format!(
-                "for {}",
-                human_duration(Duration::from_secs_f64(t.threshold.max(0.0)))
-            ),
-        ),
-        (_, Some(m)) => (m.format(t.value), m.format(t.threshold)),
-        (_, None) => (format!("{}", t.value), format!("{}", t.threshold)),
-    };
-    let trend = t.evidence.trend.as_ref().map(|tr| {
-        format!(
-            "{} over {} (R² {:.2}, {} points)",
-            tr.metric.format_rate(tr.slope_per_hour),
-            human_duration(Duration::from_secs_f64(tr.span_seconds.max(0.0))),
-            tr.r_squared,
-            tr.points
-        )
-    });
-    let mut evidence = vec![t.evidence.summary.clone()];
-    evidence.extend(t.evidence.reason.iter().map(|r| format!("reason: {r}")));
-    if let (Some(b), Some(m)) = (&t.evidence.baseline, t.metric) {
-        if let Some(v) = b.value(m) {
-            evidence.push(format!(
-                "baseline {} taken {}",
-                m.format(v as f64),
-                crate::guide_log::local_time(b.ts_ms)
-            ));
-        }
-    }
-    let mut labels = BTreeMap::new();
-    labels.insert("rule_kind".to_string(), t.rule_kind.clone());
-    labels.insert("transition".to_string(), t.kind.name().to_string());
-    AlertMessage {
-        status: if t.kind == TransitionKind::Resolved {
-            AlertStatus::Resolved
-        } else {
-            AlertStatus::Firing
-        },
-        rule: t.rule.clone(),
-        rule_kind: t.rule_kind.clone(),
-        level: t.severity,
-        target: t.target.clone(),
-        metric: t.metric.map_or("availability", Metric::name).to_string(),
-        value: t.value,
-        threshold: t.threshold,
-        value_text: Some(value_text),
-        threshold_text: Some(threshold_text),
-        started_at_ms: t.started_at_ms,
-        ended_at_ms: t.ended_at_ms,
-        held_ms: t.evidence.held_ms,
-        trend,
-        evidence,
-        suspects: t.evidence.top_growing.clone(),
-        labels,
-        idempotency_key: t.idempotency_key(),
-        generator_url: None,
     }
 }
 

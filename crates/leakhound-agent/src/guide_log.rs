@@ -11,15 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 
 /// `2025-10-27 10:30:00` in local time, the guide's timestamp format.
-pub fn local_time(ts_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ts_ms)
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|| ts_ms.to_string())
-}
+pub use leakhound_notify::template::local_time;
 
 #[derive(Debug, Default)]
 struct TargetLog {

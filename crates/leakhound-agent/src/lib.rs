@@ -27,5 +27,6 @@ pub mod guide_log;
 pub mod memory;
 pub mod outbox;
 pub mod probe;
+pub mod probers;
 pub mod remote_write;
 pub mod view;

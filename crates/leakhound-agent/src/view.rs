@@ -12,6 +12,9 @@
 //! agent ──publish──▶ AgentView ──▶ latest(), active_alerts()
 //!                              └──▶ subscribe(): Sample | Transition | Bundle | ActionRun
 //! ```
+//!
+//! `tests/it/handle.rs` runs an agent against a live service and reads all of it through its
+//! handle.
 
 use leakhound_core::config::Config;
 use leakhound_core::rules::{Transition, TransitionKind};
@@ -163,80 +166,5 @@ impl AgentView {
     /// When this view (the agent) started, Unix ms.
     pub fn started_ms(&self) -> i64 {
         self.0.started_ms
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    /// A real transition of the built-in rules, renamed to `target`/`rule` and made `kind`.
-    fn transition(target: &str, rule: &str, kind: TransitionKind) -> Transition {
-        use leakhound_core::config::Levels;
-        use leakhound_core::rules::{default_rules, RuleEngine};
-        let mut engine = RuleEngine::new(default_rules(&Levels::default()));
-        let samples: Vec<Sample> = (0..20)
-            .map(|i| {
-                let mut s = Sample::down("x", i * 30_000, 1.0, String::new());
-                s.up = true;
-                s.error = None;
-                s.metrics.goroutines = Some(6000);
-                s
-            })
-            .collect();
-        let mut t = (0..samples.len())
-            .flat_map(|i| engine.evaluate(samples[i].ts_ms, "x", &samples[..=i]))
-            .next()
-            .expect("6000 goroutines fire the built-in rules");
-        t.target = target.into();
-        t.rule = rule.into();
-        t.kind = kind;
-        t
-    }
-
-    #[tokio::test]
-    async fn the_view_keeps_the_latest_sample_and_what_is_firing() {
-        let config = Config::for_urls(&["http://127.0.0.1:1".to_string()]).unwrap();
-        let view = AgentView::new(&config, None, Vec::new());
-        let mut rx = view.subscribe();
-        let mut sample = Sample::down("127.0.0.1:1", 10, 1.0, "refused".into());
-        view.publish(AgentEvent::Sample(sample.clone()));
-        sample.ts_ms = 20;
-        view.publish(AgentEvent::Sample(sample));
-        assert_eq!(view.latest("127.0.0.1:1").unwrap().ts_ms, 20);
-        assert_eq!(view.all_latest().len(), 1);
-
-        view.publish(AgentEvent::Transition(transition(
-            "a",
-            "growth",
-            TransitionKind::Firing,
-        )));
-        view.publish(AgentEvent::Transition(transition(
-            "b",
-            "growth",
-            TransitionKind::Firing,
-        )));
-        view.publish(AgentEvent::Transition(transition(
-            "a",
-            "growth",
-            TransitionKind::Resolved,
-        )));
-        let active = view.active_alerts();
-        assert_eq!(active.len(), 1);
-        assert_eq!(active[0].target, "b");
-        // Every event reached the subscriber, in order.
-        let mut kinds = Vec::new();
-        while let Ok(ev) = rx.try_recv() {
-            kinds.push(match ev {
-                AgentEvent::Sample(_) => "sample",
-                AgentEvent::Transition(_) => "transition",
-                _ => "other",
-            });
-        }
-        assert_eq!(
-            kinds,
-            ["sample", "sample", "transition", "transition", "transition"]
-        );
     }
 }

@@ -250,6 +250,17 @@ fn describe(e: &minijinja::Error) -> String {
     format!("{text}; fix the template (minijinja syntax: {{{{ target }}}}, {{% if resolved %}}…{{% endif %}})")
 }
 
+/// `2026-11-25 21:00:00` in the local time zone (the guide's log lines, baselines in messages).
+pub fn local_time(ts_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ts_ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| ts_ms.to_string())
+}
+
 /// `2026-11-25 21:00:00 UTC`.
 pub fn utc_text(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
