@@ -216,6 +216,7 @@ async fn run(
     // The one connection that writes (a writer thread) and the read pool every part shares.
     let db = Db::open(&config.agent.database)?;
     let clock = Clock::system();
+    // The read model starts from what the store last recorded as firing (one read, at start).
     let view = AgentView::of_database(config, db.reader());
     let channels = Arc::new(Channels::new(
         notifiers_from_config(config).map_err(AgentError::Config)?,

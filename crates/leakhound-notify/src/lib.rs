@@ -4,7 +4,8 @@
 //! `[[notifiers]]` block, read and checked by the core's config
 //! ([`leakhound_core::config::NotifierConfig`]).
 //!
-//! A [`Notifier`] renders an [`AlertMessage`] with its templates ([`template`]) and sends it in
+//! An alert transition reads as an [`AlertMessage`] ([`AlertMessage::for_transition`]). A
+//! [`Notifier`] renders it with its templates ([`template`]) and sends it in
 //! the peer's documented wire format. [`NotifyError::retryable`] (carried to the outbox as a
 //! [`DeliverError`]) tells the outbox whether to try again (network, timeouts, 5xx, 429 and
 //! vendor rate-limit or "busy" codes) or to give up (4xx, bad key, bad signature, keyword
