@@ -45,6 +45,8 @@ pub enum AgentError {
     NoTargets,
     #[error("{0}")]
     Config(ConfigErrors),
+    #[error("[agent] shard = \"{shard}\" owns none of the {targets} targets; use fewer shards, or add targets")]
+    EmptyShard { shard: String, targets: usize },
     #[error("the agent stopped unexpectedly: {0}")]
     Crashed(String),
 }
@@ -197,6 +199,27 @@ impl AgentHandle {
     }
 }
 
+/// `config` with only the targets of its `[agent] shard`.
+fn own_share(config: &Config) -> Result<Config, AgentError> {
+    let mut mine = config.clone();
+    if let Some(shard) = config.agent.shard {
+        mine.targets.retain(|t| shard.owns(&t.name));
+        if mine.targets.is_empty() {
+            return Err(AgentError::EmptyShard {
+                shard: shard.to_string(),
+                targets: config.targets.len(),
+            });
+        }
+        tracing::info!(
+            shard = %shard,
+            "watching {} of the {} targets (this agent's share)",
+            mine.targets.len(),
+            config.targets.len()
+        );
+    }
+    Ok(mine)
+}
+
 /// Run the agent until `shutdown` resolves, then drain and return. Every sample a prober
 /// produced before shutdown is in the store when this returns `Ok`. `ready` gets the view once
 /// everything has started (it is dropped unsent when starting fails).
@@ -208,6 +231,8 @@ async fn run(
     if config.targets.is_empty() {
         return Err(AgentError::NoTargets);
     }
+    let sharded = config.agent.shard.map(|_| own_share(config)).transpose()?;
+    let config = sharded.as_ref().unwrap_or(config);
     let started = Instant::now();
     // Each target holds a connection; lift the soft open-files limit to the hard one (as Go does).
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {

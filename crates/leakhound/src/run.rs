@@ -189,7 +189,22 @@ pub fn config_check(args: ConfigCheckArgs) -> anyhow::Result<ExitCode> {
         config.targets.len(),
         if config.targets.len() == 1 { "" } else { "s" }
     );
-    for t in &config.targets {
+    if let Some(shard) = config.agent.shard {
+        let mine = config
+            .targets
+            .iter()
+            .filter(|t| shard.owns(&t.name))
+            .count();
+        println!(
+            "  shard {shard}: this agent watches {mine} of the {} targets (listed below)",
+            config.targets.len()
+        );
+    }
+    for t in config
+        .targets
+        .iter()
+        .filter(|t| config.agent.shard.is_none_or(|s| s.owns(&t.name)))
+    {
         let what = match (&t.url, &t.process) {
             (Some(u), _) => leakhound_http::redact(u),
             (None, Some(p)) => format!("{p:?}"),

@@ -9,6 +9,8 @@ mod alerts;
 pub mod notifiers;
 mod remote_write;
 mod sections;
+mod shard;
+pub use shard::{Shard, MAX_SHARDS};
 mod targets;
 mod verify;
 mod walk;
@@ -289,6 +291,8 @@ pub struct AgentConfig {
     /// The Docker (or Podman) API socket for container targets, `unix:///path/docker.sock`;
     /// `None`: `$DOCKER_HOST`, else `unix:///var/run/docker.sock`.
     pub docker_host: Option<String>,
+    /// `shard = "K/N"`: watch only the K-th of N shares of the targets (see [`Shard`]).
+    pub shard: Option<Shard>,
 }
 
 impl Default for AgentConfig {
@@ -301,6 +305,7 @@ impl Default for AgentConfig {
             batch_size: 500,
             flush_interval: Duration::from_secs(1),
             docker_host: None,
+            shard: None,
         }
     }
 }

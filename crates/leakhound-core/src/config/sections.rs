@@ -39,6 +39,12 @@ pub(super) fn read_agent(
         }
         a.docker_host = Some(v);
     }
+    if let Some(v) = t.string(ctx, "shard") {
+        match super::Shard::parse(&v) {
+            Ok(shard) => a.shard = Some(shard),
+            Err(msg) => t.error_at(ctx, "shard", msg),
+        }
+    }
     actions_enabled
 }
 

@@ -414,3 +414,72 @@ fn a_closed_stdout_ends_a_one_shot_command_without_a_panic() {
         out.status
     );
 }
+
+/// `[agent] shard`: three agents with one target list store every target exactly once between
+/// them (issue 15); `config check` names the share; a share with no target says so.
+#[test]
+fn three_shards_split_the_targets_with_no_overlap_and_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..12).map(|i| format!("svc-{i}")).collect();
+    let config = |k: u32, names: &[String]| {
+        let db = dir.path().join(format!("shard-{k}-{}.db", names.len()));
+        let mut text = format!(
+            "[agent]\ndatabase = \"{}\"\nshard = \"{k}/3\"\n\n[web]\nenabled = false\n\n[defaults]\ninterval = \"1s\"\ntimeout = \"500ms\"\n",
+            db.display()
+        );
+        for name in names {
+            // Nothing listens there: every probe is a stored "down" sample.
+            text.push_str(&format!(
+                "\n[[targets]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:9/\"\n"
+            ));
+        }
+        let path = dir.path().join(format!("shard-{k}-{}.toml", names.len()));
+        std::fs::write(&path, text).unwrap();
+        (path, db)
+    };
+    let runs: Vec<_> = (1..=3)
+        .map(|k| {
+            let (cfg, db) = config(k, &names);
+            let check = leakhound(&["config", "check", cfg.to_str().unwrap()]);
+            let (stdout, _) = text(&check);
+            assert!(
+                stdout.contains(&format!("shard {k}/3: this agent watches")),
+                "{stdout}"
+            );
+            let cfg = cfg.to_str().unwrap().to_string();
+            (
+                db,
+                std::thread::spawn(move || leakhound(&["run", "-c", &cfg, "--duration", "2s"])),
+            )
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for (db, run) in runs {
+        let out = run.join().unwrap();
+        assert!(out.status.success(), "{:?}", text(&out));
+        let stored = support::read_store(&db).unwrap().targets().unwrap();
+        assert!(!stored.is_empty(), "{} stored no target", db.display());
+        seen.extend(stored);
+    }
+    seen.sort();
+    let mut all = names.clone();
+    all.sort();
+    assert_eq!(seen, all, "every target in exactly one store");
+
+    // One target, three shares: two of them own nothing and say so.
+    let lonely = vec!["only-one".to_string()];
+    let refused: Vec<String> = (1..=3)
+        .filter_map(|k| {
+            let (cfg, _) = config(k, &lonely);
+            let out = leakhound(&["run", "-c", cfg.to_str().unwrap(), "--duration", "1s"]);
+            (!out.status.success()).then(|| text(&out).1)
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for stderr in refused {
+        assert!(
+            stderr.contains("owns none of the 1 targets; use fewer shards"),
+            "{stderr}"
+        );
+    }
+}
