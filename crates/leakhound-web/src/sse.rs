@@ -14,9 +14,9 @@
 //!
 //! Every event comes from the agent's read model ([`leakhound_agent::view::AgentView`]), as it
 //! happens; nothing is polled. Bounded on every side: each client reads the agent's event ring
-//! (fixed capacity) — a slow
-//! client is skipped forward (`lagged`), never buffered for; at most [`MAX_CLIENTS`] streams are
-//! open at once (more answer 503); every stream ends when the server stops.
+//! (fixed capacity) — a slow client is skipped forward (`lagged`), never buffered for; at most
+//! [`MAX_CLIENTS`] streams are open at once (more answer 503); every stream ends when the server
+//! stops.
 //! `?target=NAME` limits the feed to one target. The `[web]` token and allowlist apply.
 
 use crate::api::{target_view, unknown_target};
