@@ -7,7 +7,7 @@
 //! - `event: alert` — an alert transition (firing, repeat, resolved; the `/api/alerts` element
 //!   shape), as the agent records it;
 //! - `event: dump` — an evidence bundle saved (the `/api/targets/{name}/dumps` element shape);
-//! - `event: action` — an `[[actions]]` run (the `leakhound actions` JSON shape);
+//! - `event: action` — an `[[actions]]` run (an element of `leakhound actions list --json`);
 //! - `event: lagged` — `{"missed": N}`: this client read too slowly and N events went past it;
 //!   fetch `/api/targets` (or wait for the next `target` events) to catch up;
 //! - a `:` comment every 15 s keeps proxies from closing an idle stream.
