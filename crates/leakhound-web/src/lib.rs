@@ -43,7 +43,7 @@ pub mod sse;
 pub mod wire;
 
 pub use error::{AppError, WebError};
-pub use server::{bind, spawn, start, Bound, ServeLimits, Server};
+pub use server::{bind, spawn, Bound, ServeLimits, Server};
 
 use axum::Router;
 use leakhound_agent::view::AgentView;

@@ -86,19 +86,6 @@ impl Server {
     }
 }
 
-/// Start the `[web]` server of `config`, serving the agent's `view` ([`bind`], then
-/// [`Bound::serve`]).
-pub async fn start(
-    config: &Config,
-    insecure_public: bool,
-    view: AgentView,
-) -> Result<Option<Server>, WebError> {
-    match bind(config, insecure_public).await? {
-        Some(bound) => bound.serve(config, view).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// The `[web]` address, bound and checked, before there is an agent to serve: a mistake here
 /// stops `leakhound run` before it probes anything.
 #[derive(Debug)]
