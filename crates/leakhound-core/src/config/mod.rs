@@ -248,6 +248,9 @@ pub struct TargetConfig {
     pub fields: FieldMap,
     /// Name of the expvar variable holding the goroutine count.
     pub expvar_goroutines: String,
+    /// Labels of the target (`[targets.labels]`, or from discovery): carried into the store,
+    /// `/metrics`, alerts and remote write.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// Per-target defaults, overridable per target.
@@ -418,6 +421,20 @@ pub const MAX_TARGET_NAME: usize = 128;
 /// `one-api (simulated)`. Not allowed: `.` and `..`, `/`, `\`, `%`, `?`, quotes, control
 /// characters (newlines), leading or trailing spaces, more than [`MAX_TARGET_NAME`] characters.
 /// The error quotes the value (escaped) and says what to write instead.
+/// Check a label name as Prometheus allows it (`[a-zA-Z_][a-zA-Z0-9_]*`), not `__`-led (those
+/// are Prometheus' own).
+pub fn check_label_name(name: &str) -> Result<(), String> {
+    if remote_write::is_label_name(name) && !name.starts_with("__") {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{}' is not a label name; use letters, digits and '_', not starting \
+             with a digit or '__' (e.g. env, region)",
+            name.escape_debug()
+        ))
+    }
+}
+
 pub fn check_target_name(name: &str) -> Result<(), String> {
     let shown = name.escape_debug().to_string();
     let fix = "use letters, digits, spaces and - _ . : @ # + ( ) [ ], e.g. 'one-api'";
@@ -498,6 +515,7 @@ impl TargetConfig {
             headers: Vec::new(),
             fields: FieldMap::default(),
             expvar_goroutines: "goroutines".into(),
+            labels: Default::default(),
         }
     }
 }

@@ -262,15 +262,8 @@ fn read_labels(ctx: &mut Ctx<'_>, labels: &Table<'_, '_>) -> Vec<(String, String
     for (key, value) in labels.entries() {
         let name: &str = key.get_ref();
         let path = labels.path_of(name);
-        if !is_label_name(name) || name.starts_with("__") {
-            ctx.error(
-                key.span().start,
-                &path,
-                format!(
-                    "'{name}' is not a label name; use letters, digits and '_', not starting \
-                     with a digit or '__' (e.g. env, region)"
-                ),
-            );
+        if let Err(why) = super::check_label_name(name) {
+            ctx.error(key.span().start, &path, why);
             continue;
         }
         if RESERVED_LABELS.contains(&name) {

@@ -91,6 +91,9 @@ fn read_target(
         read_fields(ctx, &mut f, &mut target.fields);
         f.finish(ctx);
     }
+    if let Some(labels) = t.table(ctx, "labels") {
+        target.labels = read_labels(ctx, &labels);
+    }
     if let Some(v) = t.string(ctx, "expvar_goroutines") {
         target.expvar_goroutines = v;
     }
@@ -208,6 +211,33 @@ fn read_headers(ctx: &mut Ctx<'_>, headers: &Table<'_, '_>) -> Vec<(String, Stri
                 value.span().start,
                 &headers.path_of(name),
                 "a header value must be a string".into(),
+            ),
+        }
+    }
+    out
+}
+
+/// `[targets.labels]`: names as Prometheus allows them (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-led),
+/// string values.
+fn read_labels(
+    ctx: &mut Ctx<'_>,
+    labels: &Table<'_, '_>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (key, value) in labels.entries() {
+        let name: &str = key.get_ref();
+        if let Err(why) = super::check_label_name(name) {
+            ctx.error(key.span().start, &labels.path_of(name), why);
+            continue;
+        }
+        match value.get_ref().as_str() {
+            Some(v) => {
+                out.insert(name.to_string(), v.to_string());
+            }
+            None => ctx.error(
+                value.span().start,
+                &labels.path_of(name),
+                format!("a label value must be a string; write {name} = \"...\""),
             ),
         }
     }

@@ -358,3 +358,37 @@ fn target_names_that_break_urls_are_refused_with_the_line() {
     }
     assert!(parse("[[targets]]\nurl = \"http://[::1]:3000\"\n").is_ok());
 }
+
+#[test]
+fn target_labels_are_read_and_checked() {
+    let config = parse(
+        r#"
+[[targets]]
+url = "http://127.0.0.1:3000"
+labels = { team = "gateway", env = "prod" }
+"#,
+    )
+    .unwrap();
+    let labels: Vec<_> = config.targets[0].labels.iter().collect();
+    assert_eq!(
+        labels,
+        [
+            (&"env".to_string(), &"prod".to_string()),
+            (&"team".to_string(), &"gateway".to_string())
+        ]
+    );
+    let err = parse(
+        r#"
+[[targets]]
+url = "http://127.0.0.1:3000"
+labels = { "9lives" = "x", team = 3 }
+"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("'9lives' is not a label name"), "{err}");
+    assert!(
+        err.contains("a label value must be a string; write team = \"...\""),
+        "{err}"
+    );
+}
