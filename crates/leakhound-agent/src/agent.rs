@@ -14,10 +14,12 @@
 use crate::alerting::{notifiers_from_config, Alerting, Channels};
 use crate::clock::Clock;
 use crate::docker::DockerError;
-use crate::dump_task::DumpState;
+use crate::fleet::{Fleet, Sources};
 use crate::guide_log::GuideLog;
+use crate::ingest::Ingest;
+pub use crate::ingest::ReloadReport;
 use crate::outbox::{spawn_delivery, RetryPolicy, Wakers};
-use crate::probers::Probed;
+use crate::probers::{Probed, ProberPool};
 use crate::view::{AgentEvent, AgentView};
 use leakhound_core::config::{Config, ConfigErrors};
 use leakhound_core::Sample;
@@ -119,16 +121,18 @@ impl Agent {
     pub async fn start(config: Config) -> Result<AgentHandle, AgentError> {
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = oneshot::channel::<AgentView>();
+        let (control_tx, control_rx) = mpsc::channel::<Control>(4);
         let task = tokio::spawn(async move {
             // A dropped handle stops the agent too.
             let stop = async move {
                 let _ = stop_rx.await;
             };
-            run(&config, stop, ready_tx).await
+            run(&config, stop, ready_tx, control_rx).await
         });
         match ready_rx.await {
             Ok(view) => Ok(AgentHandle {
                 view,
+                reloader: Reloader(control_tx),
                 stop: Some(stop_tx),
                 task,
             }),
@@ -145,6 +149,7 @@ impl Agent {
 #[derive(Debug)]
 pub struct AgentHandle {
     view: AgentView,
+    reloader: Reloader,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<RunSummary, AgentError>>,
 }
@@ -159,6 +164,11 @@ impl AgentHandle {
     /// The agent's read model (a clone shares it).
     pub fn view(&self) -> AgentView {
         self.view.clone()
+    }
+
+    /// The way to reload this agent's config (see [`Reloader::reload`]).
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
     }
 
     /// The latest sample of every target probed so far.
@@ -199,25 +209,37 @@ impl AgentHandle {
     }
 }
 
-/// `config` with only the targets of its `[agent] shard`.
-fn own_share(config: &Config) -> Result<Config, AgentError> {
-    let mut mine = config.clone();
-    if let Some(shard) = config.agent.shard {
-        mine.targets.retain(|t| shard.owns(&t.name));
-        if mine.targets.is_empty() {
-            return Err(AgentError::EmptyShard {
-                shard: shard.to_string(),
-                targets: config.targets.len(),
-            });
-        }
-        tracing::info!(
-            shard = %shard,
-            "watching {} of the {} targets (this agent's share)",
-            mine.targets.len(),
-            config.targets.len()
-        );
+/// What the ingest loop is told besides samples.
+#[derive(Debug)]
+enum Control {
+    /// Apply a new (already valid) config.
+    Reload {
+        config: Box<Config>,
+        reply: oneshot::Sender<ReloadReport>,
+    },
+}
+
+/// Reloads a running agent's config; cheap to clone (for a signal handler, the web API).
+#[derive(Debug, Clone)]
+pub struct Reloader(mpsc::Sender<Control>);
+
+impl Reloader {
+    /// Apply `config` (validated by whoever read it): new targets start, removed ones stop
+    /// (their alerts resolve as "target gone"), changed ones restart, the rest keep their
+    /// schedule, windows and alerts; `[levels]`/`[alerts]` apply with the alert state kept.
+    /// Sections a running agent cannot change are listed in the report.
+    pub async fn reload(&self, config: Config) -> Result<ReloadReport, AgentError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || AgentError::Crashed("the agent is stopping; not reloaded".into());
+        self.0
+            .send(Control::Reload {
+                config: Box::new(config),
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())
     }
-    Ok(mine)
 }
 
 /// Run the agent until `shutdown` resolves, then drain and return. Every sample a prober
@@ -227,12 +249,29 @@ async fn run(
     config: &Config,
     shutdown: impl std::future::Future<Output = ()>,
     ready: oneshot::Sender<AgentView>,
+    mut control: mpsc::Receiver<Control>,
 ) -> Result<RunSummary, AgentError> {
     if config.targets.is_empty() {
         return Err(AgentError::NoTargets);
     }
-    let sharded = config.agent.shard.map(|_| own_share(config)).transpose()?;
-    let config = sharded.as_ref().unwrap_or(config);
+    let sources = Sources::new(config, Vec::new());
+    let first = sources.wanted();
+    if first.targets.is_empty() {
+        if let Some(shard) = config.agent.shard {
+            return Err(AgentError::EmptyShard {
+                shard: shard.to_string(),
+                targets: first.total,
+            });
+        }
+    }
+    if let Some(shard) = config.agent.shard {
+        tracing::info!(
+            shard = %shard,
+            "watching {} of the {} targets (this agent's share)",
+            first.targets.len(),
+            first.total
+        );
+    }
     let started = Instant::now();
     // Each target holds a connection; lift the soft open-files limit to the hard one (as Go does).
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
@@ -243,6 +282,7 @@ async fn run(
     let clock = Clock::system();
     // The read model starts from what the store last recorded as firing (one read, at start).
     let view = AgentView::of_database(config, db.reader());
+    let fleet = Fleet::default();
     let channels = Arc::new(Channels::new(
         notifiers_from_config(config).map_err(AgentError::Config)?,
     ));
@@ -253,19 +293,18 @@ async fn run(
         wakers.clone(),
         channels.resend(),
     )?;
-    let mut guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
+    let guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
     // Goroutine dumps tell a leak from load ([evidence] on_alerts, on by default): the engine
     // waits for their verdict before a growth alert and names the suspects in its first message.
     let (dump_tx, mut verdict_rx, dump_task) = if config.actions.evidence.on_alerts {
         alerting
             .engine_mut()
             .set_dumps(Some(leakhound_core::rules::DumpPolicy::default()));
-        let (tx, rx, task) = crate::dump_task::spawn(Arc::new(config.clone()));
+        let (tx, rx, task) = crate::dump_task::spawn(Arc::new(config.clone()), fleet.clone());
         (Some(tx), Some(rx), Some(task))
     } else {
         (None, None, None)
     };
-    let mut dump_state: HashMap<String, DumpState> = HashMap::new();
     // Evidence capture and [[actions]] run in their own task: a slow dump or command never
     // stalls probing (observations are dropped, with a warning, when its queue is full).
     let (remedy_tx, remedy_task) = if crate::actions::wanted(config) {
@@ -276,33 +315,29 @@ async fn run(
             alerting.engine().active(),
             clock.clone(),
             view.clone(),
+            fleet.clone(),
         )?;
         (Some(tx), Some(task))
     } else {
         (None, None)
     };
 
-    // Only these targets' plain samples matter to remediation (their actions' `for` and recovery
-    // watch); other targets reach it only with an alert change.
-    let action_targets: std::collections::HashSet<&str> = config
-        .actions
-        .actions
-        .iter()
-        .map(|a| a.target.as_str())
-        .collect();
-
-    let capacity = config.targets.len().clamp(64, 8192);
+    let capacity = first.total.clamp(64, 8192);
     let (probe_tx, mut probe_rx) = mpsc::channel::<Probed>(capacity);
     let (store_tx, store_rx) = mpsc::channel::<Probed>(capacity);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut probers = spawn_probers(&config.targets, probe_tx, stop_rx.clone())?;
+    let mut pool = ProberPool::new(probe_tx, stop_rx.clone());
+    // At start a target that cannot be probed is a mistake to fix, not to skip.
+    if let Some((_, e)) = pool.apply(&first.targets).into_iter().next() {
+        return Err(e);
+    }
     // Messages left pending by an earlier run (a crash, a kill -9) go out now too.
     let mut delivery = spawn_delivery(
         &db,
         &wakers,
         channels,
         RetryPolicy::default(),
-        clock,
+        clock.clone(),
         stop_rx,
     )?;
     // [remote_write]: a bounded queue fed below without blocking; flushed on shutdown.
@@ -315,7 +350,6 @@ async fn run(
         )?),
         None => None,
     };
-    let remote_queue = remote.as_ref().map(|r| r.queue());
     let writer = tokio::spawn(write_batches(
         db.clone(),
         store_rx,
@@ -323,91 +357,90 @@ async fn run(
         config.agent.flush_interval,
     ));
     tracing::info!(
-        targets = config.targets.len(),
+        targets = first.targets.len(),
         database = %config.agent.database.display(),
         "leakhound agent started; monitoring endpoints enabled"
     );
+    let mut ingest = Ingest {
+        config: config.clone(),
+        alerting,
+        guide_log,
+        view: view.clone(),
+        clock,
+        dump_tx,
+        dump_state: HashMap::new(),
+        remedy_tx,
+        action_targets: config
+            .actions
+            .actions
+            .iter()
+            .map(|a| a.target.clone())
+            .collect(),
+        remote_queue: remote.as_ref().map(|r| r.queue()),
+        store_tx,
+        sources,
+        fleet,
+        pool: Some(pool),
+    };
+    // The first reconcile publishes the watched set and retires the targets the store still
+    // had alert state for but the config no longer lists.
+    ingest.reconcile().await;
     let _ = ready.send(view.clone());
 
-    let ingest = async {
-        loop {
-            // Verdicts first: a growth alert waits for them.
-            let probed = tokio::select! {
-                biased;
-                Some((target, verdict)) = async {
-                    match verdict_rx.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    alerting.engine_mut().set_verdict(&target, verdict);
-                    continue;
-                }
-                probed = probe_rx.recv() => match probed {
-                    Some(p) => p,
-                    None => break,
-                },
-            };
-            guide_log.observe(&probed.sample);
-            let transitions = alerting.observe(&probed.sample).await;
-            // The sample, then the alert changes it caused (already in the store).
-            view.publish(AgentEvent::Sample(probed.sample.clone()));
-            for t in &transitions {
-                view.publish(AgentEvent::Transition(t.clone()));
-            }
-            if let Some(tx) = &dump_tx {
-                let state = dump_state.entry(probed.sample.target.clone()).or_default();
-                if let Some(req) = state.next(alerting.engine(), &probed.sample) {
-                    // A full queue drops the request; the engine asks again.
-                    let _ = tx.try_send(req);
-                }
-            }
-            let for_remedy =
-                !transitions.is_empty() || action_targets.contains(probed.sample.target.as_str());
-            if let Some(tx) = remedy_tx.as_ref().filter(|_| for_remedy) {
-                let obs = crate::actions::Observation {
-                    sample: probed.sample.clone(),
-                    transitions,
-                };
-                if let Err(mpsc::error::TrySendError::Full(obs)) = tx.try_send(obs) {
-                    if obs.transitions.is_empty() {
-                        tracing::warn!(
-                            target_name = %obs.sample.target,
-                            "remediation is busy (a capture or an action is running); this sample is not checked for actions"
-                        );
-                    } else {
-                        // An alert changed: it must not be lost, and ingest must not wait.
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            let _ = tx.send(obs).await;
-                        });
-                    }
-                }
-            }
-            if let Some(queue) = &remote_queue {
-                queue.push(&probed.sample); // never blocks: a full queue drops its oldest
-            }
-            if store_tx.send(probed).await.is_err() {
-                tracing::error!("the store writer stopped; samples can no longer be stored");
-                break;
-            }
-        }
-        drop(store_tx);
-        drop(remedy_tx);
-        drop(dump_tx);
-        alerting.save().await;
-    };
-    tokio::pin!(ingest);
     tokio::pin!(shutdown);
-    tokio::select! {
-        _ = &mut ingest => {}
-        _ = &mut shutdown => {
-            tracing::info!("stopping: finishing in-flight work and storing every sample taken");
-            let _ = stop_tx.send(true);
-            while probers.join_next().await.is_some() {}
-            ingest.await;
+    loop {
+        // Verdicts first: a growth alert waits for them.
+        tokio::select! {
+            biased;
+            Some((target, verdict)) = async {
+                match verdict_rx.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                ingest.alerting.engine_mut().set_verdict(&target, verdict);
+            }
+            _ = &mut shutdown, if ingest.pool.is_some() => {
+                tracing::info!("stopping: finishing in-flight work and storing every sample taken");
+                let _ = stop_tx.send(true);
+                // The probers end on their own; the loop drains what they sent until the last
+                // one is gone.
+                if let Some(pool) = ingest.pool.take() {
+                    tokio::spawn(pool.join());
+                }
+            }
+            Some(Control::Reload { config: new, reply }) = control.recv(), if ingest.pool.is_some() => {
+                let report = ingest.reload(*new, Vec::new()).await;
+                tracing::info!("config reloaded: {report}");
+                let _ = reply.send(report);
+            }
+            probed = probe_rx.recv() => match probed {
+                Some(p) => {
+                    if !ingest.sample(p).await {
+                        break;
+                    }
+                }
+                None => break,
+            },
         }
     }
+    let Ingest {
+        mut alerting,
+        store_tx,
+        remedy_tx,
+        dump_tx,
+        pool,
+        ..
+    } = ingest;
+    if pool.is_some() {
+        // The store writer stopped: stop probing too (dropping the pool aborts its probers).
+        let _ = stop_tx.send(true);
+        drop(pool);
+    }
+    drop(store_tx);
+    drop(remedy_tx);
+    drop(dump_tx);
+    alerting.save().await;
     if let Some(task) = dump_task {
         // Its dumps live in memory only: stop it now rather than wait for a slow target's
         // profile (up to [evidence] timeout per queued request).

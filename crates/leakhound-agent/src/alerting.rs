@@ -204,7 +204,38 @@ impl Alerting {
         };
         window.push(sample, now, self.keep_ms);
         let transitions = self.engine.evaluate(now, &sample.target, &window.points);
-        for t in &transitions {
+        self.record(&sample.target, &transitions, now).await;
+        if now - self.last_saved_ms >= SNAPSHOT_MS {
+            self.last_saved_ms = now;
+            self.save().await;
+        }
+        transitions
+    }
+
+    /// `target` left the watched set: its reported alerts resolve with `reason` (recorded and
+    /// queued like any transition), its state and window are dropped.
+    pub async fn retire(&mut self, target: &str, now: i64, reason: &str) -> Vec<Transition> {
+        self.windows.remove(target);
+        let transitions = self.engine.retire(target, now, reason);
+        self.record(target, &transitions, now).await;
+        transitions
+    }
+
+    /// New rules from a reloaded config (see [`RuleEngine::set_rules`]).
+    pub fn set_rules(&mut self, rules: Vec<Rule>) {
+        self.engine.set_rules(rules);
+        self.keep_ms = leakhound_core::time::duration_ms(self.engine.window_needed());
+    }
+
+    /// The targets the alert state knows (including ones restored from the store).
+    pub fn known_targets(&self) -> Vec<String> {
+        self.engine.known_targets().map(str::to_string).collect()
+    }
+
+    /// Log `target`'s `transitions`, record them with the target's state in one transaction,
+    /// queue their messages and re-send what is due.
+    async fn record(&mut self, target: &str, transitions: &[Transition], now: i64) {
+        for t in transitions {
             let text = &t.evidence.summary;
             match (t.kind.name(), t.notify) {
                 (_, false) => {
@@ -215,7 +246,7 @@ impl Alerting {
             }
         }
         let mut batch = Vec::with_capacity(transitions.len());
-        for t in &transitions {
+        for t in transitions {
             let message = AlertMessage::for_transition(t);
             match (t.kind, t.notify) {
                 (TransitionKind::Resolved, _) => {
@@ -235,17 +266,17 @@ impl Alerting {
             // This target's state goes with its transitions: after a crash they are neither
             // lost nor announced again.
             let mut state = Vec::with_capacity(2);
-            match serde_json::to_string(&self.engine.snapshot_target(&sample.target)) {
-                Ok(json) => state.push((format!("{TARGET_STATE_PREFIX}{}", sample.target), json)),
+            match serde_json::to_string(&self.engine.snapshot_target(target)) {
+                Ok(json) => state.push((format!("{TARGET_STATE_PREFIX}{target}"), json)),
                 Err(e) => tracing::error!("cannot serialize the alert state: {e}"),
             }
             let mine: BTreeMap<&String, &AlertMessage> = self
                 .firing
                 .iter()
-                .filter(|(_, m)| m.target == sample.target)
+                .filter(|(_, m)| m.target == target)
                 .collect();
             state.push((
-                format!("{TARGET_FIRING_PREFIX}{}", sample.target),
+                format!("{TARGET_FIRING_PREFIX}{target}"),
                 serde_json::to_string(&mine).unwrap_or_default(),
             ));
             queued += self
@@ -257,11 +288,6 @@ impl Alerting {
         if queued > 0 {
             self.wakers.wake_all();
         }
-        if now - self.last_saved_ms >= SNAPSHOT_MS {
-            self.last_saved_ms = now;
-            self.save().await;
-        }
-        transitions
     }
 
     /// Queue every announced firing alert again on the channels whose re-send time has come.

@@ -12,6 +12,7 @@
 //! [`DumpState`] is what the agent's ingest loop remembers per target to decide what to ask for.
 
 use crate::dumps::{unavailable, DumpHistory};
+use crate::fleet::Fleet;
 use goroutine_dump::Bucket;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{DumpClass, DumpVerdict};
@@ -45,6 +46,7 @@ pub const QUEUE: usize = 256;
 
 struct Task {
     config: Arc<Config>,
+    fleet: Fleet,
     histories: HashMap<String, DumpHistory>,
     clients: HashMap<String, HttpClient>,
     /// Whether a target serves `/debug/pprof/goroutineleak` (learnt on the first reference).
@@ -55,6 +57,7 @@ struct Task {
 /// Start the task. Verdicts arrive on the returned receiver; it ends when the sender is dropped.
 pub fn spawn(
     config: Arc<Config>,
+    fleet: Fleet,
 ) -> (
     mpsc::Sender<DumpRequest>,
     mpsc::Receiver<VerdictMessage>,
@@ -64,6 +67,7 @@ pub fn spawn(
     let (vtx, vrx) = mpsc::channel::<VerdictMessage>(QUEUE);
     let mut task = Task {
         config,
+        fleet,
         histories: HashMap::new(),
         clients: HashMap::new(),
         leak_profile: HashMap::new(),
@@ -166,7 +170,7 @@ impl Task {
     }
 
     fn target(&self, name: &str) -> Option<TargetConfig> {
-        self.config.targets.iter().find(|t| t.name == name).cloned()
+        self.fleet.get(name)
     }
 
     fn client(&mut self, target: &TargetConfig) -> Result<HttpClient, Failure> {
@@ -340,6 +344,7 @@ mod tests {
         let target = config.targets[0].clone();
         let (vtx, _vrx) = mpsc::channel(1);
         let task = Task {
+            fleet: Fleet::new(config.targets.clone()),
             config: Arc::new(config),
             histories: HashMap::new(),
             clients: HashMap::new(),

@@ -12,6 +12,7 @@ use leakhound_core::config::TargetConfig;
 use leakhound_core::{Metrics, Sample};
 use leakhound_http::HttpError;
 use rand::Rng;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -210,6 +211,44 @@ fn next_slot(
     }
 }
 
+/// Probe with `prober` on its schedule until `shutdown` turns true or the consumer is gone.
+async fn run_prober(
+    mut prober: TargetProber,
+    tx: mpsc::Sender<Probed>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let interval = prober.target().interval;
+    let jitter_max = prober.target().jitter.min(interval / 2);
+    // Spread the first probes of many targets over the jitter window, then keep each target on
+    // a fixed-rate schedule (`base`) with a small jitter per probe. Adding the jitter to the
+    // schedule itself made every period a random quarter-jitter longer (5.25 s instead of 5 s
+    // on average) and slowly spread a fleet's probes out.
+    let mut base = tokio::time::Instant::now() + jitter(jitter_max);
+    let mut next = base;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let sample = tokio::select! {
+            s = prober.probe() => s,
+            _ = shutdown.changed() => break,
+        };
+        let probed = Probed {
+            sample,
+            at: Instant::now(),
+        };
+        if tx.send(probed).await.is_err() {
+            break;
+        }
+        base = next_slot(base, interval, tokio::time::Instant::now());
+        next = base + jitter(jitter_max) / 4;
+    }
+}
+
 /// Start one probing task per target. Each stops when `shutdown` turns true; when all have
 /// stopped, `tx` is dropped and the consumer sees the end of the stream.
 pub fn spawn_probers(
@@ -222,46 +261,83 @@ pub fn spawn_probers(
         probers.push(TargetProber::new(t)?);
     }
     let mut set = JoinSet::new();
-    for mut prober in probers {
-        let tx = tx.clone();
-        let mut shutdown = shutdown.clone();
-        set.spawn(async move {
-            let interval = prober.target().interval;
-            let jitter_max = prober.target().jitter.min(interval / 2);
-            // Spread the first probes of many targets over the jitter window, then keep each
-            // target on a fixed-rate schedule (`base`) with a small jitter per probe. Adding the
-            // jitter to the schedule itself made every period a random quarter-jitter longer
-            // (5.25 s instead of 5 s on average) and slowly spread a fleet's probes out.
-            let mut base = tokio::time::Instant::now() + jitter(jitter_max);
-            let mut next = base;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(next) => {}
-                    _ = shutdown.changed() => break,
-                }
-                if *shutdown.borrow() {
-                    break;
-                }
-                let sample = tokio::select! {
-                    s = prober.probe() => s,
-                    _ = shutdown.changed() => break,
-                };
-                if tx
-                    .send(Probed {
-                        sample,
-                        at: Instant::now(),
-                    })
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-                base = next_slot(base, interval, tokio::time::Instant::now());
-                next = base + jitter(jitter_max) / 4;
-            }
-        });
+    for prober in probers {
+        set.spawn(run_prober(prober, tx.clone(), shutdown.clone()));
     }
     Ok(set)
+}
+
+/// The probing tasks of a changing set of targets, by name: [`ProberPool::apply`] starts the
+/// new ones, stops the removed ones, restarts the changed ones and leaves the rest alone (their
+/// schedule goes on).
+pub struct ProberPool {
+    tx: mpsc::Sender<Probed>,
+    shutdown: watch::Receiver<bool>,
+    running: HashMap<String, (TargetConfig, AbortOnDrop<()>)>,
+}
+
+impl std::fmt::Debug for ProberPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProberPool")
+            .field("running", &self.running.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProberPool {
+    /// An empty pool whose probers send to `tx` and stop when `shutdown` turns true.
+    pub fn new(tx: mpsc::Sender<Probed>, shutdown: watch::Receiver<bool>) -> ProberPool {
+        ProberPool {
+            tx,
+            shutdown,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Probe exactly `wanted`. A target whose prober cannot be made (e.g. a malformed Docker
+    /// host) is not started; its error comes back with its name. A removed target's probe in
+    /// flight is abandoned.
+    pub fn apply(&mut self, wanted: &[TargetConfig]) -> Vec<(String, AgentError)> {
+        let keep: HashMap<&str, &TargetConfig> =
+            wanted.iter().map(|t| (t.name.as_str(), t)).collect();
+        self.running
+            .retain(|name, (config, _)| keep.get(name.as_str()) == Some(&&*config));
+        let mut failed = Vec::new();
+        for t in wanted {
+            if self.running.contains_key(&t.name) {
+                continue;
+            }
+            match TargetProber::new(t) {
+                Ok(prober) => {
+                    let task =
+                        tokio::spawn(run_prober(prober, self.tx.clone(), self.shutdown.clone()));
+                    self.running
+                        .insert(t.name.clone(), (t.clone(), AbortOnDrop(task)));
+                }
+                Err(e) => failed.push((t.name.clone(), e)),
+            }
+        }
+        failed
+    }
+
+    /// How many targets are being probed.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    /// Wait for every prober to end (after `shutdown` turned true); the consumer then sees
+    /// the end of the stream.
+    pub async fn join(self) {
+        let ProberPool { running, tx, .. } = self;
+        drop(tx);
+        for (_, (_, mut task)) in running {
+            let _ = (&mut task.0).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ pub mod proto {
 
 use proto::WriteRequest;
 
-mod queue;
+pub(crate) mod queue;
 pub use queue::Queue;
 
 /// The version header remote write 1.0 senders set.

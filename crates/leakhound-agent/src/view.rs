@@ -47,8 +47,8 @@ pub enum AgentEvent {
 pub struct AgentView(Arc<Inner>);
 
 struct Inner {
-    /// The configured targets, in config order.
-    targets: Vec<String>,
+    /// The watched targets, in order (config first, then discovery).
+    targets: RwLock<Vec<String>>,
     latest: RwLock<HashMap<String, Sample>>,
     /// The latest transition of every alert that has not resolved, by (target, rule).
     active: RwLock<BTreeMap<(String, String), Transition>>,
@@ -60,7 +60,7 @@ struct Inner {
 impl std::fmt::Debug for AgentView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentView")
-            .field("targets", &self.0.targets.len())
+            .field("targets", &self.targets().len())
             .finish_non_exhaustive()
     }
 }
@@ -72,7 +72,7 @@ impl AgentView {
     pub fn new(config: &Config, reader: Option<Reader>, active: Vec<Transition>) -> AgentView {
         let (events, _) = broadcast::channel(config.targets.len().clamp(RING_MIN, RING_MAX));
         AgentView(Arc::new(Inner {
-            targets: config.targets.iter().map(|t| t.name.clone()).collect(),
+            targets: RwLock::new(config.targets.iter().map(|t| t.name.clone()).collect()),
             latest: RwLock::new(HashMap::new()),
             active: RwLock::new(
                 active
@@ -153,9 +153,22 @@ impl AgentView {
             .unwrap_or_default()
     }
 
-    /// The configured targets, in config order.
-    pub fn targets(&self) -> &[String] {
-        &self.0.targets
+    /// The watched targets, in order (config first, then discovery).
+    pub fn targets(&self) -> Vec<String> {
+        self.0.targets.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// The watched set changed: `targets` are watched now; the latest samples of `removed` are
+    /// dropped (their history stays in the store). Only the agent calls this.
+    pub fn set_targets(&self, targets: Vec<String>, removed: &[String]) {
+        if let Ok(mut slot) = self.0.targets.write() {
+            *slot = targets;
+        }
+        if let Ok(mut map) = self.0.latest.write() {
+            for name in removed {
+                map.remove(name);
+            }
+        }
     }
 
     /// The agent's read pool over its database (`None`: no history).

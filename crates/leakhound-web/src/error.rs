@@ -16,6 +16,9 @@ pub enum AppError {
     Unauthorized,
     #[error("your address is not in the agent's [web] allow list")]
     Forbidden,
+    /// 403 with the reason and the fix.
+    #[error("{0}")]
+    ForbiddenBecause(String),
     #[error("{0}")]
     Unavailable(String),
     /// The request is fine but what it names cannot be used (a dump whose profile does not
@@ -36,7 +39,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             AppError::Unavailable(_) | AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

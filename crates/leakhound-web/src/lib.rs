@@ -9,6 +9,7 @@
 //! | `GET /api/alerts` | alerts firing now and the recent alert history |
 //! | `GET /api/events` | the live feed (Server-Sent Events): a snapshot, then every sample and alert change |
 //! | `GET /api/targets/{name}/dumps[/{id}]`, `…/dumps/diff?from=&to=` | goroutine dumps (evidence bundles): list, buckets and suspects, diff |
+//! | `POST /-/reload` | re-read the config file (as `SIGHUP`); needs the `[web] token` |
 //! | `GET /`, `/targets/{name}`, `/assets/…` | the dashboard (HTML, JS, CSS built into the binary) |
 //!
 //! `docs/api.md` is the full reference (a test keeps it in sync with [`ROUTES`]); the JSON
@@ -38,11 +39,13 @@ mod dashboard;
 mod dumps;
 mod error;
 mod metrics;
+mod reload;
 mod server;
 pub mod sse;
 pub mod wire;
 
 pub use error::{AppError, WebError};
+pub use reload::ReloadHook;
 pub use server::{bind, spawn, Bound, ServeLimits, Server};
 
 use axum::Router;
@@ -52,7 +55,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 
 /// Every route [`app`] serves; `docs/api.md` documents each (a test keeps them in sync).
-pub const ROUTES: [&str; 12] = [
+pub const ROUTES: [&str; 13] = [
     "/metrics",
     "/api/monitor/health",
     "/api/targets",
@@ -62,6 +65,7 @@ pub const ROUTES: [&str; 12] = [
     "/api/targets/{name}/dumps",
     "/api/targets/{name}/dumps/{id}",
     "/api/targets/{name}/dumps/diff",
+    "/-/reload",
     "/",
     "/targets/{name}",
     "/assets/{*file}",
@@ -89,6 +93,8 @@ struct Inner {
     heavy: Arc<Semaphore>,
     /// Goroutine dumps already grouped by stack, by bundle id (bounded).
     dump_cache: dumps::Cache,
+    /// What `POST /-/reload` calls (`None`: this agent cannot reload).
+    reload: Option<ReloadHook>,
 }
 
 /// Heavy requests (`/api/targets?history=`, `…/samples`, `…/dumps/{id}`, `…/dumps/diff`)
@@ -110,7 +116,17 @@ impl AppState {
             sse_slots: Arc::new(Semaphore::new(sse::MAX_CLIENTS)),
             heavy: Arc::new(Semaphore::new(HEAVY_SLOTS)),
             dump_cache: dumps::Cache::default(),
+            reload: None,
         }))
+    }
+
+    /// State whose `POST /-/reload` calls `hook`.
+    pub fn with_reload(config: &Config, agent: AgentView, hook: Option<ReloadHook>) -> AppState {
+        let mut state = AppState::new(config, agent);
+        if let Some(inner) = Arc::get_mut(&mut state.0) {
+            inner.reload = hook;
+        }
+        state
     }
 
     /// End every open `/api/events` stream (the server is stopping; new ones end at once).
@@ -136,14 +152,15 @@ impl AppState {
         self.0.agent.all_latest()
     }
 
-    /// Configured targets first, in config order, then any other target with a sample.
+    /// Watched targets first, in their order, then any other target with a sample.
     fn target_names(&self) -> Vec<String> {
-        let mut names = self.0.agent.targets().to_vec();
+        let mut names = self.0.agent.targets();
+        let known: std::collections::HashSet<&String> = names.iter().collect();
         let mut others: Vec<String> = self
             .all_latest()
             .into_iter()
             .map(|s| s.target)
-            .filter(|t| !names.contains(t))
+            .filter(|t| !known.contains(t))
             .collect();
         others.sort();
         names.extend(others);
@@ -159,6 +176,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .merge(sse::router())
         .merge(dumps::router())
+        .merge(reload::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,

@@ -143,9 +143,15 @@ impl Bound {
         self.addr
     }
 
-    /// Serve the agent's `view` with `config`'s `[web]` settings until [`Server::stop`].
-    pub fn serve(self, config: &Config, view: AgentView) -> Result<Server, WebError> {
-        let state = AppState::new(config, view);
+    /// Serve the agent's `view` with `config`'s `[web]` settings until [`Server::stop`];
+    /// `POST /-/reload` calls `reload` (`None`: the agent cannot reload).
+    pub fn serve(
+        self,
+        config: &Config,
+        view: AgentView,
+        reload: Option<crate::ReloadHook>,
+    ) -> Result<Server, WebError> {
+        let state = AppState::with_reload(config, view, reload);
         let server = spawn(self.listener, state, ServeLimits::default())?;
         tracing::info!(
             "HTTP API on http://{}: dashboard at /, /metrics, /api/monitor/health, /api/targets{}",

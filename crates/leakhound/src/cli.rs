@@ -240,7 +240,7 @@ pub struct WatchArgs {
     pub token: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Watch these targets with the guide's defaults instead of a config file's.
     #[arg(value_name = "TARGET")]

@@ -108,7 +108,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let agent = Agent::start(config.clone()).await?;
     let mut live_rx = agent.subscribe();
     let web = match bound {
-        Some(bound) => Some(bound.serve(&config, agent.view())?),
+        Some(bound) => Some(bound.serve(&config, agent.view(), None)?),
         None => None,
     };
     if let Some(web) = &web {

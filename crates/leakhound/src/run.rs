@@ -81,7 +81,9 @@ pub fn config_for(args: &TargetArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+/// The config `run` watches with: the file (or the URLs given), with the command line's
+/// overrides applied. A reload reads it again the same way.
+fn run_config(args: &RunArgs) -> anyhow::Result<Config> {
     let mut config = if args.targets.is_empty() {
         load_config(&args.config)?
     } else {
@@ -93,20 +95,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             t.timeout = t.timeout.min(interval);
         }
     }
-    if let Some(db) = args.db {
-        config.agent.database = db;
+    if let Some(db) = &args.db {
+        config.agent.database = db.clone();
     }
-    crate::silence::not_a_directory(&config.agent.database)?;
-    if let Some(log) = args.continuous_log {
-        config.agent.continuous_log = Some(log);
+    if let Some(log) = &args.continuous_log {
+        config.agent.continuous_log = Some(log.clone());
     }
     if args.dry_run {
         config.actions.dry_run = true;
     }
-    // The signal handlers are installed now, before the HTTP address is printed.
+    Ok(config)
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let config = run_config(&args)?;
+    crate::silence::not_a_directory(&config.agent.database)?;
+    // The signal handlers are installed now, before the HTTP address is printed: SIGHUP's
+    // default would end the agent.
     let signal = shutdown_signal();
+    let hangups = hangup_signal();
+    let duration = args.duration;
     let shutdown = async move {
-        match args.duration {
+        match duration {
             Some(d) => {
                 tokio::select! {
                     _ = tokio::time::sleep(d) => {}
@@ -119,17 +129,77 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // [web] is checked and bound first: a mistake there stops us before anything is probed.
     let bound = leakhound_web::bind(&config, args.insecure_public).await?;
     let agent = leakhound_agent::agent::Agent::start(config.clone()).await?;
+    // Only a config file can be read again.
+    let reload = args
+        .targets
+        .is_empty()
+        .then(|| reload_hook(args.clone(), agent.reloader()));
     // The HTTP API reads the agent's view and stops when the agent has.
     let web = match bound {
-        Some(bound) => Some(bound.serve(&config, agent.view())?),
+        Some(bound) => Some(bound.serve(&config, agent.view(), reload.clone())?),
         None => None,
     };
+    let on_hangup = tokio::spawn(reload_on_hangup(hangups, reload));
     let result = agent.run_until(shutdown).await;
+    on_hangup.abort();
     if let Some(web) = web {
         web.stop().await;
     }
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the config file again and hands it to the agent; a file with mistakes changes
+/// nothing and the error lists them.
+fn reload_hook(
+    args: RunArgs,
+    reloader: leakhound_agent::agent::Reloader,
+) -> leakhound_web::ReloadHook {
+    std::sync::Arc::new(move || {
+        let args = args.clone();
+        let reloader = reloader.clone();
+        Box::pin(async move {
+            let config = run_config(&args).map_err(|e| {
+                let why = format!("{e:#}; the running config is kept");
+                tracing::error!("reload refused: {why}");
+                why
+            })?;
+            match reloader.reload(config).await {
+                Ok(report) => Ok(report.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    })
+}
+
+/// SIGHUP (`systemctl reload`, `kill -HUP`) reloads the config file.
+async fn reload_on_hangup(
+    mut hangups: Option<tokio::signal::unix::Signal>,
+    reload: Option<leakhound_web::ReloadHook>,
+) {
+    let Some(hangups) = hangups.as_mut() else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match &reload {
+            Some(hook) => match hook().await {
+                Ok(report) => tracing::info!("SIGHUP: config reloaded: {report}"),
+                Err(why) => tracing::error!("SIGHUP: not reloaded: {why}"),
+            },
+            None => tracing::warn!(
+                "SIGHUP: this agent was started with targets on the command line, not a config file; nothing to reload"
+            ),
+        }
+    }
+}
+
+/// The SIGHUP stream, installed now (`None` if it cannot be: SIGHUP then ends the agent, as
+/// before).
+fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::hangup())
+        .map_err(|e| tracing::warn!("cannot handle SIGHUP ({e}); reload with POST /-/reload"))
+        .ok()
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when

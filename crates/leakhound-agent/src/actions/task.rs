@@ -5,6 +5,7 @@
 use super::{outcome, Observation, CHANNEL_CAPACITY};
 use crate::clock::Clock;
 use crate::evidence::{CaptureError, CaptureRequest, Capturer};
+use crate::fleet::Fleet;
 use crate::outbox::Wakers;
 use crate::view::{AgentEvent, AgentView};
 use leakhound_core::config::{ActionConfig, Config, TargetConfig};
@@ -35,6 +36,8 @@ pub(super) struct Remediation {
     pub(super) clock: Clock,
     /// Where bundles and runs are published for live views.
     pub(super) view: AgentView,
+    /// The watched targets, to look a target up by name.
+    pub(super) fleet: Fleet,
     /// Firing alerts per target: rule → (started_at, fingerprint).
     pub(super) firing: HashMap<String, BTreeMap<String, (i64, String)>>,
     /// Policy per (target, action name).
@@ -52,6 +55,7 @@ pub fn spawn(
     active: Vec<ActiveAlert>,
     clock: Clock,
     view: AgentView,
+    fleet: Fleet,
 ) -> Result<(mpsc::Sender<Observation>, JoinHandle<()>), StoreError> {
     let capturer = Capturer::new(&config.actions.evidence, &db)?;
     let reader = db.reader();
@@ -82,6 +86,7 @@ pub fn spawn(
         wakers,
         clock,
         view,
+        fleet,
         firing,
         policies,
         watches: HashMap::new(),
@@ -164,13 +169,7 @@ impl Remediation {
 
     async fn observe(&mut self, obs: Observation) {
         let target_name = obs.sample.target.clone();
-        let Some(target) = self
-            .config
-            .targets
-            .iter()
-            .find(|t| t.name == target_name)
-            .cloned()
-        else {
+        let Some(target) = self.fleet.get(&target_name) else {
             return;
         };
         let now = obs.sample.ts_ms;

@@ -5,3 +5,4 @@
 
 mod handle;
 mod hostile_profile;
+mod reload;

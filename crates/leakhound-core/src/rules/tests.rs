@@ -897,3 +897,67 @@ fn a_flat_service_never_asks_for_dumps() {
         assert!(d.engine.capture_wanted(T, ts).is_none(), "asked at {ts}");
     }
 }
+
+#[test]
+fn a_retired_target_resolves_its_alerts_as_gone_and_starts_fresh() {
+    let mut e = RuleEngine::new(default_rules(&Levels::default()));
+    let mut a = Vec::new();
+    for i in 0..10 {
+        a.push(g(i * 30 * S, 6000));
+        e.evaluate(i * 30 * S, T, &a);
+    }
+    let firing: Vec<_> = e.active().into_iter().map(|x| x.fingerprint).collect();
+    assert_eq!(firing.len(), 2, "urgent and the superseded warning fire");
+    let out = e.retire(T, 10 * 30 * S, "target gone");
+    // Only reported alerts end with a message: the warning was superseded, never reported.
+    assert_eq!(out.len(), 1, "{out:#?}");
+    let t = &out[0];
+    assert_eq!(t.kind, TransitionKind::Resolved);
+    assert_eq!(t.rule, "goroutines_urgent");
+    assert!(t.notify);
+    assert!(
+        firing.contains(&t.fingerprint),
+        "the same alert instance ends"
+    );
+    assert_eq!(t.evidence.reason.as_deref(), Some("target gone"));
+    assert_eq!(
+        t.evidence.summary,
+        format!("{T}: goroutines_urgent ended: target gone")
+    );
+    assert!(e.active().is_empty());
+    assert_eq!(e.known_targets().count(), 0);
+    assert!(e.retire(T, 11 * 30 * S, "target gone").is_empty(), "once");
+}
+
+#[test]
+fn new_rules_keep_the_state_of_rules_that_stay() {
+    let mut e = RuleEngine::new(default_rules(&Levels::default()));
+    let mut a = Vec::new();
+    for i in 0..10 {
+        a.push(g(i * 30 * S, 6000));
+        e.evaluate(i * 30 * S, T, &a);
+    }
+    let before: Vec<_> = e.active().into_iter().map(|x| x.fingerprint).collect();
+    // Same levels: nothing fires again, nothing resolves.
+    e.set_rules(default_rules(&Levels::default()));
+    let after: Vec<_> = e.active().into_iter().map(|x| x.fingerprint).collect();
+    assert_eq!(before, after);
+    a.push(g(10 * 30 * S, 6000));
+    assert!(
+        e.evaluate(10 * 30 * S, T, &a).is_empty(),
+        "no re-announcement"
+    );
+    // Without the urgent rule its alert is gone, silently; the warning it superseded is
+    // announced now.
+    let fewer: Vec<Rule> = default_rules(&Levels::default())
+        .into_iter()
+        .filter(|r| r.id != "goroutines_urgent")
+        .collect();
+    e.set_rules(fewer);
+    a.push(g(11 * 30 * S, 6000));
+    let out = e.evaluate(11 * 30 * S, T, &a);
+    assert!(
+        out.iter().all(|t| t.rule != "goroutines_urgent"),
+        "{out:#?}"
+    );
+}

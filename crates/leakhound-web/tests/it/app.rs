@@ -334,6 +334,7 @@ async fn every_route_is_served_and_documented() {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/sse.rs")),
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/dashboard.rs")),
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/dumps.rs")),
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/reload.rs")),
     ];
     let mut served: Vec<&str> = sources
         .iter()
@@ -348,7 +349,10 @@ async fn every_route_is_served_and_documented() {
     let reference = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"));
     let mut documented: Vec<&str> = reference
         .lines()
-        .filter_map(|l| l.strip_prefix("### `GET "))
+        .filter_map(|l| {
+            l.strip_prefix("### `GET ")
+                .or_else(|| l.strip_prefix("### `POST "))
+        })
         .map(|r| r.trim_end_matches('`'))
         .collect();
     documented.sort_unstable();
@@ -368,9 +372,16 @@ async fn every_route_is_served_and_documented() {
             .replace("{name}", "one-api")
             .replace("{id}", "1")
             .replace("{*file}", "app.js");
+        let method = if route == "/-/reload" { "POST" } else { "GET" };
         // The status only: the live feed's body never ends.
         let response = leakhound_web::app(no_db(""))
-            .oneshot(Request::get(&uri).body(Body::empty()).unwrap())
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(&uri)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_ne!(response.status(), StatusCode::NOT_FOUND, "{uri}");

@@ -281,6 +281,61 @@ impl RuleEngine {
         self.targets.get(target).and_then(|t| t.baseline.as_ref())
     }
 
+    /// A target left the watched set (removed from the config, gone from discovery): every
+    /// alert of it that was reported resolves now with `reason` (e.g. "target gone") — not as
+    /// a recovery, and not as "down" — and the target is forgotten. A later target of the same
+    /// name starts fresh.
+    pub fn retire(&mut self, target: &str, now_ms: i64, reason: &str) -> Vec<Transition> {
+        let mut out = Vec::new();
+        if let Some(st) = self.targets.get(target) {
+            for rule in &self.rules {
+                let Some(rs) = st.rules.get(&rule.id) else {
+                    continue;
+                };
+                if rs.firing_since_ms.is_none() || !rs.reported {
+                    continue;
+                }
+                let notify = rs.announced && rule.send_resolved;
+                let mut t = self.transition::<crate::Sample>(
+                    st,
+                    rule,
+                    rs,
+                    target,
+                    super::TransitionKind::Resolved,
+                    now_ms,
+                    !rs.announced,
+                    notify,
+                    &[],
+                );
+                t.evidence.summary = format!("{target}: {} ended: {reason}", rule.id);
+                t.evidence.reason = Some(reason.to_string());
+                out.push(t);
+            }
+        }
+        self.forget(target);
+        out
+    }
+
+    /// Replace the rules (a reloaded config): alerts of rules that keep their id keep their
+    /// state (firing stays firing, no new message); removed rules' state is dropped without a
+    /// message; new rules start fresh.
+    pub fn set_rules(&mut self, rules: Vec<Rule>) {
+        let fresh = RuleEngine::new(rules);
+        self.rules = fresh.rules;
+        self.order = fresh.order;
+        for state in self.targets.values_mut() {
+            state
+                .rules
+                .retain(|id, _| self.rules.iter().any(|r| &r.id == id));
+        }
+        self.trend_fitted_ms.clear();
+    }
+
+    /// The targets the engine holds state for (alerting or not).
+    pub fn known_targets(&self) -> impl Iterator<Item = &str> {
+        self.targets.keys().map(String::as_str)
+    }
+
     /// Forget a target (removed from the config). Its alerts end without messages.
     pub fn forget(&mut self, target: &str) {
         self.targets.remove(target);
