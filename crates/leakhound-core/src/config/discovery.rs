@@ -598,4 +598,19 @@ url = \"http://h\"
         assert!(e.message.contains("needs a 'type'"), "{e}");
         assert_eq!(errs.len(), 16, "{errs:#?}");
     }
+
+    #[test]
+    fn the_docs_examples_parse() {
+        let docs = include_str!("../../../../docs/config.md");
+        let start = docs.find("## `[[discovery]]`").unwrap();
+        let end = start + docs[start..].find("\n## Command-line targets").unwrap();
+        let mut blocks = 0;
+        for chunk in docs[start..end].split("```toml\n").skip(1) {
+            let toml = &chunk[..chunk.find("```").unwrap()];
+            let c = Config::parse(toml, &|_| Some("set".into()))
+                .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+            blocks += c.discovery.len();
+        }
+        assert_eq!(blocks, 3);
+    }
 }
