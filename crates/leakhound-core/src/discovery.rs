@@ -68,7 +68,7 @@ impl SdFormat {
 
 /// Targets found by one read, and what was wrong with the rest.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Discovered {
+pub struct Found {
     pub targets: Vec<TargetConfig>,
     /// One line each, naming the source, the entry and the fix; at most [`MAX_WARNINGS`] + 1.
     pub warnings: Vec<String>,
@@ -78,7 +78,7 @@ pub struct Discovered {
 /// [`MAX_DISCOVERED_TARGETS`], warnings capped at [`MAX_WARNINGS`].
 #[derive(Debug, Default)]
 pub struct TargetSet {
-    found: Discovered,
+    found: Found,
     names: HashSet<String>,
     more_warnings: usize,
     cut: usize,
@@ -123,7 +123,7 @@ impl TargetSet {
     }
 
     /// The targets, sorted by name, and the warnings (with the counts of what was cut).
-    pub fn finish(mut self) -> Discovered {
+    pub fn finish(mut self) -> Found {
         if self.cut > 0 {
             self.found.warnings.push(format!(
                 "{} more targets were cut: a block keeps at most {MAX_DISCOVERED_TARGETS}; split the source",
@@ -149,7 +149,7 @@ pub fn parse_target_groups(
     format: SdFormat,
     origin: &str,
     template: &TargetTemplate,
-) -> Result<Discovered, String> {
+) -> Result<Found, String> {
     if body.len() as u64 > MAX_SD_BODY_BYTES {
         return Err(format!(
             "{origin}: {} bytes is more than the {} a discovery source may have; split it",

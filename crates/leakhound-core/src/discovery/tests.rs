@@ -9,7 +9,7 @@ fn template() -> TargetTemplate {
     t
 }
 
-fn json(body: &str) -> Discovered {
+fn json(body: &str) -> Found {
     parse_target_groups(body.as_bytes(), SdFormat::Json, "sd.json", &template()).unwrap()
 }
 
