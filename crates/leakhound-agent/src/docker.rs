@@ -208,7 +208,10 @@ impl Docker {
         &self.inner.path
     }
 
-    async fn client(
+    /// The bollard client, created (and the API version negotiated) on first use; `container`
+    /// and `what` name the call in errors. Discovery ([`crate::discovery::docker`]) lists and
+    /// follows containers through it.
+    pub(crate) async fn client(
         &self,
         container: &str,
         what: &'static str,
@@ -362,7 +365,7 @@ impl Docker {
         }
     }
 
-    fn map_err(
+    pub(crate) fn map_err(
         &self,
         err: bollard::errors::Error,
         container: &str,

@@ -43,6 +43,7 @@ pub mod actions;
 pub mod agent;
 pub mod alerting;
 pub mod clock;
+pub mod discovery;
 pub mod docker;
 pub mod dump_task;
 pub mod dumps;

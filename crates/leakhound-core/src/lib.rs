@@ -17,6 +17,7 @@
 //! ```
 
 pub mod config;
+pub mod discovery;
 pub mod export;
 pub mod exposition;
 pub mod ladder;

@@ -6,6 +6,7 @@
 
 mod actions;
 mod alerts;
+mod discovery;
 pub mod notifiers;
 mod remote_write;
 mod sections;
@@ -18,6 +19,11 @@ mod web;
 
 pub use actions::{ActionConfig, ActionKind, ActionsConfig, EvidenceConfig, Trigger, SIGNALS};
 pub use alerts::AlertsConfig;
+pub use discovery::{
+    check_metrics_path, check_scheme, check_sd_path, DiscoveryConfig, DiscoveryKind,
+    TargetTemplate, DEFAULT_DOCKER_LABEL, DEFAULT_DOCKER_REFRESH, DEFAULT_FILE_REFRESH,
+    DEFAULT_HTTP_REFRESH,
+};
 pub use notifiers::{ChannelConfig, NotifierConfig};
 pub use remote_write::{is_label_name, RemoteWriteConfig};
 pub use verify::VerifyConfig;
@@ -329,6 +335,8 @@ pub struct Config {
     pub defaults: Defaults,
     pub levels: Levels,
     pub targets: Vec<TargetConfig>,
+    /// Service discovery (`[[discovery]]`): blocks that find more targets while the agent runs.
+    pub discovery: Vec<DiscoveryConfig>,
     /// Alert rules (`[alerts]`); the built-in set, with `levels`' thresholds, when absent.
     pub alerts: AlertsConfig,
     /// Notification channels (`[[notifiers]]`).
@@ -606,6 +614,12 @@ fn read_config(ctx: &mut Ctx<'_>, doc: &toml::de::DeTable<'_>) -> Config {
     config.verify = verify::read_verify(ctx, &mut root);
     config.remote_write = remote_write::read_remote_write(ctx, &mut root);
     config.targets = targets::read_targets(
+        ctx,
+        &mut root,
+        &config.defaults,
+        config.agent.docker_host.as_ref(),
+    );
+    config.discovery = discovery::read_discovery(
         ctx,
         &mut root,
         &config.defaults,

@@ -165,7 +165,7 @@ fn read_source(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, target: &mut TargetConf
 }
 
 /// `username`/`password` (basic auth) or `bearer_token`.
-fn read_auth(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>) -> Option<Auth> {
+pub(super) fn read_auth(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>) -> Option<Auth> {
     let username = t.string(ctx, "username");
     let password = t.string(ctx, "password");
     let token = t.string(ctx, "bearer_token");
@@ -219,7 +219,7 @@ fn read_headers(ctx: &mut Ctx<'_>, headers: &Table<'_, '_>) -> Vec<(String, Stri
 
 /// `[targets.labels]`: names as Prometheus allows them (`[a-zA-Z_][a-zA-Z0-9_]*`, not `__`-led),
 /// string values.
-fn read_labels(
+pub(super) fn read_labels(
     ctx: &mut Ctx<'_>,
     labels: &Table<'_, '_>,
 ) -> std::collections::BTreeMap<String, String> {
