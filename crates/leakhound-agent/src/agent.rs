@@ -13,6 +13,7 @@
 
 use crate::alerting::{notifiers_from_config, Alerting, Channels};
 use crate::clock::Clock;
+use crate::discovery::Discovered;
 use crate::docker::DockerError;
 use crate::fleet::{Fleet, Sources};
 use crate::guide_log::GuideLog;
@@ -43,7 +44,7 @@ pub enum AgentError {
     Docker { target: String, source: DockerError },
     #[error("cannot open the continuous log '{path}': {detail}. Check the directory exists and is writable, or change [agent] continuous_log")]
     ContinuousLog { path: String, detail: String },
-    #[error("no targets to watch: add a [[targets]] block to the config (see `leakhound init`)")]
+    #[error("no targets to watch: add a [[targets]] or [[discovery]] block to the config (see `leakhound init`)")]
     NoTargets,
     #[error("{0}")]
     Config(ConfigErrors),
@@ -242,6 +243,11 @@ impl Reloader {
     }
 }
 
+/// The names of `config`'s discovery blocks, in order.
+fn discovery_blocks(config: &Config) -> Vec<String> {
+    config.discovery.iter().map(|d| d.name.clone()).collect()
+}
+
 /// Run the agent until `shutdown` resolves, then drain and return. Every sample a prober
 /// produced before shutdown is in the store when this returns `Ok`. `ready` gets the view once
 /// everything has started (it is dropped unsent when starting fails).
@@ -251,12 +257,13 @@ async fn run(
     ready: oneshot::Sender<AgentView>,
     mut control: mpsc::Receiver<Control>,
 ) -> Result<RunSummary, AgentError> {
-    if config.targets.is_empty() {
+    if config.targets.is_empty() && config.discovery.is_empty() {
         return Err(AgentError::NoTargets);
     }
-    let sources = Sources::new(config, Vec::new());
+    let sources = Sources::new(config, discovery_blocks(config));
     let first = sources.wanted();
-    if first.targets.is_empty() {
+    // With discovery, the share fills as targets are found.
+    if first.targets.is_empty() && config.discovery.is_empty() {
         if let Some(shard) = config.agent.shard {
             return Err(AgentError::EmptyShard {
                 shard: shard.to_string(),
@@ -293,7 +300,13 @@ async fn run(
         wakers.clone(),
         channels.resend(),
     )?;
-    let guide_log = GuideLog::new(&config.agent, &config.levels, config.targets.len())?;
+    // Log lines name their target unless there is only ever one.
+    let named = if config.discovery.is_empty() {
+        config.targets.len()
+    } else {
+        usize::MAX
+    };
+    let guide_log = GuideLog::new(&config.agent, &config.levels, named)?;
     // Goroutine dumps tell a leak from load ([evidence] on_alerts, on by default): the engine
     // waits for their verdict before a growth alert and names the suspects in its first message.
     let (dump_tx, mut verdict_rx, dump_task) = if config.actions.evidence.on_alerts {
@@ -322,7 +335,11 @@ async fn run(
         (None, None)
     };
 
-    let capacity = first.total.clamp(64, 8192);
+    let capacity = if config.discovery.is_empty() {
+        first.total.clamp(64, 8192)
+    } else {
+        8192
+    };
     let (probe_tx, mut probe_rx) = mpsc::channel::<Probed>(capacity);
     let (store_tx, store_rx) = mpsc::channel::<Probed>(capacity);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -331,6 +348,9 @@ async fn run(
     if let Some((_, e)) = pool.apply(&first.targets).into_iter().next() {
         return Err(e);
     }
+    // [[discovery]]: each block sends its whole list when it changes; a reload restarts them.
+    let (found_tx, mut found_rx) = mpsc::channel::<Discovered>(64);
+    let mut discovery = crate::discovery::spawn(config, found_tx.clone(), stop_rx.clone());
     // Messages left pending by an earlier run (a crash, a kill -9) go out now too.
     let mut delivery = spawn_delivery(
         &db,
@@ -338,7 +358,7 @@ async fn run(
         channels,
         RetryPolicy::default(),
         clock.clone(),
-        stop_rx,
+        stop_rx.clone(),
     )?;
     // [remote_write]: a bounded queue fed below without blocking; flushed on shutdown.
     let remote = match &config.remote_write {
@@ -408,9 +428,21 @@ async fn run(
                 if let Some(pool) = ingest.pool.take() {
                     tokio::spawn(pool.join());
                 }
+                discovery.abort_all();
+            }
+            Some(found) = found_rx.recv(), if ingest.pool.is_some() => {
+                if ingest.sources.discovered(&found.block, found.targets) {
+                    ingest.reconcile().await;
+                }
             }
             Some(Control::Reload { config: new, reply }) = control.recv(), if ingest.pool.is_some() => {
-                let report = ingest.reload(*new, Vec::new()).await;
+                if new.discovery != ingest.config.discovery {
+                    // Blocks that keep their name keep their targets until they report again.
+                    discovery.abort_all();
+                    discovery = crate::discovery::spawn(&new, found_tx.clone(), stop_rx.clone());
+                }
+                let blocks = discovery_blocks(&new);
+                let report = ingest.reload(*new, blocks).await;
                 tracing::info!("config reloaded: {report}");
                 let _ = reply.send(report);
             }

@@ -166,3 +166,96 @@ async fn a_reload_under_load_keeps_every_sample_and_announces_nothing_twice() {
         );
     }
 }
+
+/// `[[discovery]] type = "file"` through the whole agent: the file's targets are probed with
+/// their labels; one that leaves the file stops, its alert resolves as "target gone", and its
+/// history stays in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovered_targets_come_and_go_and_the_gone_resolve_as_gone() {
+    let base = service().await;
+    let addr = base.trim_start_matches("http://").to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let sd = tmp.path().join("targets.json");
+    let write_sd = |names: &[&str]| {
+        let groups: Vec<serde_json::Value> = names
+            .iter()
+            .map(|name| {
+                let kind = if name.starts_with("hot") {
+                    "hot"
+                } else {
+                    "calm"
+                };
+                serde_json::json!({
+                    "targets": [addr],
+                    "labels": {
+                        "__leakhound_name__": name,
+                        "__metrics_path__": format!("/{kind}/api/monitor/health"),
+                        "team": "gateway"
+                    }
+                })
+            })
+            .collect();
+        let text = serde_json::to_string(&groups).unwrap();
+        let tmp_file = sd.with_extension("tmp");
+        std::fs::write(&tmp_file, text).unwrap();
+        std::fs::rename(&tmp_file, &sd).unwrap(); // as config management writes it
+    };
+    write_sd(&["hot-a", "calm-b"]);
+    let text = format!(
+        "[agent]\ndatabase = \"{}\"\n\n[evidence]\non_alerts = false\n\n\
+         [[discovery]]\ntype = \"file\"\nfiles = [\"{}\"]\nrefresh_interval = \"100ms\"\n\
+         interval = \"100ms\"\ntimeout = \"90ms\"\njitter = \"0s\"\nlabels = {{ env = \"test\" }}\n",
+        tmp.path().join("lh.db").display(),
+        sd.display()
+    );
+    let mut config = Config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+    for rule in &mut config.alerts.rules {
+        rule.hold = Duration::ZERO;
+    }
+    let agent = Agent::start(config.clone()).await.unwrap();
+    let fired = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(a) = agent
+                .active_alerts()
+                .into_iter()
+                .find(|a| a.target == "hot-a")
+            {
+                return a;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the discovered hot target alerts");
+    let mut names = agent.view().targets();
+    names.sort();
+    assert_eq!(names, ["calm-b", "hot-a"]);
+
+    write_sd(&["calm-b", "calm-c"]);
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while agent.view().targets() != ["calm-b", "calm-c"]
+            || agent.latest().iter().all(|s| s.target != "calm-c")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("calm-c probed, hot-a gone");
+    assert!(
+        agent.active_alerts().is_empty(),
+        "{:?}",
+        agent.active_alerts()
+    );
+    agent.stop().await.unwrap();
+
+    let reader = Reader::new(&config.agent.database);
+    let history = reader.with(|s| s.alert_events(Some("hot-a"), 10)).unwrap();
+    let resolved = history
+        .iter()
+        .find(|t| t.kind == TransitionKind::Resolved)
+        .expect("a resolve");
+    assert_eq!(resolved.fingerprint, fired.fingerprint);
+    assert_eq!(resolved.evidence.reason.as_deref(), Some("target gone"));
+    let kept = reader.with(|s| s.samples("hot-a", 0, i64::MAX)).unwrap();
+    assert!(!kept.is_empty(), "hot-a's history stays");
+}
