@@ -398,6 +398,7 @@ async fn run(
             .collect(),
         remote_queue: remote.as_ref().map(|r| r.queue()),
         store_tx,
+        db: db.clone(),
         sources,
         fleet,
         pool: Some(pool),

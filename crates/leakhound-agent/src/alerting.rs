@@ -91,6 +91,9 @@ pub struct Alerting {
     last_silences_ms: i64,
     /// The last message of every alert that is firing and was announced, by fingerprint.
     firing: BTreeMap<String, AlertMessage>,
+    /// Each watched target's labels (`[targets.labels]`, discovery), added to its alerts'
+    /// labels (the alert's own — target, rule, severity… — win).
+    target_labels: HashMap<String, BTreeMap<String, String>>,
     /// Channels that must hear firing alerts again and again (Alertmanager resolves an alert
     /// it is not told about within its resolve timeout): name, interval, last time.
     resend: Vec<(String, i64, i64)>,
@@ -159,6 +162,7 @@ impl Alerting {
         Ok(Alerting {
             engine,
             windows: HashMap::new(),
+            target_labels: HashMap::new(),
             keep_ms,
             db: db.clone(),
             wakers,
@@ -218,7 +222,17 @@ impl Alerting {
         self.windows.remove(target);
         let transitions = self.engine.retire(target, now, reason);
         self.record(target, &transitions, now).await;
+        self.target_labels.remove(target);
         transitions
+    }
+
+    /// `target`'s labels from now on (empty: none).
+    pub fn set_target_labels(&mut self, target: &str, labels: BTreeMap<String, String>) {
+        if labels.is_empty() {
+            self.target_labels.remove(target);
+        } else {
+            self.target_labels.insert(target.to_string(), labels);
+        }
     }
 
     /// New rules from a reloaded config (see [`RuleEngine::set_rules`]).
@@ -246,8 +260,12 @@ impl Alerting {
             }
         }
         let mut batch = Vec::with_capacity(transitions.len());
+        let target_labels = self.target_labels.get(target);
         for t in transitions {
-            let message = AlertMessage::for_transition(t);
+            let mut message = AlertMessage::for_transition(t);
+            for (k, v) in target_labels.into_iter().flatten() {
+                message.labels.entry(k.clone()).or_insert_with(|| v.clone());
+            }
             match (t.kind, t.notify) {
                 (TransitionKind::Resolved, _) => {
                     self.firing.remove(&t.fingerprint);

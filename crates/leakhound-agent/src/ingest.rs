@@ -85,6 +85,7 @@ pub(crate) struct Ingest {
     pub action_targets: HashSet<String>,
     pub remote_queue: Option<Arc<Queue>>,
     pub store_tx: mpsc::Sender<Probed>,
+    pub db: leakhound_store::Db,
     pub sources: Sources,
     pub fleet: Fleet,
     /// `None` once the agent is stopping.
@@ -168,9 +169,27 @@ impl Ingest {
             .into_iter()
             .filter(|t| !failed.iter().any(|(n, _)| *n == t.name))
             .collect();
-        let names: Vec<String> = started.iter().map(|t| t.name.clone()).collect();
+        self.view.set_targets(&started, &changes.removed);
+        // Labels of new and changed targets: into the alerts and the store (the store keeps
+        // a removed target's last labels with its history).
+        let relabelled: Vec<(String, std::collections::BTreeMap<String, String>)> = started
+            .iter()
+            .filter(|t| changes.added.contains(&t.name) || changes.changed.contains(&t.name))
+            .map(|t| (t.name.clone(), t.labels.clone()))
+            .collect();
+        for (name, labels) in &relabelled {
+            self.alerting.set_target_labels(name, labels.clone());
+        }
+        let stored: Vec<_> = relabelled
+            .into_iter()
+            .filter(|(_, l)| !l.is_empty())
+            .collect();
+        if !stored.is_empty() {
+            if let Err(e) = self.db.write(move |s| s.set_target_labels(&stored)).await {
+                tracing::error!("cannot store the targets' labels: {e}");
+            }
+        }
         self.fleet.set(started);
-        self.view.set_targets(names, &changes.removed);
         if self.sources.complete() {
             let keep: HashSet<String> = self
                 .fleet

@@ -16,7 +16,7 @@
 //! `tests/it/handle.rs` runs an agent against a live service and reads all of it through its
 //! handle.
 
-use leakhound_core::config::Config;
+use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{Transition, TransitionKind};
 use leakhound_core::Sample;
 use leakhound_store::{ActionRun, Bundle, Reader};
@@ -49,6 +49,8 @@ pub struct AgentView(Arc<Inner>);
 struct Inner {
     /// The watched targets, in order (config first, then discovery).
     targets: RwLock<Vec<String>>,
+    /// The labels of the watched targets that have any.
+    labels: RwLock<HashMap<String, BTreeMap<String, String>>>,
     latest: RwLock<HashMap<String, Sample>>,
     /// The latest transition of every alert that has not resolved, by (target, rule).
     active: RwLock<BTreeMap<(String, String), Transition>>,
@@ -73,6 +75,14 @@ impl AgentView {
         let (events, _) = broadcast::channel(config.targets.len().clamp(RING_MIN, RING_MAX));
         AgentView(Arc::new(Inner {
             targets: RwLock::new(config.targets.iter().map(|t| t.name.clone()).collect()),
+            labels: RwLock::new(
+                config
+                    .targets
+                    .iter()
+                    .filter(|t| !t.labels.is_empty())
+                    .map(|t| (t.name.clone(), t.labels.clone()))
+                    .collect(),
+            ),
             latest: RwLock::new(HashMap::new()),
             active: RwLock::new(
                 active
@@ -158,11 +168,24 @@ impl AgentView {
         self.0.targets.read().map(|t| t.clone()).unwrap_or_default()
     }
 
-    /// The watched set changed: `targets` are watched now; the latest samples of `removed` are
-    /// dropped (their history stays in the store). Only the agent calls this.
-    pub fn set_targets(&self, targets: Vec<String>, removed: &[String]) {
+    /// The labels of every watched target that has any, by name.
+    pub fn labels(&self) -> HashMap<String, BTreeMap<String, String>> {
+        self.0.labels.read().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The watched set changed: `targets` are watched now, with their labels; the latest
+    /// samples of `removed` are dropped (their history stays in the store). Only the agent
+    /// calls this.
+    pub fn set_targets(&self, targets: &[TargetConfig], removed: &[String]) {
         if let Ok(mut slot) = self.0.targets.write() {
-            *slot = targets;
+            *slot = targets.iter().map(|t| t.name.clone()).collect();
+        }
+        if let Ok(mut slot) = self.0.labels.write() {
+            *slot = targets
+                .iter()
+                .filter(|t| !t.labels.is_empty())
+                .map(|t| (t.name.clone(), t.labels.clone()))
+                .collect();
         }
         if let Ok(mut map) = self.0.latest.write() {
             for name in removed {

@@ -28,6 +28,9 @@ pub const SCRAPE_DURATION_SECONDS: &str = "leakhound_scrape_duration_seconds";
 pub const LAST_SAMPLE_TIMESTAMP_SECONDS: &str = "leakhound_last_sample_timestamp_seconds";
 /// 1 for every alert firing now, labels `target`, `rule`, `severity` (`/metrics` only).
 pub const ALERT_FIRING: &str = "leakhound_alert_firing";
+/// `1` per watched target with labels (`[targets.labels]`, discovery): `target` and its labels,
+/// to join onto the other series (`* on(target) group_left(team) leakhound_target_info`).
+pub const TARGET_INFO: &str = "leakhound_target_info";
 /// Remote-write samples dropped because the queue was full (prometheus-client adds `_total`).
 pub const REMOTE_WRITE_DROPPED_SAMPLES: &str = "leakhound_remote_write_dropped_samples";
 /// Remote-write samples the endpoint accepted (prometheus-client adds `_total`).

@@ -25,6 +25,7 @@ pub mod alerts;
 pub mod bundles;
 mod db;
 pub mod history;
+pub mod labels;
 pub mod outbox;
 pub mod rollups;
 pub mod series;

@@ -35,6 +35,12 @@ CREATE TABLE IF NOT EXISTS targets (
     id   INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
 );
+-- A target's labels ([targets.labels], discovery) as a JSON object; its last ones are kept
+-- after it is gone, with its history.
+CREATE TABLE IF NOT EXISTS target_labels (
+    target_id INTEGER PRIMARY KEY REFERENCES targets(id),
+    labels    TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
     target_id          INTEGER NOT NULL REFERENCES targets(id),
     ts_ms              INTEGER NOT NULL,
@@ -135,7 +141,8 @@ CREATE INDEX IF NOT EXISTS action_runs_by_target ON action_runs(target, started_
 ";
 
 /// Tables (and indexes) this schema owns; anything else marks a foreign database.
-const OWN_OBJECTS: &str = "'targets','samples','samples_by_target_time','outbox','outbox_due',\
+const OWN_OBJECTS: &str =
+    "'targets','target_labels','samples','samples_by_target_time','outbox','outbox_due',\
     'alert_events','alert_events_by_target','silences','agent_state',\
     'evidence_bundles','evidence_by_target','action_runs','action_runs_by_target',\
     'sample_rollups','samples_rollup'";
@@ -350,7 +357,7 @@ impl Store {
         Ok(())
     }
 
-    fn target_id(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
+    pub(crate) fn target_id(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<i64> {
         if let Some(id) = tx
             .query_row("SELECT id FROM targets WHERE name = ?1", [name], |r| {
                 r.get(0)

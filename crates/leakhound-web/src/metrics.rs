@@ -157,6 +157,21 @@ fn render(
             }
         }
     }
+    // Target labels go on one info series per target (the Prometheus idiom): a label named
+    // like one of ours (`kind`, `rule`…) cannot clash, and the gauges keep their cardinality.
+    let info = IntGauges::<Vec<(String, String)>>::default();
+    registry.register(
+        names::TARGET_INFO,
+        "1 per watched target with labels ([targets.labels], discovery): join with * on(target) group_left(LABEL)",
+        info.clone(),
+    );
+    let mut labelled: Vec<_> = state.0.agent.labels().into_iter().collect();
+    labelled.sort();
+    for (target, labels) in labelled {
+        let mut set = vec![("target".to_string(), target)];
+        set.extend(labels.into_iter().filter(|(k, _)| k != "target"));
+        info.get_or_create(&set).set(1);
+    }
     for a in firing {
         alerts
             .get_or_create(&AlertLabels {

@@ -204,7 +204,8 @@ async fn discovered_targets_come_and_go_and_the_gone_resolve_as_gone() {
     let text = format!(
         "[agent]\ndatabase = \"{}\"\n\n[evidence]\non_alerts = false\n\n\
          [[discovery]]\ntype = \"file\"\nfiles = [\"{}\"]\nrefresh_interval = \"100ms\"\n\
-         interval = \"100ms\"\ntimeout = \"90ms\"\njitter = \"0s\"\nlabels = {{ env = \"test\" }}\n",
+         interval = \"100ms\"\ntimeout = \"90ms\"\njitter = \"0s\"\nlabels = {{ env = \"test\" }}\n\n\
+         [[notifiers]]\ntype = \"webhook\"\nname = \"nowhere\"\nurl = \"http://127.0.0.1:9/\"\n",
         tmp.path().join("lh.db").display(),
         sd.display()
     );
@@ -230,6 +231,12 @@ async fn discovered_targets_come_and_go_and_the_gone_resolve_as_gone() {
     let mut names = agent.view().targets();
     names.sort();
     assert_eq!(names, ["calm-b", "hot-a"]);
+    // The file's labels, over the block's: in the view (for /metrics) and the store.
+    let labels = std::collections::BTreeMap::from([
+        ("env".to_string(), "test".to_string()),
+        ("team".to_string(), "gateway".to_string()),
+    ]);
+    assert_eq!(agent.view().labels()["hot-a"], labels);
 
     write_sd(&["calm-b", "calm-c"]);
     tokio::time::timeout(Duration::from_secs(20), async {
@@ -258,4 +265,14 @@ async fn discovered_targets_come_and_go_and_the_gone_resolve_as_gone() {
     assert_eq!(resolved.evidence.reason.as_deref(), Some("target gone"));
     let kept = reader.with(|s| s.samples("hot-a", 0, i64::MAX)).unwrap();
     assert!(!kept.is_empty(), "hot-a's history stays");
+    assert_eq!(reader.with(|s| s.target_labels("hot-a")).unwrap(), labels);
+    // The alert's message carries the target's labels (for Alertmanager routing); the
+    // webhook is unreachable, so both messages wait in the outbox.
+    let queued = reader.with(|s| s.list("pending", 10)).unwrap();
+    assert_eq!(queued.len(), 2, "{queued:#?}");
+    for item in queued {
+        let message: serde_json::Value = serde_json::from_str(&item.payload).unwrap();
+        assert_eq!(message["labels"]["team"], "gateway", "{message}");
+        assert_eq!(message["labels"]["env"], "test", "{message}");
+    }
 }

@@ -103,6 +103,30 @@ async fn health_without_a_target_is_the_agent_itself() {
     assert_eq!(v["targets_down"], 1);
 }
 
+/// Target labels (issue 15) go on one info series per labelled target, not on every gauge.
+#[tokio::test]
+async fn target_labels_are_an_info_series() {
+    let mut config = config("");
+    config.targets[0].labels = [("team", "gateway"), ("kind", "edge")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (status, _, text) = get(no_database(&config, latest()), "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let info: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("leakhound_target_info{"))
+        .collect();
+    assert_eq!(
+        info,
+        ["leakhound_target_info{target=\"one-api\",kind=\"edge\",team=\"gateway\"} 1"]
+    );
+    assert!(
+        text.contains("leakhound_goroutines{target=\"one-api\"} 6000"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_show_every_target() {
     let (status, content_type, text) = get(no_db(""), "/metrics").await;
