@@ -289,6 +289,25 @@ pub fn config_check(args: ConfigCheckArgs) -> anyhow::Result<ExitCode> {
             leakhound_core::units::human_duration(t.timeout)
         );
     }
+    for d in &config.discovery {
+        let source = match &d.kind {
+            leakhound_core::config::DiscoveryKind::File { files } => files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            leakhound_core::config::DiscoveryKind::Http { url, .. } => leakhound_http::redact(url),
+            leakhound_core::config::DiscoveryKind::Docker { label, .. } => {
+                format!("containers labelled {label}")
+            }
+        };
+        println!(
+            "  discovery {} ({}): {source}, refreshed every {}",
+            d.name,
+            d.kind.type_name(),
+            leakhound_core::units::human_duration(d.refresh_interval)
+        );
+    }
     let notifiers = notifiers_from_config(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !notifiers.is_empty() {
         println!(
