@@ -36,6 +36,8 @@ pub enum DumpRequest {
     Reference { target: String, at_ms: i64 },
     /// The target restarted: its dumps say nothing about the new process.
     Restarted { target: String },
+    /// The target is no longer watched: forget everything about it.
+    Gone { target: String },
 }
 
 /// A verdict for the rule engine.
@@ -48,7 +50,9 @@ struct Task {
     config: Arc<Config>,
     fleet: Fleet,
     histories: HashMap<String, DumpHistory>,
-    clients: HashMap<String, HttpClient>,
+    /// A client per target, with the auth and headers it was made with (a reload may change
+    /// them).
+    clients: HashMap<String, (TargetConfig, HttpClient)>,
     /// Whether a target serves `/debug/pprof/goroutineleak` (learnt on the first reference).
     leak_profile: HashMap<String, bool>,
     verdicts: mpsc::Sender<VerdictMessage>,
@@ -105,6 +109,11 @@ impl Task {
         match req {
             DumpRequest::Restarted { target } => {
                 self.histories.remove(&target);
+            }
+            DumpRequest::Gone { target } => {
+                self.histories.remove(&target);
+                self.clients.remove(&target);
+                self.leak_profile.remove(&target);
             }
             DumpRequest::Reference { target, at_ms } => {
                 let Some(t) = self.target(&target) else {
@@ -174,8 +183,10 @@ impl Task {
     }
 
     fn client(&mut self, target: &TargetConfig) -> Result<HttpClient, Failure> {
-        if let Some(c) = self.clients.get(&target.name) {
-            return Ok(c.clone());
+        if let Some((made_for, c)) = self.clients.get(&target.name) {
+            if made_for.auth == target.auth && made_for.headers == target.headers {
+                return Ok(c.clone());
+            }
         }
         let c = HttpClient::new(&HttpOptions {
             timeout: self.config.actions.evidence.timeout,
@@ -183,7 +194,8 @@ impl Task {
             headers: target.headers.clone(),
         })
         .map_err(|e| e.to_string())?;
-        self.clients.insert(target.name.clone(), c.clone());
+        self.clients
+            .insert(target.name.clone(), (target.clone(), c.clone()));
         Ok(c)
     }
 

@@ -208,6 +208,13 @@ impl Ingest {
                 let transitions = self.alerting.retire(&name, now, TARGET_GONE).await;
                 self.publish(&transitions);
                 self.dump_state.remove(&name);
+                if let Some(tx) = self.dump_tx.clone() {
+                    // Not lost (the task would keep the target's dumps), and ingest does not
+                    // wait for room in its queue.
+                    tokio::spawn(async move {
+                        let _ = tx.send(DumpRequest::Gone { target: name }).await;
+                    });
+                }
             }
         }
         if !changes.is_empty() {
