@@ -150,10 +150,12 @@ mod tests {
         let b = store.remote_write_backlog("a", Some(700), 0, 100).unwrap();
         assert_eq!(stamps(&b), [800, 900, 1000]);
         // Older than since_ms: counted as skipped.
-        let b = store.remote_write_backlog("a", Some(200), 600, 100).unwrap();
+        let b = store
+            .remote_write_backlog("a", Some(200), 600, 100)
+            .unwrap();
         assert_eq!(stamps(&b), [600, 700, 800, 900, 1000]);
         assert_eq!(b.skipped, 3); // 300, 400, 500
-        // Over the limit: the newest kept, the rest counted.
+                                  // Over the limit: the newest kept, the rest counted.
         let b = store.remote_write_backlog("a", None, 0, 4).unwrap();
         assert_eq!(stamps(&b), [700, 800, 900, 1000]);
         assert_eq!(b.skipped, 6);
