@@ -1,7 +1,9 @@
 //! `[remote_write]` against a real Prometheus 2.42 started with
 //! `--web.enable-remote-write-receiver`: the fixture's series are queryable with the agent's
-//! labels, and a minute-long outage loses no sample that fits the queue. `scripts/test`
-//! installs Prometheus (Debian package `prometheus`) and builds the Go fixture.
+//! labels, a minute-long outage loses no sample that fits the queue, and neither does a
+//! `kill -9` of the agent while its queue holds unsent samples (the restarted agent resends
+//! them from its store). `scripts/test` installs Prometheus (Debian package `prometheus`) and
+//! builds the Go fixture.
 
 use crate::support;
 
@@ -253,4 +255,93 @@ fn a_minute_long_outage_loses_no_sample_that_fits_the_queue() {
         started.elapsed()
     );
     agent.stop();
+}
+
+#[test]
+#[ignore = "needs prometheus and the Go fixture; scripts/test runs it"]
+fn samples_queued_when_the_agent_is_killed_are_resent_from_the_store_after_a_restart() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut prometheus = receiver(dir.path());
+    let mut agent = start_agent(
+        dir.path(),
+        &fx,
+        &format!(
+            "url = \"{}\"\nflush_interval = \"1s\"\nbatch_size = 50\nmax_backoff = \"1s\"\ntimeout = \"2s\"\n",
+            prometheus.write_url()
+        ),
+        "enabled = false",
+    );
+    let series = "leakhound_goroutines{target=\"leaky\"}";
+    let db = dir.path().join("leakhound.db");
+    let first_ms = now_ms() - 5_000;
+    // Delivered first, so the store has marks: those samples must not be sent again (Prometheus
+    // would refuse the whole request as out of order).
+    poll(
+        Duration::from_secs(60),
+        "three samples in Prometheus",
+        || (prometheus.timestamps(series, first_ms, now_ms()).len() >= 3).then_some(()),
+    );
+
+    // The receiver goes away (its port closed: every request fails at once), the agent goes on
+    // storing and queueing, and is killed with the samples still queued.
+    prometheus.stop();
+    let down_ms = now_ms();
+    poll(
+        Duration::from_secs(60),
+        "8 samples stored while Prometheus is away",
+        || (stored_timestamps(&db, down_ms, now_ms()).len() >= 8).then_some(()),
+    );
+    assert!(
+        agent.log_text().contains("remote write failed, retrying"),
+        "{}",
+        agent.log_text()
+    );
+    agent.kill9();
+    let killed_ms = now_ms();
+    let stored = stored_timestamps(&db, first_ms, killed_ms);
+    let queued = stored_timestamps(&db, down_ms, killed_ms);
+
+    // Prometheus back, the agent started again on the same database.
+    prometheus.restart();
+    agent = agent_on(dir.path(), "agent2.log");
+    let received = poll(
+        Duration::from_secs(60),
+        "every stored sample of the first run in Prometheus",
+        || {
+            let got = prometheus.timestamps(series, first_ms, killed_ms);
+            stored.is_subset(&got).then_some(got)
+        },
+    );
+    assert_eq!(received, stored, "no gap, nothing the store does not have");
+    let log = agent.log_text();
+    // The samples stored while Prometheus was away, and perhaps one or two queued just before.
+    let resent: usize = log
+        .split("resending ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no 'resending N stored samples' line: {log}"));
+    assert!(
+        (queued.len()..=queued.len() + 3).contains(&resent),
+        "{resent} resent, {} queued while Prometheus was away: {log}",
+        queued.len()
+    );
+    assert!(!log.contains("refused a batch"), "{log}");
+    assert!(
+        !prometheus.log().contains("Out of order sample"),
+        "nothing acknowledged was sent twice: {}",
+        prometheus.log()
+    );
+    // Live samples follow the replay.
+    poll(
+        Duration::from_secs(30),
+        "live samples after the restart",
+        || (!prometheus.timestamps(series, killed_ms, now_ms()).is_empty()).then_some(()),
+    );
+    agent.stop();
+}
+
+/// Another agent on the config `start_agent` wrote to `dir`, logging to `dir/log`.
+fn agent_on(dir: &Path, log: &str) -> Agent {
+    agent(&dir.join("leakhound.toml")).log(&dir.join(log)).start()
 }
