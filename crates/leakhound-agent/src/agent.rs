@@ -362,12 +362,14 @@ async fn run(
     )?;
     // [remote_write]: a bounded queue fed below without blocking; flushed on shutdown.
     let remote = match &config.remote_write {
-        Some(rw) => Some(crate::remote_write::spawn(rw, config.levels.alert).map_err(
-            |source| AgentError::Client {
-                target: "remote_write".into(),
-                source,
-            },
-        )?),
+        Some(rw) => Some(
+            crate::remote_write::spawn(rw, config.levels.alert, &db).map_err(|source| {
+                AgentError::Client {
+                    target: "remote_write".into(),
+                    source,
+                }
+            })?,
+        ),
         None => None,
     };
     let writer = tokio::spawn(write_batches(

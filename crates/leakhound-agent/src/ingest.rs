@@ -11,7 +11,7 @@ use crate::dump_task::{DumpRequest, DumpState};
 use crate::fleet::{Changes, Fleet, Sources};
 use crate::guide_log::GuideLog;
 use crate::probers::{Probed, ProberPool};
-use crate::remote_write::queue::Queue;
+use crate::remote_write::Queue;
 use crate::view::{AgentEvent, AgentView};
 use leakhound_core::config::Config;
 use leakhound_core::rules::Transition;

@@ -17,6 +17,10 @@
 //! than 429 drops the batch and logs the endpoint's answer, as Prometheus does. On shutdown the
 //! sender flushes what it can within a deadline.
 //!
+//! Nothing is lost to a crash either: after each acknowledged (or refused) request the sender
+//! raises, per target, the store's mark of the newest sample sent, and on start it resends the
+//! stored samples after the marks before the live ones (see [`replay`]).
+//!
 //! The protobuf messages are written out here from Prometheus' `prompb/remote.proto` and
 //! `prompb/types.proto` (only the fields remote write 1.0 sends), so no protoc runs at build time.
 //!
@@ -41,6 +45,7 @@ use leakhound_core::config::{Auth, RemoteWriteConfig};
 use leakhound_core::ladder::AlertLevels;
 use leakhound_core::Sample;
 use leakhound_http::{shared_client, HttpError};
+use leakhound_store::Db;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -86,8 +91,9 @@ pub mod proto {
 
 use proto::WriteRequest;
 
-pub(crate) mod queue;
-pub use queue::Queue;
+mod queue;
+pub mod replay;
+pub use queue::{Batch, Queue};
 
 /// The version header remote write 1.0 senders set.
 pub const VERSION_HEADER: (&str, &str) = ("X-Prometheus-Remote-Write-Version", "0.1.0");
@@ -161,6 +167,7 @@ pub fn hostname() -> String {
 /// [`RemoteWriter::shutdown`].
 pub struct RemoteWriter {
     queue: Arc<Queue>,
+    replay: Arc<Queue>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -183,7 +190,8 @@ impl RemoteWriter {
         let mut task = self.task;
         if tokio::time::timeout(deadline, &mut task).await.is_err() {
             task.abort();
-            let left = self.queue.len() + self.queue.in_flight.load(Ordering::Relaxed);
+            let left =
+                self.queue.len() + self.replay.len() + self.queue.in_flight.load(Ordering::Relaxed);
             self.queue
                 .stats
                 .unsent_at_shutdown
@@ -191,7 +199,7 @@ impl RemoteWriter {
             tracing::warn!(
                 unsent = left,
                 "remote write: shutdown deadline passed; {left} queued samples were not sent \
-                 (they are in the local store)"
+                 (they are in the local store, and the next start sends them)"
             );
         }
     }
@@ -206,20 +214,27 @@ enum SendError {
     Reject(String),
 }
 
-/// Start the sender for `config`. Samples the agent offers go to `config.url`.
-pub fn spawn(config: &RemoteWriteConfig, levels: AlertLevels) -> Result<RemoteWriter, HttpError> {
+/// Start the sender for `config`. Samples the agent offers go to `config.url`, after the ones
+/// in `db` the endpoint has not acknowledged yet.
+pub fn spawn(
+    config: &RemoteWriteConfig,
+    levels: AlertLevels,
+    db: &Db,
+) -> Result<RemoteWriter, HttpError> {
     let stats = PROCESS_STATS
         .get_or_init(|| Arc::new(Stats::default()))
         .clone();
-    spawn_with(config, levels, stats, &hostname())
+    spawn_with(config, levels, stats, &hostname(), Some(db.clone()))
 }
 
-/// [`spawn`] with its own counters and host name (tests run several in one process).
+/// [`spawn`] with its own counters and host name (tests run several in one process); without a
+/// database nothing is replayed or marked.
 pub fn spawn_with(
     config: &RemoteWriteConfig,
     levels: AlertLevels,
     stats: Arc<Stats>,
     hostname: &str,
+    db: Option<Db>,
 ) -> Result<RemoteWriter, HttpError> {
     let client = shared_client()?;
     let mut queue = Queue::new(
@@ -230,11 +245,20 @@ pub fn spawn_with(
     );
     queue.wake_at = config.batch_size;
     let queue = Arc::new(queue);
+    // Its own counters: the gauge of waiting samples is the live queue's.
+    let replay = Arc::new(Queue::new(
+        config.queue_capacity,
+        series_labels(config, hostname),
+        levels,
+        Arc::new(Stats::default()),
+    ));
     let (stop, stop_rx) = watch::channel(false);
     let sender = Sender {
         client,
         config: config.clone(),
         queue: queue.clone(),
+        replay: replay.clone(),
+        db,
         stats,
         url: config.redacted_url(),
     };
@@ -245,13 +269,22 @@ pub fn spawn_with(
         "remote write enabled"
     );
     let task = tokio::spawn(sender.run(stop_rx));
-    Ok(RemoteWriter { queue, stop, task })
+    Ok(RemoteWriter {
+        queue,
+        replay,
+        stop,
+        task,
+    })
 }
 
 struct Sender {
     client: reqwest::Client,
     config: RemoteWriteConfig,
     queue: Arc<Queue>,
+    /// The stored samples not acknowledged before a restart, sent before `queue`.
+    replay: Arc<Queue>,
+    /// Where the marks of what was sent are kept (and the replay read from).
+    db: Option<Db>,
     stats: Arc<Stats>,
     /// The URL without credentials, for logs.
     url: String,
@@ -260,6 +293,15 @@ struct Sender {
 impl Sender {
     async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut stopping = false;
+        if let Some(db) = &self.db {
+            replay::load(db, self.config.max_replay, &self.queue, &self.replay).await;
+        }
+        while let Some(batch) = self.replay.take_batch(self.config.batch_size) {
+            self.queue.in_flight.store(batch.samples, Ordering::Relaxed);
+            stopping = stopping || *stop.borrow();
+            self.deliver(&batch, &mut stop, stopping).await;
+            self.queue.in_flight.store(0, Ordering::Relaxed);
+        }
         loop {
             if !stopping && self.queue.len() < self.config.batch_size {
                 let wait = tokio::time::sleep(self.config.flush_interval);
@@ -270,9 +312,9 @@ impl Sender {
                 }
             }
             stopping = stopping || *stop.borrow();
-            while let Some((request, n)) = self.queue.take(self.config.batch_size) {
-                self.queue.in_flight.store(n, Ordering::Relaxed);
-                self.deliver(&request, n, &mut stop, stopping).await;
+            while let Some(batch) = self.queue.take_batch(self.config.batch_size) {
+                self.queue.in_flight.store(batch.samples, Ordering::Relaxed);
+                self.deliver(&batch, &mut stop, stopping).await;
                 self.queue.in_flight.store(0, Ordering::Relaxed);
                 stopping = stopping || *stop.borrow();
                 if !stopping && self.queue.len() < self.config.batch_size {
@@ -288,14 +330,9 @@ impl Sender {
     /// Send one batch until it is accepted or refused; retries back off from 100 ms to
     /// `max_backoff`. Never gives up on a retryable error: the caller's deadline bounds shutdown,
     /// and the queue (not this batch) absorbs what arrives meanwhile.
-    async fn deliver(
-        &self,
-        request: &WriteRequest,
-        n: usize,
-        stop: &mut watch::Receiver<bool>,
-        stopping: bool,
-    ) {
-        let body = encode(request);
+    async fn deliver(&self, batch: &Batch, stop: &mut watch::Receiver<bool>, stopping: bool) {
+        let n = batch.samples;
+        let body = encode(&batch.request);
         let mut backoff = Duration::from_millis(100);
         let mut failures = 0u32;
         loop {
@@ -309,6 +346,7 @@ impl Sender {
                             "remote write endpoint is back; sending the queued samples"
                         );
                     }
+                    self.mark(&batch.marks).await;
                     return;
                 }
                 Err(SendError::Reject(why)) => {
@@ -318,6 +356,7 @@ impl Sender {
                         samples = n,
                         "remote write: the endpoint refused a batch; dropping it (not retried): {why}"
                     );
+                    self.mark(&batch.marks).await;
                     return;
                 }
                 Err(SendError::Retry(why)) => {
@@ -346,6 +385,22 @@ impl Sender {
                     backoff = (backoff * 2).min(self.config.max_backoff);
                 }
             }
+        }
+    }
+
+    /// Raise the store's marks past a batch the endpoint has answered for good, before the
+    /// next request goes out (one small write per request).
+    async fn mark(&self, marks: &[(String, i64)]) {
+        let Some(db) = &self.db else { return };
+        if marks.is_empty() {
+            return;
+        }
+        let marks = marks.to_vec();
+        if let Err(e) = db.write(move |s| s.mark_remote_written(&marks)).await {
+            tracing::warn!(
+                "remote write: cannot record what was sent in the store ({e}); after a restart \
+                 some samples may be sent twice"
+            );
         }
     }
 
@@ -562,7 +617,9 @@ mod tests {
         }
         let mut seen = Vec::new();
         while let Some((req, n)) = queue.take(3) {
-            assert!(n <= 3);
+            // Whole probes of 2 values each: 3 rounds up to 4.
+            assert_eq!(n % 2, 0);
+            assert!(n <= 4);
             for ts in req.timeseries {
                 if value_of(&ts, "__name__") == Some("leakhound_up") {
                     seen.extend(ts.samples.iter().map(|s| s.timestamp));
@@ -570,5 +627,172 @@ mod tests {
             }
         }
         assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_batch_never_splits_a_sample_and_marks_each_targets_newest() {
+        let queue = Queue::new(
+            1000,
+            Vec::new(),
+            AlertLevels::default(),
+            Arc::new(Stats::default()),
+        );
+        // 7 values each (see above): a batch of 10 runs on to the end of the second sample.
+        queue.push(&sample("api", 1_000, 1));
+        queue.push(&sample("worker", 1_000, 1));
+        queue.push(&sample("api", 2_000, 1));
+        let b = queue.take_batch(10).unwrap();
+        assert_eq!(b.samples, 14);
+        assert_eq!(b.marks, [("api".into(), 1_000), ("worker".into(), 1_000)]);
+        let b = queue.take_batch(10).unwrap();
+        assert_eq!(b.samples, 7);
+        assert_eq!(b.marks, [("api".to_string(), 2_000)]);
+        assert!(queue.take_batch(10).is_none());
+        assert_eq!(queue.first_pushed().get("api"), Some(&1_000));
+    }
+
+    /// A receiver that records each request's (target, timestamp) pairs of `leakhound_up`.
+    async fn receiver() -> (url::Url, Arc<std::sync::Mutex<Vec<(String, i64)>>>) {
+        let got: Arc<std::sync::Mutex<Vec<(String, i64)>>> = Arc::default();
+        let seen = got.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route(
+            "/api/v1/write",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                let req = decode(&body).unwrap();
+                let mut seen = seen.lock().unwrap();
+                for ts in req.timeseries {
+                    if value_of(&ts, "__name__") == Some("leakhound_up") {
+                        let target = value_of(&ts, "target").unwrap().to_string();
+                        seen.extend(ts.samples.iter().map(|s| (target.clone(), s.timestamp)));
+                    }
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let url = format!("http://{addr}/api/v1/write").parse().unwrap();
+        (url, got)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledged_samples_are_marked_and_only_the_rest_is_replayed_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("rw.db")).unwrap();
+        let (url, got) = receiver().await;
+        let config = RemoteWriteConfig {
+            batch_size: 10,
+            flush_interval: Duration::from_millis(20),
+            ..RemoteWriteConfig::new(url)
+        };
+        let now = crate::agent::now_ms();
+        let t = |i: i64| now - 60_000 + i * 1_000;
+        // A first run sends 0..5 of both targets; the store has them too.
+        let first = spawn_with(
+            &config,
+            AlertLevels::default(),
+            Arc::new(Stats::default()),
+            "box",
+            Some(db.clone()),
+        )
+        .unwrap();
+        for i in 0..5 {
+            for target in ["api", "worker"] {
+                let s = sample(target, t(i), 1);
+                first.offer(&s);
+                db.write(move |st| st.insert(&[s])).await.unwrap();
+            }
+        }
+        first.shutdown(Duration::from_secs(5)).await;
+        let marks = db.read(|s| s.remote_write_marks()).await.unwrap();
+        assert_eq!(
+            marks,
+            std::collections::HashMap::from([("api".into(), t(4)), ("worker".into(), t(4))])
+        );
+        assert_eq!(got.lock().unwrap().len(), 10);
+        got.lock().unwrap().clear();
+
+        // Samples stored but never sent (the agent died with them queued), one too old to
+        // replay, and one of the next run that ingest queues before the replay reads the store.
+        let too_old = sample("api", now - 7_200_000, 1);
+        let unsent: Vec<Sample> = (5..8)
+            .flat_map(|i| [sample("api", t(i), 1), sample("worker", t(i), 1)])
+            .collect();
+        let live = sample("api", t(8), 1);
+        let mut stored = vec![too_old];
+        stored.extend(unsent.clone());
+        stored.push(live.clone());
+        db.write(move |st| st.insert(&stored)).await.unwrap();
+        let second = spawn_with(
+            &config,
+            AlertLevels::default(),
+            Arc::new(Stats::default()),
+            "box",
+            Some(db.clone()),
+        )
+        .unwrap();
+        second.offer(&live);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while got.lock().unwrap().len() < 7 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        second.shutdown(Duration::from_secs(5)).await;
+        let got = got.lock().unwrap().clone();
+        let mut want: Vec<(String, i64)> =
+            unsent.iter().map(|s| (s.target.clone(), s.ts_ms)).collect();
+        want.push(("api".into(), t(8)));
+        // Each once, the replay (in time order) before the live sample.
+        assert_eq!(got.len(), want.len(), "{got:?}");
+        assert_eq!(got.last(), Some(&("api".to_string(), t(8))));
+        let mut sorted = got.clone();
+        sorted.sort_by_key(|(target, ts)| (*ts, target.clone()));
+        assert_eq!(sorted, got, "in time order");
+        let mut a = got.clone();
+        a.sort();
+        want.sort();
+        assert_eq!(a, want);
+        let marks = db.read(|s| s.remote_write_marks()).await.unwrap();
+        assert_eq!(marks.get("api"), Some(&t(8)));
+        assert_eq!(marks.get("worker"), Some(&t(7)));
+    }
+
+    #[tokio::test]
+    async fn the_replay_is_bounded_by_the_queue_capacity_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("rw.db")).unwrap();
+        let now = crate::agent::now_ms();
+        let samples: Vec<Sample> = (0..10)
+            .map(|i| sample("api", now - 10_000 + i, 1))
+            .collect();
+        db.write(move |st| st.insert(&samples)).await.unwrap();
+        db.write(move |st| st.mark_remote_written(&[("api".into(), now - 10_000 + 1)]))
+            .await
+            .unwrap();
+        let q = || {
+            Queue::new(
+                21,
+                Vec::new(),
+                AlertLevels::default(),
+                Arc::new(Stats::default()),
+            )
+        };
+        let (live, replayed) = (q(), q());
+        // 8 samples after the mark, 7 values each: the newest 3 fit in 21.
+        let r = replay::load(&db, Duration::from_secs(3600), &live, &replayed).await;
+        assert_eq!(
+            r,
+            replay::Replayed {
+                samples: 3,
+                skipped: 5
+            }
+        );
+        let b = replayed.take_batch(100).unwrap();
+        assert_eq!(b.marks, [("api".to_string(), now - 10_000 + 9)]);
+        // max_replay = 0s: nothing.
+        let r = replay::load(&db, Duration::ZERO, &live, &q()).await;
+        assert_eq!(r, replay::Replayed::default());
     }
 }

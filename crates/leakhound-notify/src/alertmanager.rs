@@ -7,6 +7,13 @@
 //! if leakhound stops re-sending it; the agent re-sends firing alerts every
 //! [`Notifier::resend_interval`](super::Notifier::resend_interval). A resolved alert is sent
 //! with `endsAt` = its resolve time. Alertmanager de-duplicates by label set, so retries are safe.
+//!
+//! The labels are the same for every message of one alert (firing, repeat, resolved — the
+//! message's `transition` is an annotation, not a label, or the resolve would be another alert)
+//! and for every agent watching the same target with the same rules: an HA pair of agents sends
+//! Alertmanager one alert, not two. With `urls`, every alert goes to each Alertmanager of a
+//! cluster (as Prometheus does; the cluster de-duplicates the notifications), and the delivery
+//! counts when at least one of them takes it.
 
 use super::template::{Format, DEFAULT_TITLE};
 use super::webhook::utc_rfc3339;
@@ -23,7 +30,8 @@ pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub(crate) struct Alertmanager {
     pub(crate) ctx: Ctx,
-    url: SecretUrl,
+    /// `POST …/api/v2/alerts` of every Alertmanager.
+    urls: Vec<SecretUrl>,
     config: AlertmanagerConfig,
 }
 
@@ -42,10 +50,18 @@ pub fn alertname_of(rule: &str) -> &str {
 impl Alertmanager {
     pub(crate) fn new(config: &AlertmanagerConfig, ctx: Ctx) -> Result<Alertmanager, NotifyError> {
         let mut ctx = ctx.with_templates(Format::Text, DEFAULT_TITLE, None)?;
-        let base = ctx.url("url", Some(&config.url), None)?;
-        let path = format!("{}/api/v2/alerts", base.path().trim_end_matches('/'));
-        let mut url = base;
-        url.set_path(&path);
+        let mut urls = Vec::new();
+        let given: Vec<&SecretUrl> = if config.urls.is_empty() {
+            vec![&config.url]
+        } else {
+            config.urls.iter().collect()
+        };
+        for u in given {
+            let mut url = ctx.url("url", Some(u), None)?;
+            let path = format!("{}/api/v2/alerts", url.path().trim_end_matches('/'));
+            url.set_path(&path);
+            urls.push(SecretUrl::from_url(url));
+        }
         if let Some(p) = &config.password {
             ctx.scrub.add(p.expose());
             if config.username.is_none() {
@@ -67,7 +83,7 @@ impl Alertmanager {
         }
         Ok(Alertmanager {
             ctx,
-            url: SecretUrl::from_url(url),
+            urls,
             config: config.clone(),
         })
     }
@@ -87,6 +103,8 @@ impl Alertmanager {
         let title = self.ctx.title(msg)?;
         let description = self.ctx.body(msg, &title)?;
         let mut labels: BTreeMap<String, String> = msg.labels.clone();
+        // Which message of the alert this is: the same alert in Alertmanager either way.
+        let transition = labels.remove("transition");
         labels.extend(self.config.labels.clone());
         let alertname = self
             .config
@@ -105,6 +123,9 @@ impl Alertmanager {
             ("value".to_string(), msg.value_shown()),
             ("threshold".to_string(), msg.threshold_shown()),
         ]);
+        if let Some(t) = transition {
+            annotations.insert("transition".into(), t);
+        }
         if let Some(t) = &msg.trend {
             annotations.insert("trend".into(), t.clone());
         }
@@ -149,10 +170,30 @@ impl Alertmanager {
         if let Some(t) = &self.config.bearer_token {
             headers.push(("Authorization", format!("Bearer {}", t.expose())));
         }
-        let answer = ctx
-            .post(self.url.url(), "application/json", body, &headers)
-            .await?;
-        ctx.check_status(&answer)?;
-        Ok(ctx.delivered(&answer, false))
+        // To each Alertmanager in turn; delivered when one takes it, else the first failure.
+        let mut first_error = None;
+        let mut delivered = None;
+        for url in &self.urls {
+            let result = match ctx
+                .post(url.url(), "application/json", body.clone(), &headers)
+                .await
+            {
+                Ok(answer) => ctx.check_status(&answer).map(|()| answer),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(answer) => {
+                    delivered.get_or_insert_with(|| ctx.delivered(&answer, false));
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match (delivered, first_error) {
+            (Some(d), _) => Ok(d),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err(ctx.config_error("no Alertmanager `url`")),
+        }
     }
 }

@@ -200,15 +200,48 @@ fn alertmanager_payload_shape() {
         .as_str()
         .unwrap()
         .contains("one-api"));
+    m.labels.insert("transition".into(), "firing".into());
+    let firing = n.payload(&m, now).unwrap();
+    assert_eq!(firing[0]["annotations"]["transition"], "firing");
     m.status = AlertStatus::Resolved;
     m.ended_at_ms = Some(1_764_104_430_000);
+    m.labels.insert("transition".into(), "resolved".into());
     let v = n.payload(&m, now).unwrap();
     assert_eq!(v[0]["endsAt"], "2025-11-25T21:00:30.000Z");
+    // One alert in Alertmanager: the resolve has the firing message's labels.
+    assert_eq!(v[0]["labels"], firing[0]["labels"]);
+    assert!(v[0]["labels"].get("transition").is_none());
+    assert_eq!(v[0]["annotations"]["transition"], "resolved");
     assert_eq!(alertmanager::alertname_of("memory_warning"), "memory");
     assert_eq!(
         alertmanager::alertname_of("goroutine_trend"),
         "goroutine_trend"
     );
+}
+
+#[test]
+fn alertmanager_takes_url_or_urls_not_both() {
+    let c = parse(
+        "name = \"am\"\ntype = \"alertmanager\"\nurls = [\"http://am1:9093\", \"http://am2:9093/\"]",
+    )
+    .unwrap();
+    let ChannelConfig::Alertmanager(am) = &c.channel else {
+        panic!()
+    };
+    assert_eq!(am.urls.len(), 2);
+    assert_eq!(am.url.url().as_str(), "http://am1:9093/");
+    let one = parse("name = \"am\"\ntype = \"alertmanager\"\nurl = \"http://am1:9093\"").unwrap();
+    let ChannelConfig::Alertmanager(am) = &one.channel else {
+        panic!()
+    };
+    assert_eq!(am.urls.len(), 1);
+    let both = parse(
+        "name = \"am\"\ntype = \"alertmanager\"\nurl = \"http://am1:9093\"\nurls = [\"http://am2:9093\"]",
+    )
+    .unwrap_err();
+    assert!(both.contains("not both"), "{both}");
+    let neither = parse("name = \"am\"\ntype = \"alertmanager\"").unwrap_err();
+    assert!(neither.contains("url"), "{neither}");
 }
 
 #[test]

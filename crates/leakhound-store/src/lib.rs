@@ -5,7 +5,8 @@
 //!   repositories are `impl Store` blocks, one module per table: [`samples`](Store::insert)
 //!   and their [rollups](rollups), the [`outbox`], [`alerts`] (alert history), [`silences`],
 //!   [`state`] (what the agent keeps across restarts), [`bundles`] (evidence), [`action_runs`],
-//!   [`series`] (chart series) and [`history`] (reports and fix verification).
+//!   [`series`] (chart series), [`history`] (reports and fix verification) and
+//!   [`remote_write`] (what the remote-write endpoint has acknowledged).
 //! - [`Db`]: a running agent's database — one writer thread fed by a bounded channel does every
 //!   write, a [`Reader`] pool of read-only connections serves the views.
 //!
@@ -27,6 +28,7 @@ mod db;
 pub mod history;
 pub mod labels;
 pub mod outbox;
+pub mod remote_write;
 pub mod rollups;
 pub mod series;
 pub mod silences;
@@ -38,4 +40,5 @@ pub use bundles::{Bundle, BundleSuspect};
 pub use db::{Db, Reader, IDLE_READERS, WRITE_QUEUE};
 pub use history::{reports, History};
 pub use outbox::{OutboxCounts, OutboxItem};
+pub use remote_write::Backlog;
 pub use store::{Store, StoreError};

@@ -28,7 +28,8 @@ pub enum StoreError {
 }
 
 /// 2: container columns on `samples` (added to older files by `migrate_samples`).
-const SCHEMA_VERSION: i64 = 2;
+/// 3: `remote_write_sent` (created in older files by the `IF NOT EXISTS` below).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS targets (
@@ -138,6 +139,10 @@ CREATE TABLE IF NOT EXISTS action_runs (
     updated_ms         INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS action_runs_by_target ON action_runs(target, started_ms);
+CREATE TABLE IF NOT EXISTS remote_write_sent (
+    target  TEXT PRIMARY KEY,
+    ts_ms   INTEGER NOT NULL
+);
 ";
 
 /// Tables (and indexes) this schema owns; anything else marks a foreign database.
@@ -145,7 +150,7 @@ const OWN_OBJECTS: &str =
     "'targets','target_labels','samples','samples_by_target_time','outbox','outbox_due',\
     'alert_events','alert_events_by_target','silences','agent_state',\
     'evidence_bundles','evidence_by_target','action_runs','action_runs_by_target',\
-    'sample_rollups','samples_rollup'";
+    'sample_rollups','samples_rollup','remote_write_sent'";
 
 const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
@@ -445,6 +450,21 @@ impl Store {
         since_ms: i64,
         until_ms: i64,
     ) -> Result<Vec<Sample>, StoreError> {
+        self.samples_where(
+            target,
+            "ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms",
+            params![target, since_ms, until_ms],
+        )
+    }
+
+    /// A target's samples matching `tail` (a condition on `ts_ms` and an `ORDER BY`/`LIMIT`;
+    /// `?1` is the target's name, the caller's `params` start with it).
+    pub(crate) fn samples_where(
+        &self,
+        target: &str,
+        tail: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<Sample>, StoreError> {
         let container = if self.container_columns {
             "container_net_rx_bytes, container_net_tx_bytes, container_restarts, container_state"
         } else {
@@ -452,11 +472,11 @@ impl Store {
         };
         let sql = format!(
             "SELECT {COLUMNS}, {container} FROM samples JOIN targets ON targets.id = samples.target_id \
-             WHERE targets.name = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms"
+             WHERE targets.name = ?1 AND {tail}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
         let rows = stmt
-            .query_map(params![target, since_ms, until_ms], |r| {
+            .query_map(params, |r| {
                 Ok(Sample {
                     target: target.to_string(),
                     ts_ms: r.get(0)?,

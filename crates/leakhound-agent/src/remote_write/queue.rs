@@ -1,5 +1,10 @@
 //! The remote writer's bounded queue: each sample becomes its series' points (interned labels,
 //! sorted by name), the oldest dropped when full; [`Queue::take`] makes a request of them.
+//!
+//! A request never splits a probe's values (a batch may run over `batch_size` by the few values
+//! of its last sample), so that once it is acknowledged every sample in it is sent whole: the
+//! marks [`Queue::take_batch`] returns (per target, its newest sample in the batch) are what
+//! the sender records in the store for the replay after a restart.
 
 use super::proto::{self, Label, TimeSeries, WriteRequest};
 use super::Stats;
@@ -17,14 +22,32 @@ struct Point {
     series: u32,
     ts_ms: i64,
     value: f64,
+    /// The last value of its sample.
+    last: bool,
 }
+
+/// One request's worth of the queue: the request, its number of samples (values) and, per
+/// target, the time of its newest sample in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub request: WriteRequest,
+    pub samples: usize,
+    pub marks: Vec<(String, i64)>,
+}
+
+/// A probe's values: (metric name, kind, value).
+type Values = ([(&'static str, &'static str, f64); 13], usize);
 
 struct Inner {
     points: VecDeque<Point>,
     /// Every series' sorted labels, by id.
     series: Vec<Arc<[Label]>>,
+    /// Every series' target, by id.
+    series_target: Vec<Arc<str>>,
     /// target → (metric name, kind) → series id.
-    index: HashMap<String, HashMap<(&'static str, &'static str), u32>>,
+    index: HashMap<Arc<str>, HashMap<(&'static str, &'static str), u32>>,
+    /// target → the time of the first sample pushed for it.
+    first_ts: HashMap<Arc<str>, i64>,
     /// Whether the queue is dropping now (logged once per episode).
     dropping: bool,
 }
@@ -55,7 +78,9 @@ impl Queue {
             inner: Mutex::new(Inner {
                 points: VecDeque::with_capacity(capacity.min(4096)),
                 series: Vec::new(),
+                series_target: Vec::new(),
                 index: HashMap::new(),
+                first_ts: HashMap::new(),
                 dropping: false,
             }),
             capacity: capacity.max(1),
@@ -77,8 +102,25 @@ impl Queue {
         self.len() == 0
     }
 
-    /// Queue the series values of one probe result.
-    pub fn push(&self, sample: &Sample) {
+    /// The queue's capacity in values.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Per target, the time of the first sample pushed for it.
+    pub fn first_pushed(&self) -> HashMap<Arc<str>, i64> {
+        self.inner
+            .lock()
+            .map(|i| i.first_ts.clone())
+            .unwrap_or_default()
+    }
+
+    /// How many values (points) `sample` becomes.
+    pub fn values_of(&self, sample: &Sample) -> usize {
+        self.values(sample).1
+    }
+
+    fn values(&self, sample: &Sample) -> Values {
         let m = &sample.metrics;
         let mut values: [(&'static str, &'static str, f64); 13] = [("", "", 0.0); 13];
         let mut n = 0;
@@ -103,12 +145,23 @@ impl Queue {
                 add(names::MEMORY_BYTES, kind, v as f64);
             }
         }
+        (values, n)
+    }
+
+    /// Queue the series values of one probe result.
+    pub fn push(&self, sample: &Sample) {
+        let (values, n) = self.values(sample);
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
         let mut dropped = 0u64;
-        for &(name, kind, value) in &values[..n] {
+        for (i, &(name, kind, value)) in values[..n].iter().enumerate() {
             let series = inner.intern(&sample.target, name, kind, &self.labels);
+            if i == 0 {
+                if let Some(target) = inner.series_target.get(series as usize).cloned() {
+                    inner.first_ts.entry(target).or_insert(sample.ts_ms);
+                }
+            }
             if inner.points.len() >= self.capacity {
                 inner.points.pop_front();
                 dropped += 1;
@@ -117,6 +170,7 @@ impl Queue {
                 series,
                 ts_ms: sample.ts_ms,
                 value,
+                last: i + 1 == n,
             });
         }
         let len = inner.points.len();
@@ -140,16 +194,32 @@ impl Queue {
         }
     }
 
-    /// Take up to `max` of the oldest samples as one request (series labels sorted, samples in
+    /// Take about `max` of the oldest samples as one request (series labels sorted, samples in
     /// timestamp order per series), with the number of samples in it.
     pub fn take(&self, max: usize) -> Option<(WriteRequest, usize)> {
-        let (points, labels) = {
+        self.take_batch(max).map(|b| (b.request, b.samples))
+    }
+
+    /// Take `max` of the oldest values, or a few more so as not to split a probe's values, as
+    /// one request, with the per-target marks of the samples in it.
+    pub fn take_batch(&self, max: usize) -> Option<Batch> {
+        let (points, labels, marks) = {
             let mut inner = self.inner.lock().ok()?;
-            let n = inner.points.len().min(max);
+            let mut n = inner.points.len().min(max.max(1));
             if n == 0 {
                 return None;
             }
+            while n < inner.points.len() && !inner.points[n - 1].last {
+                n += 1;
+            }
             let points: Vec<Point> = inner.points.drain(..n).collect();
+            let mut marks: HashMap<Arc<str>, i64> = HashMap::new();
+            for p in points.iter().filter(|p| p.last) {
+                if let Some(t) = inner.series_target.get(p.series as usize) {
+                    let m = marks.entry(t.clone()).or_insert(p.ts_ms);
+                    *m = (*m).max(p.ts_ms);
+                }
+            }
             if inner.points.len() < self.capacity {
                 inner.dropping = false;
             }
@@ -162,7 +232,7 @@ impl Queue {
                     labels.entry(p.series).or_insert_with(|| l.clone());
                 }
             }
-            (points, labels)
+            (points, labels, marks)
         };
         let count = points.len();
         let mut by_series: HashMap<u32, usize> = HashMap::new();
@@ -187,7 +257,16 @@ impl Queue {
             // Arrival order is timestamp order per target; a stable sort keeps it so anyway.
             ts.samples.sort_by_key(|s| s.timestamp);
         }
-        Some((WriteRequest { timeseries }, count))
+        let mut marks: Vec<(String, i64)> = marks
+            .into_iter()
+            .map(|(t, ts)| (t.to_string(), ts))
+            .collect();
+        marks.sort();
+        Some(Batch {
+            request: WriteRequest { timeseries },
+            samples: count,
+            marks,
+        })
     }
 }
 
@@ -225,8 +304,13 @@ impl Inner {
         }));
         labels.sort_by(|a, b| a.name.cmp(&b.name));
         self.series.push(labels.into());
+        let target: Arc<str> = self
+            .index
+            .get_key_value(target)
+            .map_or_else(|| target.into(), |(t, _)| t.clone());
+        self.series_target.push(target.clone());
         self.index
-            .entry(target.to_string())
+            .entry(target)
             .or_default()
             .insert((name, kind), id);
         id

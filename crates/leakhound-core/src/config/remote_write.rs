@@ -5,7 +5,10 @@
 //! `leakhound_up`, …) with a `target` label, plus `job` and `instance` (and any extra `labels`).
 //! Samples wait in a bounded in-memory queue while the endpoint is away; when it is full the
 //! oldest are dropped and counted (`leakhound_remote_write_dropped_samples_total`). Nothing is
-//! spilled to disk: every sample is in the agent's SQLite store anyway.
+//! spilled to disk: every sample is in the agent's SQLite store anyway, and the store remembers
+//! per target the newest sample the endpoint acknowledged; on start the agent resends the stored
+//! samples after that mark (at most `max_replay` old and `queue_capacity` samples), so a
+//! `kill -9` loses nothing the store has.
 //!
 //! ```toml
 //! [remote_write]
@@ -19,6 +22,7 @@
 //! flush_interval = "5s"                 # send a partial batch after this long
 //! queue_capacity = 200000               # samples held during an outage (~24 bytes each)
 //! max_backoff = "5s"
+//! max_replay = "1h"                     # on start, resend stored samples not yet acknowledged
 //! ```
 
 use super::walk::{Ctx, Table};
@@ -68,7 +72,15 @@ pub struct RemoteWriteConfig {
     /// Retries back off from 100 ms, doubling, up to this.
     #[serde(with = "super::human_duration")]
     pub max_backoff: Duration,
+    /// On start, stored samples not yet acknowledged and at most this old are sent first;
+    /// `0s` turns the replay off. Prometheus refuses samples over about an hour older than its
+    /// newest one, hence the default.
+    #[serde(with = "super::human_duration")]
+    pub max_replay: Duration,
 }
+
+/// Default age limit of the samples replayed on start.
+pub const DEFAULT_MAX_REPLAY: Duration = Duration::from_secs(3600);
 
 impl RemoteWriteConfig {
     /// The defaults for an endpoint.
@@ -83,6 +95,7 @@ impl RemoteWriteConfig {
             flush_interval: Duration::from_secs(5),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             max_backoff: Duration::from_secs(5),
+            max_replay: DEFAULT_MAX_REPLAY,
         }
     }
 
@@ -114,6 +127,7 @@ impl fmt::Debug for RemoteWriteConfig {
             .field("flush_interval", &self.flush_interval)
             .field("queue_capacity", &self.queue_capacity)
             .field("max_backoff", &self.max_backoff)
+            .field("max_replay", &self.max_replay)
             .finish()
     }
 }
@@ -302,7 +316,7 @@ fn read_labels(ctx: &mut Ctx<'_>, labels: &Table<'_, '_>) -> Vec<(String, String
     out
 }
 
-/// `timeout`, `batch_size`, `flush_interval`, `queue_capacity` and `max_backoff`.
+/// `timeout`, `batch_size`, `flush_interval`, `queue_capacity`, `max_backoff` and `max_replay`.
 fn read_limits(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, config: &mut RemoteWriteConfig) {
     t.set_duration(ctx, "timeout", &mut config.timeout);
     if let Some(v) = t.uint(ctx, "batch_size") {
@@ -331,6 +345,9 @@ fn read_limits(ctx: &mut Ctx<'_>, t: &mut Table<'_, '_>, config: &mut RemoteWrit
         }
     }
     t.set_duration(ctx, "max_backoff", &mut config.max_backoff);
+    if let Some(d) = t.duration_or_zero(ctx, "max_replay") {
+        config.max_replay = d;
+    }
 }
 
 #[cfg(test)]
@@ -357,6 +374,7 @@ mod tests {
         assert_eq!(rw.batch_size, 500);
         assert_eq!(rw.flush_interval, Duration::from_secs(5));
         assert_eq!(rw.queue_capacity, 200_000);
+        assert_eq!(rw.max_replay, Duration::from_secs(3600));
         assert!(rw.auth.is_none() && rw.headers.is_empty() && rw.labels.is_empty());
     }
 

@@ -705,3 +705,28 @@ async fn timeouts_and_refused_connections_are_retryable() {
     );
     assert_clean(&err, &[TG_TOKEN, "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"]);
 }
+
+#[tokio::test]
+async fn alertmanager_urls_send_to_every_peer_and_succeed_when_one_takes_it() {
+    let up = Fake::start(vec![reply(200, "")]).await;
+    let down = Fake::start(vec![reply(503, "not ready")]).await;
+    let n = notifier(&format!(
+        "name = \"am\"\ntype = \"alertmanager\"\nurls = [\"{}\", \"{}\"]",
+        down.base, up.base
+    ));
+    let m = leakhound_notify::AlertMessage::test_message(now_ms());
+    let d = n.send(&m).await.unwrap();
+    assert_eq!(d.status, 200);
+    // Both were asked, each with the same alert.
+    assert_eq!(down.only().path, "/api/v2/alerts");
+    assert_eq!(up.only().path, "/api/v2/alerts");
+    assert_eq!(down.only().json(), up.only().json());
+    // None takes it: the first failure, for the outbox to retry.
+    let down2 = Fake::start(vec![reply(503, "not ready")]).await;
+    let n = notifier(&format!(
+        "name = \"am\"\ntype = \"alertmanager\"\nurls = [\"{}\", \"{}\"]",
+        down.base, down2.base
+    ));
+    assert!(n.send(&m).await.is_err());
+    assert_eq!(down2.seen().len(), 1);
+}

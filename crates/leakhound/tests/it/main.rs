@@ -18,6 +18,7 @@ mod cli;
 mod dashboard;
 mod docker;
 mod fixture;
+mod ha;
 mod hostile;
 mod reload;
 mod remediation;

@@ -1,14 +1,20 @@
 //! `[remote_write]` against a real Prometheus 2.42 started with
 //! `--web.enable-remote-write-receiver`: the fixture's series are queryable with the agent's
-//! labels, and a minute-long outage loses no sample that fits the queue. `scripts/test`
-//! installs Prometheus (Debian package `prometheus`) and builds the Go fixture.
+//! labels, a minute-long outage loses no sample that fits the queue, and neither does a
+//! `kill -9` of the agent while its queue holds unsent samples (the restarted agent resends
+//! them from its store). The same series reach a real VictoriaMetrics, which keeps one copy of
+//! what an HA pair of agents sends when told to drop their `replica` label. `scripts/test`
+//! installs Prometheus and VictoriaMetrics (Debian packages `prometheus`, `victoria-metrics`)
+//! and builds the Go fixture.
 
 use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{agent, http_client, near, now_ms, poll, Agent, Fixture, Prometheus};
+use support::{
+    agent, http_client, near, now_ms, poll, Agent, Fixture, Prometheus, VictoriaMetrics,
+};
 
 /// Everything Prometheus holds arrives by remote write: no scrape jobs.
 const NO_SCRAPES: &str = "global:\n  scrape_interval: 1m\n";
@@ -253,4 +259,224 @@ fn a_minute_long_outage_loses_no_sample_that_fits_the_queue() {
         started.elapsed()
     );
     agent.stop();
+}
+
+#[test]
+#[ignore = "needs prometheus and the Go fixture; scripts/test runs it"]
+fn samples_queued_when_the_agent_is_killed_are_resent_from_the_store_after_a_restart() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut prometheus = receiver(dir.path());
+    let mut agent = start_agent(
+        dir.path(),
+        &fx,
+        &format!(
+            "url = \"{}\"\nflush_interval = \"1s\"\nbatch_size = 50\nmax_backoff = \"1s\"\ntimeout = \"2s\"\n",
+            prometheus.write_url()
+        ),
+        "enabled = false",
+    );
+    let series = "leakhound_goroutines{target=\"leaky\"}";
+    let db = dir.path().join("leakhound.db");
+    let first_ms = now_ms() - 5_000;
+    // Delivered first, so the store has marks: those samples must not be sent again (Prometheus
+    // would refuse the whole request as out of order).
+    poll(
+        Duration::from_secs(60),
+        "three samples in Prometheus",
+        || (prometheus.timestamps(series, first_ms, now_ms()).len() >= 3).then_some(()),
+    );
+
+    // The receiver goes away (its port closed: every request fails at once), the agent goes on
+    // storing and queueing, and is killed with the samples still queued.
+    prometheus.stop();
+    let down_ms = now_ms();
+    poll(
+        Duration::from_secs(60),
+        "8 samples stored while Prometheus is away",
+        || (stored_timestamps(&db, down_ms, now_ms()).len() >= 8).then_some(()),
+    );
+    assert!(
+        agent.log_text().contains("remote write failed, retrying"),
+        "{}",
+        agent.log_text()
+    );
+    agent.kill9();
+    let killed_ms = now_ms();
+    let stored = stored_timestamps(&db, first_ms, killed_ms);
+    let queued = stored_timestamps(&db, down_ms, killed_ms);
+
+    // Prometheus back, the agent started again on the same database.
+    prometheus.restart();
+    agent = agent_on(dir.path(), "agent2.log");
+    let received = poll(
+        Duration::from_secs(60),
+        "every stored sample of the first run in Prometheus",
+        || {
+            let got = prometheus.timestamps(series, first_ms, killed_ms);
+            stored.is_subset(&got).then_some(got)
+        },
+    );
+    assert_eq!(received, stored, "no gap, nothing the store does not have");
+    let log = agent.log_text();
+    // The samples stored while Prometheus was away, and perhaps one or two queued just before.
+    let resent: usize = log
+        .split("resending ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no 'resending N stored samples' line: {log}"));
+    assert!(
+        (queued.len()..=queued.len() + 3).contains(&resent),
+        "{resent} resent, {} queued while Prometheus was away: {log}",
+        queued.len()
+    );
+    assert!(!log.contains("refused a batch"), "{log}");
+    assert!(
+        !prometheus.log().contains("Out of order sample"),
+        "nothing acknowledged was sent twice: {}",
+        prometheus.log()
+    );
+    // Live samples follow the replay.
+    poll(
+        Duration::from_secs(30),
+        "live samples after the restart",
+        || {
+            (!prometheus
+                .timestamps(series, killed_ms, now_ms())
+                .is_empty())
+            .then_some(())
+        },
+    );
+    agent.stop();
+}
+
+/// Another agent on the config `start_agent` wrote to `dir`, logging to `dir/log`.
+fn agent_on(dir: &Path, log: &str) -> Agent {
+    agent(&dir.join("leakhound.toml"))
+        .log(&dir.join(log))
+        .start()
+}
+
+#[test]
+#[ignore = "needs victoria-metrics and the Go fixture; scripts/test runs it"]
+fn victoria_metrics_receives_the_fixtures_series_by_remote_write() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    let vm = VictoriaMetrics::start(dir.path(), &[]);
+    let agent = start_agent(
+        dir.path(),
+        &fx,
+        &format!(
+            "url = \"{}\"\nflush_interval = \"1s\"\nlabels = {{ env = \"test\" }}\n",
+            vm.write_url()
+        ),
+        "enabled = false",
+    );
+    fx.leak("chan", 200, "openai");
+    let want = fx.goroutines();
+    let labels = poll(
+        Duration::from_secs(60),
+        "leakhound_goroutines in VictoriaMetrics matching the fixture's count",
+        || {
+            vm.force_flush();
+            let r = vm.query("leakhound_goroutines{target=\"leaky\"}");
+            let (labels, value) = r.first()?;
+            near(*value as u64, want, 10).then(|| labels.clone())
+        },
+    );
+    assert_eq!(
+        labels,
+        serde_json::json!({
+            "__name__": "leakhound_goroutines",
+            "env": "test",
+            "instance": hostname(),
+            "job": "leakhound",
+            "target": "leaky",
+        }),
+        "{}",
+        vm.log()
+    );
+    assert_eq!(vm.query("leakhound_up{target=\"leaky\"}")[0].1, 1.0);
+    assert!(!agent.log_text().contains("refused a batch"));
+    agent.stop();
+}
+
+#[test]
+#[ignore = "needs victoria-metrics and the Go fixture; scripts/test runs it"]
+fn victoria_metrics_keeps_one_series_of_an_ha_pair_that_drops_its_replica_label() {
+    let fx = Fixture::start();
+    let dir = tempfile::tempdir().unwrap();
+    // What docs/config.md tells: drop the replica label on ingestion (-relabelConfig), and keep
+    // one sample per interval of each series (-dedup.minScrapeInterval = the probe interval).
+    let relabel = dir.path().join("relabel.yml");
+    std::fs::write(&relabel, "- action: labeldrop\n  regex: replica\n").unwrap();
+    let vm = VictoriaMetrics::start(
+        dir.path(),
+        &[
+            &format!("-relabelConfig={}", relabel.display()),
+            "-dedup.minScrapeInterval=1s",
+        ],
+    );
+    let pair: Vec<Agent> = ["a", "b"]
+        .iter()
+        .map(|replica| {
+            let d = dir.path().join(replica);
+            std::fs::create_dir(&d).unwrap();
+            start_agent(
+                &d,
+                &fx,
+                &format!(
+                    "url = \"{}\"\nflush_interval = \"1s\"\n\
+                     labels = {{ replica = \"{replica}\", instance = \"leakhound-ha\" }}\n",
+                    vm.write_url()
+                ),
+                "listen = \"127.0.0.1:0\"",
+            )
+        })
+        .collect();
+    // Both replicas have stored a dozen samples, and delivered them.
+    let started_ms = now_ms();
+    poll(
+        Duration::from_secs(60),
+        "a dozen samples from both agents in VictoriaMetrics",
+        || {
+            ["a", "b"]
+                .iter()
+                .all(|r| {
+                    let db = dir.path().join(r).join("leakhound.db");
+                    db.exists() && stored_timestamps(&db, started_ms, now_ms()).len() >= 12
+                })
+                .then_some(())?;
+            vm.force_flush();
+            let n = vm.query("count_over_time(leakhound_up[1m])");
+            (n.first()?.1 >= 12.0).then_some(())
+        },
+    );
+    vm.force_flush();
+    let series = vm.query("leakhound_goroutines");
+    assert_eq!(series.len(), 1, "one series for the pair: {series:?}");
+    assert_eq!(
+        series[0].0,
+        serde_json::json!({
+            "__name__": "leakhound_goroutines",
+            "instance": "leakhound-ha",
+            "job": "leakhound",
+            "target": "leaky",
+        })
+    );
+    // Deduplicated: about one sample a second over the last 10 s, not two.
+    let n = vm.query("count_over_time(leakhound_up[10s])");
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert!(
+        (8.0..=11.0).contains(&n[0].1),
+        "one replica's samples, not both: {n:?}"
+    );
+    for a in pair {
+        assert!(
+            !a.log_text().contains("refused a batch"),
+            "{}",
+            a.log_text()
+        );
+        a.stop();
+    }
 }

@@ -110,6 +110,26 @@ impl<'t, 'i> Block<'t, 'i> {
             .ok()
     }
 
+    /// An array of URLs; empty when not written or when one is bad (the mistake is reported).
+    pub(super) fn urls(&mut self, key: &'static str) -> Vec<SecretUrl> {
+        let mut out = Vec::new();
+        for text in self.strings(key) {
+            match SecretUrl::parse(&text) {
+                Ok(u) => out.push(u),
+                Err(message) => {
+                    self.bad(key, message);
+                    return Vec::new();
+                }
+            }
+        }
+        out
+    }
+
+    /// Report a mistake in `key`'s value.
+    pub(super) fn mistake(&mut self, key: &str, message: String) {
+        self.bad(key, message);
+    }
+
     /// A required URL (`None` when missing or bad; the mistake is reported).
     pub(super) fn required_url(&mut self, key: &'static str) -> Option<SecretUrl> {
         self.require(key);

@@ -295,8 +295,11 @@ pub(super) fn read_webhook(b: &mut Block<'_, '_>) -> Option<WebhookConfig> {
 /// `type = "alertmanager"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertmanagerConfig {
-    /// Alertmanager's base URL, e.g. `http://alertmanager:9093`.
+    /// Alertmanager's base URL, e.g. `http://alertmanager:9093` (the first of `urls`).
     pub url: SecretUrl,
+    /// Every Alertmanager of a cluster (`urls = [...]`, or just `url`): each alert goes to all
+    /// of them, as Prometheus does; a delivery counts when one of them takes it.
+    pub urls: Vec<SecretUrl>,
     /// Labels added to every alert (e.g. `env = "prod"`).
     pub labels: BTreeMap<String, String>,
     /// A fixed `alertname` instead of the rule's.
@@ -312,8 +315,25 @@ pub struct AlertmanagerConfig {
 }
 
 pub(super) fn read_alertmanager(b: &mut Block<'_, '_>) -> Option<AlertmanagerConfig> {
-    let url = b.required_url("url");
+    let urls = b.urls("urls");
+    let url = if urls.is_empty() {
+        b.required_url("url")
+    } else {
+        if b.url("url").is_some() {
+            b.mistake(
+                "urls",
+                "give either `url` or `urls` (every Alertmanager of the cluster), not both".into(),
+            );
+        }
+        urls.first().cloned()
+    };
+    let urls = if urls.is_empty() {
+        url.iter().cloned().collect()
+    } else {
+        urls
+    };
     Some(AlertmanagerConfig {
+        urls,
         labels: b.string_map("labels"),
         alertname: b.string("alertname"),
         resend_interval: b.duration("resend_interval"),

@@ -1,7 +1,7 @@
 //! What the test modules share: the launchers of the peers they run — the Go fixture
 //! (`tests/fixtures/leaky`; `scripts/test` builds it and sets `LEAKHOUND_FIXTURE`), the agent
-//! (`leakhound run`), Prometheus, a webhook receiver, the fixture in a container — each with a
-//! bounded wait until it is ready and killed on drop; running the CLI; bounded polling with
+//! (`leakhound run`), Prometheus, VictoriaMetrics, a webhook receiver, the fixture in a
+//! container — each with a bounded wait until it is ready and killed on drop; running the CLI; bounded polling with
 //! progress lines; a builder for stored samples; and who may run beside whom (`peers`).
 #![allow(dead_code)] // each helper is used by some modules, not all
 
@@ -10,12 +10,14 @@ mod hook;
 mod peers;
 mod prometheus;
 mod sample;
+mod victoria;
 
 pub use agent::{agent, Agent};
 pub use hook::{Hit, Hook};
 pub use peers::{alone, PeerSlot};
 pub use prometheus::Prometheus;
 pub use sample::sample;
+pub use victoria::VictoriaMetrics;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
