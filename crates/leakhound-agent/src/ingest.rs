@@ -179,6 +179,9 @@ impl Ingest {
             .collect();
         for (name, labels) in &relabelled {
             self.alerting.set_target_labels(name, labels.clone());
+            if let Some(queue) = &self.remote_queue {
+                queue.set_target_labels(name, labels);
+            }
         }
         let stored: Vec<_> = relabelled
             .into_iter()

@@ -580,6 +580,57 @@ mod tests {
         assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
     }
 
+    /// Target labels (issue 15) go on the target's series; leakhound's and the configured
+    /// ones win; a change makes new series from the next sample on.
+    #[test]
+    fn target_labels_go_on_the_targets_series() {
+        let config = RemoteWriteConfig {
+            labels: vec![("env".into(), "prod".into())],
+            ..RemoteWriteConfig::new("http://127.0.0.1:9090/api/v1/write".parse().unwrap())
+        };
+        let queue = Queue::new(
+            10_000,
+            series_labels(&config, "box-1"),
+            AlertLevels::default(),
+            Arc::new(Stats::default()),
+        );
+        let labels = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        queue.set_target_labels(
+            "api",
+            &labels(&[("team", "gateway"), ("env", "dev"), ("target", "x")]),
+        );
+        queue.push(&sample("api", 1_000, 100));
+        queue.push(&sample("worker", 1_000, 100));
+        queue.set_target_labels("api", &labels(&[("team", "edge")]));
+        queue.push(&sample("api", 2_000, 100));
+        let (request, _) = queue.take(500).unwrap();
+        let goroutines: Vec<&TimeSeries> = request
+            .timeseries
+            .iter()
+            .filter(|t| value_of(t, "__name__") == Some("leakhound_goroutines"))
+            .collect();
+        let of = |target: &str, team: Option<&str>| {
+            goroutines
+                .iter()
+                .find(|t| value_of(t, "target") == Some(target) && value_of(t, "team") == team)
+                .unwrap_or_else(|| panic!("{target} team={team:?}: {goroutines:#?}"))
+        };
+        let first = of("api", Some("gateway"));
+        assert_eq!(
+            value_of(first, "env"),
+            Some("prod"),
+            "the configured label wins"
+        );
+        assert_eq!(first.samples.len(), 1);
+        assert_eq!(of("api", Some("edge")).samples[0].timestamp, 2_000);
+        assert!(of("worker", None).labels.iter().all(|l| l.name != "team"));
+    }
+
     #[test]
     fn a_full_queue_drops_the_oldest_and_counts_them() {
         let stats = Arc::new(Stats::default());

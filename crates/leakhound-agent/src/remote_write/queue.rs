@@ -48,6 +48,8 @@ struct Inner {
     index: HashMap<Arc<str>, HashMap<(&'static str, &'static str), u32>>,
     /// target → the time of the first sample pushed for it.
     first_ts: HashMap<Arc<str>, i64>,
+    /// target → its own labels (`[targets.labels]`, discovery), sorted.
+    target_labels: HashMap<String, Vec<(String, String)>>,
     /// Whether the queue is dropping now (logged once per episode).
     dropping: bool,
 }
@@ -81,6 +83,7 @@ impl Queue {
                 series_target: Vec::new(),
                 index: HashMap::new(),
                 first_ts: HashMap::new(),
+                target_labels: HashMap::new(),
                 dropping: false,
             }),
             capacity: capacity.max(1),
@@ -146,6 +149,40 @@ impl Queue {
             }
         }
         (values, n)
+    }
+
+    /// `target`'s own labels from now on: its next samples go on series with them (a label
+    /// named like one leakhound or `[remote_write] labels` sets is left out: those win).
+    pub fn set_target_labels(
+        &self,
+        target: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let own: Vec<(String, String)> = labels
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(k.as_str(), "__name__" | "target" | "kind")
+                    && !self.labels.iter().any(|(n, _)| n == *k)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let current = inner
+            .target_labels
+            .get(target)
+            .map_or(&[][..], |l| l.as_slice());
+        if current == own.as_slice() {
+            return;
+        }
+        if own.is_empty() {
+            inner.target_labels.remove(target);
+        } else {
+            inner.target_labels.insert(target.to_string(), own);
+        }
+        // New series from the next sample on; queued points keep theirs.
+        inner.index.remove(target);
     }
 
     /// Queue the series values of one probe result.
@@ -298,7 +335,11 @@ impl Inner {
                 value: kind.into(),
             });
         }
-        labels.extend(extra.iter().map(|(n, v)| Label {
+        let own = self
+            .target_labels
+            .get(target)
+            .map_or(&[][..], |l| l.as_slice());
+        labels.extend(extra.iter().chain(own).map(|(n, v)| Label {
             name: n.clone(),
             value: v.clone(),
         }));

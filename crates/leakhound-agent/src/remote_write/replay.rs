@@ -95,6 +95,21 @@ pub async fn load(db: &Db, max_replay: Duration, live: &Queue, replay: &Queue) -
         start -= 1;
     }
     skipped += start as u64;
+    // Each target's labels as the store last recorded them (the live series have them too).
+    let targets: std::collections::BTreeSet<String> =
+        samples[start..].iter().map(|s| s.target.clone()).collect();
+    let labels = db
+        .read(move |s| {
+            targets
+                .into_iter()
+                .map(|t| s.target_labels(&t).map(|l| (t, l)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap_or_default();
+    for (target, labels) in &labels {
+        replay.set_target_labels(target, labels);
+    }
     for s in &samples[start..] {
         replay.push(s);
     }
