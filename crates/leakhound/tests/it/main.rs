@@ -19,6 +19,7 @@ mod dashboard;
 mod docker;
 mod fixture;
 mod hostile;
+mod packaging;
 mod remediation;
 mod remote_write;
 mod report;
