@@ -225,16 +225,18 @@ fn the_image_runs_the_agent_against_a_container() {
         "[agent]\ndatabase = \"/var/lib/leakhound/leakhound.db\"\nflush_interval = \"200ms\"\n\n\
          [web]\nlisten = \"127.0.0.1:{port}\"\n\n\
          [[targets]]\nname = \"one-api\"\nurl = \"{url}\"\ncontainer = \"{container}\"\n\
-         interval = \"1s\"\ntimeout = \"2s\"\njitter = \"0s\"\n\n\
+         interval = \"1s\"\ntimeout = \"1s\"\njitter = \"0s\"\n\n\
          # the same service by host name: /etc/hosts through the static glibc's built-in NSS\n\
          [[targets]]\nname = \"by-name\"\nurl = \"http://localhost:{fixture_port}\"\n\
-         interval = \"1s\"\ntimeout = \"2s\"\njitter = \"0s\"\n",
+         interval = \"1s\"\ntimeout = \"1s\"\njitter = \"0s\"\n",
         url = fixture.url(),
         container = fixture.name,
         fixture_port = fixture.addr.rsplit_once(':').unwrap().1,
     );
     let config_path = dir.path().join("leakhound.toml");
     std::fs::write(&config_path, config).unwrap();
+    let check = leakhound(&["config", "check", config_path.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
     // World-readable: the container's user reads it through the bind mount.
     {
         use std::os::unix::fs::PermissionsExt;
