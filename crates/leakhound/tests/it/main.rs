@@ -20,6 +20,7 @@ mod docker;
 mod fixture;
 mod ha;
 mod hostile;
+mod packaging;
 mod reload;
 mod remediation;
 mod remote_write;
