@@ -173,7 +173,19 @@ impl Drop for ImageRun {
 fn the_image_runs_the_agent_against_a_container() {
     let (host, fixture_image) = require_docker_env();
     let started = Instant::now();
-    let fixture = DockerContainer::run(&host, &fixture_image, "pkg");
+    // Found by Docker discovery through its labels: no URL in the agent's config.
+    let fixture = DockerContainer::run_with(
+        &host,
+        &fixture_image,
+        "pkg",
+        &[
+            "--label=leakhound.enable=true",
+            "--label=leakhound.port={port}",
+            "--label=leakhound.path=/api/monitor/health",
+            "--label=leakhound.name=one-api",
+        ],
+        &[],
+    );
     let tag = format!("leakhound-pkg-test:{}", std::process::id());
     let name = format!("lh-pkg-agent-{}", std::process::id());
     let run = ImageRun {
@@ -219,18 +231,13 @@ fn the_image_runs_the_agent_against_a_container() {
     };
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    // TODO(discovery): watch the fixture through Docker discovery instead of a static target
-    // once it lands (the container's name or label, no URL).
     let config = format!(
         "[agent]\ndatabase = \"/var/lib/leakhound/leakhound.db\"\nflush_interval = \"200ms\"\n\n\
          [web]\nlisten = \"127.0.0.1:{port}\"\n\n\
-         [[targets]]\nname = \"one-api\"\nurl = \"{url}\"\ncontainer = \"{container}\"\n\
-         interval = \"1s\"\ntimeout = \"1s\"\njitter = \"0s\"\n\n\
+         [[discovery]]\ntype = \"docker\"\ninterval = \"1s\"\ntimeout = \"1s\"\njitter = \"0s\"\n\n\
          # the same service by host name: /etc/hosts through the static glibc's built-in NSS\n\
          [[targets]]\nname = \"by-name\"\nurl = \"http://localhost:{fixture_port}\"\n\
          interval = \"1s\"\ntimeout = \"1s\"\njitter = \"0s\"\n",
-        url = fixture.url(),
-        container = fixture.name,
         fixture_port = fixture.addr.rsplit_once(':').unwrap().1,
     );
     let config_path = dir.path().join("leakhound.toml");

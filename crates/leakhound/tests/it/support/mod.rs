@@ -255,7 +255,8 @@ impl DockerContainer {
         Self::run_with(host, image, prefix, &[], &[])
     }
 
-    /// `docker_args` go before the image (e.g. `--memory=256m`, `--restart=always`),
+    /// `docker_args` go before the image (e.g. `--memory=256m`, `--restart=always`; `{port}`
+    /// in them is the port the fixture listens on, e.g. `--label=leakhound.port={port}`),
     /// `fixture_args` after it (the fixture's own flags).
     pub fn run_with(
         host: &str,
@@ -268,9 +269,14 @@ impl DockerContainer {
         let slot = PeerSlot::take();
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("lh-{prefix}-{}-{n}", std::process::id());
-        let addr = format!("127.0.0.1:{}", free_port());
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let docker_args: Vec<String> = docker_args
+            .iter()
+            .map(|a| a.replace("{port}", &port.to_string()))
+            .collect();
         let mut args = vec!["run", "-d", "--name", &name, "--network=host"];
-        args.extend_from_slice(docker_args);
+        args.extend(docker_args.iter().map(String::as_str));
         args.extend_from_slice(&[image, "-addr", &addr]);
         args.extend_from_slice(fixture_args);
         let out = docker_cli(host, &args);
