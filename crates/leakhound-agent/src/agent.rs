@@ -271,7 +271,7 @@ async fn run(
             });
         }
     }
-    if let Some(shard) = config.agent.shard {
+    if let Some(shard) = config.agent.shard.filter(|_| config.discovery.is_empty()) {
         tracing::info!(
             shard = %shard,
             "watching {} of the {} targets (this agent's share)",

@@ -221,7 +221,15 @@ impl Ingest {
             }
         }
         if !changes.is_empty() {
-            tracing::info!(total = wanted.total, "{changes}");
+            match self.config.agent.shard {
+                Some(shard) => tracing::info!(
+                    total = wanted.total,
+                    shard = %shard,
+                    "{changes} (this agent's share of {} targets)",
+                    wanted.total
+                ),
+                None => tracing::info!(total = wanted.total, "{changes}"),
+            }
         }
         for (name, e) in &failed {
             tracing::error!(target_name = %name, "cannot watch this target: {e}");
@@ -241,13 +249,13 @@ impl Ingest {
             report.rules_replaced = true;
         }
         self.sources.reconfigure(&new, blocks);
+        self.config = new;
         let (changes, failed) = self.reconcile().await;
         report.changes = changes;
         report.failed = failed
             .into_iter()
             .map(|(name, e)| format!("{name}: {e}"))
             .collect();
-        self.config = new;
         report
     }
 }
