@@ -372,6 +372,14 @@ async fn run(
         ),
         None => None,
     };
+    // [agent] raw_retention / retention: old rows go while the agent runs.
+    let retention = crate::retention::spawn(
+        db.clone(),
+        config.agent.raw_retention,
+        config.agent.retention,
+        clock.clone(),
+        stop_rx.clone(),
+    );
     let writer = tokio::spawn(write_batches(
         db.clone(),
         store_rx,
@@ -489,6 +497,7 @@ async fn run(
         }
     }
     let _ = stop_tx.send(true);
+    let _ = retention.await;
     while delivery.join_next().await.is_some() {}
     if let Some(remote) = remote {
         remote.shutdown(Duration::from_secs(5)).await;

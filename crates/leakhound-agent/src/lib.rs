@@ -56,4 +56,5 @@ pub mod outbox;
 pub mod probe;
 pub mod probers;
 pub mod remote_write;
+pub mod retention;
 pub mod view;

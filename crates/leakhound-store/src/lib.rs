@@ -29,6 +29,7 @@ pub mod history;
 pub mod labels;
 pub mod outbox;
 pub mod remote_write;
+pub mod retention;
 pub mod rollups;
 pub mod series;
 pub mod silences;

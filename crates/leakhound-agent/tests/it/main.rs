@@ -8,3 +8,4 @@ mod discovery;
 mod handle;
 mod hostile_profile;
 mod reload;
+mod retention;

@@ -302,7 +302,21 @@ pub struct AgentConfig {
     pub docker_host: Option<String>,
     /// `shard = "K/N"`: watch only the K-th of N shares of the targets (see [`Shard`]).
     pub shard: Option<Shard>,
+    /// Raw samples older than this are deleted while the agent runs (the 10-minute rollups
+    /// keep their aggregates).
+    #[serde(with = "human_duration")]
+    pub raw_retention: Duration,
+    /// Rollups older than this are deleted too.
+    #[serde(with = "human_duration")]
+    pub retention: Duration,
 }
+
+/// `[agent] raw_retention` by default: 15 days of raw samples.
+pub const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(15 * 86_400);
+/// `[agent] retention` by default: 400 days of rollups.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(400 * 86_400);
+/// Neither may be shorter: the rules look back 30 minutes and reports an hour.
+pub const MIN_RETENTION: Duration = Duration::from_secs(3_600);
 
 impl Default for AgentConfig {
     fn default() -> Self {
@@ -315,6 +329,8 @@ impl Default for AgentConfig {
             flush_interval: Duration::from_secs(1),
             docker_host: None,
             shard: None,
+            raw_retention: DEFAULT_RAW_RETENTION,
+            retention: DEFAULT_RETENTION,
         }
     }
 }

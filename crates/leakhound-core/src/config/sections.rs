@@ -39,6 +39,35 @@ pub(super) fn read_agent(
         }
         a.docker_host = Some(v);
     }
+    t.set_duration(ctx, "raw_retention", &mut a.raw_retention);
+    t.set_duration(ctx, "retention", &mut a.retention);
+    let shown = crate::units::human_duration;
+    for (key, value) in [
+        ("raw_retention", a.raw_retention),
+        ("retention", a.retention),
+    ] {
+        if value < super::MIN_RETENTION {
+            t.error_at(
+                ctx,
+                key,
+                format!(
+                    "'{}' is shorter than an hour; the alert rules and reports need at least '1h' (e.g. '15d')",
+                    shown(value)
+                ),
+            );
+        }
+    }
+    if a.raw_retention > a.retention {
+        t.error_at(
+            ctx,
+            "raw_retention",
+            format!(
+                "'{}' keeps raw samples longer than retention = '{}' keeps their rollups; raise retention or lower raw_retention",
+                shown(a.raw_retention),
+                shown(a.retention)
+            ),
+        );
+    }
     if let Some(v) = t.string(ctx, "shard") {
         match super::Shard::parse(&v) {
             Ok(shard) => a.shard = Some(shard),

@@ -392,3 +392,21 @@ labels = { "9lives" = "x", team = 3 }
         "{err}"
     );
 }
+
+#[test]
+fn retention_is_read_and_checked() {
+    let config = parse("[agent]\nraw_retention = \"2d\"\nretention = \"30d\"\n").unwrap();
+    assert_eq!(config.agent.raw_retention, Duration::from_secs(2 * 86_400));
+    assert_eq!(config.agent.retention, Duration::from_secs(30 * 86_400));
+    let err = parse("[agent]\nraw_retention = \"30d\"\nretention = \"7d\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'30days' keeps raw samples longer than retention = '7days'"),
+        "{err}"
+    );
+    let err = parse("[agent]\nraw_retention = \"10m\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'10m' is shorter than an hour"), "{err}");
+}
