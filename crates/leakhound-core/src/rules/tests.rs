@@ -588,7 +588,12 @@ fn snapshot_and_restore_do_not_refire() {
     assert_eq!(d.count("goroutines_urgent", TransitionKind::Firing), 1);
     let text = toml::to_string(&d.engine.snapshot()).unwrap();
     let snapshot: EngineSnapshot = toml::from_str(&text).unwrap();
-    assert_eq!(snapshot, d.engine.snapshot());
+    // What is saved round-trips; idle rules (nothing pending, firing or sent) are not saved.
+    assert_eq!(toml::to_string(&snapshot).unwrap(), text);
+    assert!(
+        text.contains("goroutines_urgent") && !text.contains("goroutines_critical"),
+        "{text}"
+    );
 
     // A new process: same rules, restored state, the same (overlapping) window.
     let mut e = Driver::defaults();
