@@ -21,8 +21,8 @@ fn write_config(path: &Path, db: &Path, targets: &[&str], extra: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-/// The time of alpha's latest sample.
-fn alpha_ts(client: &reqwest::blocking::Client, url: &str) -> i64 {
+/// `/api/targets` (with the token): every target's latest state.
+fn targets_now(client: &reqwest::blocking::Client, url: &str) -> Vec<serde_json::Value> {
     let body: serde_json::Value = client
         .get(url)
         .bearer_auth(TOKEN)
@@ -30,8 +30,15 @@ fn alpha_ts(client: &reqwest::blocking::Client, url: &str) -> i64 {
         .unwrap()
         .json()
         .unwrap();
-    body.as_array()
-        .unwrap()
+    match body {
+        serde_json::Value::Array(targets) => targets,
+        other => panic!("/api/targets answered {other}"),
+    }
+}
+
+/// The time of alpha's latest sample.
+fn alpha_ts(client: &reqwest::blocking::Client, url: &str) -> i64 {
+    targets_now(client, url)
         .iter()
         .find(|t| t["name"] == "alpha")
         .and_then(|t| t["ts_ms"].as_i64())
@@ -49,16 +56,7 @@ fn a_few_probes(client: &reqwest::blocking::Client, url: &str) {
 }
 
 fn watched(client: &reqwest::blocking::Client, url: &str) -> Vec<String> {
-    let body: serde_json::Value = client
-        .get(url)
-        .bearer_auth(TOKEN)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let mut names: Vec<String> = body
-        .as_array()
-        .unwrap()
+    let mut names: Vec<String> = targets_now(client, url)
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_string())
         .collect();
