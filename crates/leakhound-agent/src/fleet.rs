@@ -10,34 +10,60 @@
 //! ```
 
 use leakhound_core::config::{Config, Shard, TargetConfig};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 /// The targets being watched now; cheap to clone (all clones see the same list).
 #[derive(Debug, Clone, Default)]
-pub struct Fleet(Arc<RwLock<Arc<Vec<TargetConfig>>>>);
+pub struct Fleet(Arc<RwLock<Arc<Watched>>>);
+
+/// The list and its index by name (lookups come per alert and per dump request).
+#[derive(Debug, Default)]
+struct Watched {
+    list: Arc<Vec<TargetConfig>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Watched {
+    fn new(targets: Vec<TargetConfig>) -> Watched {
+        let by_name = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
+        Watched {
+            list: Arc::new(targets),
+            by_name,
+        }
+    }
+}
 
 impl Fleet {
     /// A fleet of `targets`.
     pub fn new(targets: Vec<TargetConfig>) -> Fleet {
-        Fleet(Arc::new(RwLock::new(Arc::new(targets))))
+        Fleet(Arc::new(RwLock::new(Arc::new(Watched::new(targets)))))
     }
 
-    /// The watched target named `name`.
-    pub fn get(&self, name: &str) -> Option<TargetConfig> {
-        self.current().iter().find(|t| t.name == name).cloned()
-    }
-
-    /// Every watched target, in order (config first, then discovery).
-    pub fn current(&self) -> Arc<Vec<TargetConfig>> {
+    fn watched(&self) -> Arc<Watched> {
         match self.0.read() {
-            Ok(list) => list.clone(),
+            Ok(w) => w.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
+    /// The watched target named `name`.
+    pub fn get(&self, name: &str) -> Option<TargetConfig> {
+        let w = self.watched();
+        w.by_name.get(name).map(|&i| w.list[i].clone())
+    }
+
+    /// Every watched target, in order (config first, then discovery).
+    pub fn current(&self) -> Arc<Vec<TargetConfig>> {
+        self.watched().list.clone()
+    }
+
     pub(crate) fn set(&self, targets: Vec<TargetConfig>) {
-        let list = Arc::new(targets);
+        let list = Arc::new(Watched::new(targets));
         match self.0.write() {
             Ok(mut slot) => *slot = list,
             Err(poisoned) => *poisoned.into_inner() = list,

@@ -172,9 +172,16 @@ impl Ingest {
         self.view.set_targets(&started, &changes.removed);
         // Labels of new and changed targets: into the alerts and the store (the store keeps
         // a removed target's last labels with its history).
+        // A set: at start every one of (maybe 10 000) targets is new.
+        let touched: HashSet<&str> = changes
+            .added
+            .iter()
+            .chain(&changes.changed)
+            .map(String::as_str)
+            .collect();
         let relabelled: Vec<(String, std::collections::BTreeMap<String, String>)> = started
             .iter()
-            .filter(|t| changes.added.contains(&t.name) || changes.changed.contains(&t.name))
+            .filter(|t| touched.contains(t.name.as_str()))
             .map(|t| (t.name.clone(), t.labels.clone()))
             .collect();
         for (name, labels) in &relabelled {
