@@ -3,11 +3,10 @@
 //! A report never loads a range's rows: it asks SQLite for aggregates. Long ranges read
 //! `sample_rollups` — per target and 10-minute bucket: count, down count, goroutine
 //! count/sum/min/max and band counts (the guide's default ladder), memory count/sum/min/max —
-//! kept exact by an `AFTER INSERT` trigger on `samples` and built once from the existing rows when
-//! a database first gets the table. The partial buckets at the two ends of a range come from
-//! `samples` itself, so every figure equals the same SQL over the raw rows. Ranges shorter than
-//! 12 hours, a ladder other than the default, or a database without the trigger (an old file
-//! opened read-only) read `samples` directly.
+//! summed by the passes of [`crate::indexing`]. The partial buckets at the two ends of a range,
+//! and the newest buckets no pass has summed yet, come from the rows themselves, so every figure
+//! equals the same SQL over the raw rows. Ranges shorter than 12 hours, a ladder other than the
+//! default, or an old file without rollups opened read-only read the rows directly.
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -101,8 +100,8 @@ fn u(v: Option<i64>) -> Option<u64> {
 impl History {
     /// Open an existing database read-only.
     pub fn open(path: &Path) -> Result<History, StoreError> {
-        let mut store = Store::open_read_only(path)?;
-        let rollups = store.run(|c| crate::rollups::has_trigger(c))?;
+        let store = Store::open_read_only(path)?;
+        let rollups = store.rollups_until()?.is_some();
         Ok(History { store, rollups })
     }
 
@@ -135,12 +134,15 @@ impl History {
 
     /// The time of a target's first sample.
     pub fn first_sample_ms(&mut self, target_id: i64) -> Result<Option<i64>, StoreError> {
+        let sql = format!(
+            "SELECT ts_ms FROM ({}) ORDER BY ts_ms LIMIT ?4",
+            self.store.layout.ends("1", false)
+        );
         self.run(|c| {
-            c.query_row(
-                "SELECT min(ts_ms) FROM samples WHERE target_id = ?1",
-                [target_id],
-                |r| r.get(0),
-            )
+            c.query_row(&sql, params![target_id, i64::MIN, i64::MAX, 1], |r| {
+                r.get(0)
+            })
+            .optional()
         })
     }
 
@@ -163,7 +165,9 @@ impl History {
             return self.raw_buckets(target_id, since_ms, until_ms, step_ms, ladder);
         }
         let inner_start = since_ms + (ROLLUP_MS - since_ms.rem_euclid(ROLLUP_MS)) % ROLLUP_MS;
-        let inner_end = until_ms - until_ms.rem_euclid(ROLLUP_MS);
+        // Buckets the newest pass has not summed yet are read from the rows.
+        let complete = self.store.rollups_until()?.unwrap_or(i64::MIN);
+        let inner_end = (until_ms - until_ms.rem_euclid(ROLLUP_MS)).min(complete);
         if inner_end <= inner_start {
             return self.raw_buckets(target_id, since_ms, until_ms, step_ms, ladder);
         }
@@ -201,8 +205,8 @@ impl History {
                     total(goroutines > ?6 AND goroutines <= ?7), total(goroutines > ?7 AND goroutines <= ?8), \
                     total(goroutines > ?8 AND goroutines <= ?9), total(goroutines > ?9), \
                     count({MEMORY}), sum({MEMORY}), min({MEMORY}), max({MEMORY}) \
-             FROM samples WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 \
-             GROUP BY bucket ORDER BY bucket"
+             FROM ({}) GROUP BY bucket ORDER BY bucket",
+            self.store.layout.rows()
         );
         self.run(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
@@ -298,11 +302,12 @@ impl History {
         until_ms: i64,
     ) -> Result<Option<Current>, StoreError> {
         let sql = format!(
-            "SELECT ts_ms, up, error, goroutines, {MEMORY} FROM samples \
-             WHERE target_id = ?1 AND ts_ms < ?2 ORDER BY ts_ms DESC LIMIT 1"
+            "SELECT ts_ms, up, error, goroutines, {MEMORY} FROM ({}) \
+             ORDER BY ts_ms DESC LIMIT ?4",
+            self.store.layout.ends("1", true)
         );
         self.run(|c| {
-            c.query_row(&sql, params![target_id, until_ms], |r| {
+            c.query_row(&sql, params![target_id, i64::MIN, until_ms, 1], |r| {
                 Ok(Current {
                     ts_ms: r.get(0)?,
                     up: r.get(1)?,
@@ -322,12 +327,13 @@ impl History {
         until_ms: i64,
         n: usize,
     ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let sql = format!(
+            "SELECT ts_ms, goroutines FROM ({}) ORDER BY ts_ms DESC LIMIT ?4",
+            self.store.layout.ends("goroutines IS NOT NULL", true)
+        );
         let mut rows: Vec<(i64, u64)> = self.run(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT ts_ms, goroutines FROM samples WHERE target_id = ?1 AND ts_ms < ?2 \
-                 AND goroutines IS NOT NULL ORDER BY ts_ms DESC LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![target_id, until_ms, n as i64], |r| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![target_id, i64::MIN, until_ms, n as i64], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
             })?;
             rows.collect()
@@ -364,14 +370,15 @@ impl History {
                 hi_ms = until_ms.min(b + ROLLUP_MS);
             }
         }
+        let sql = format!(
+            "SELECT ts_ms FROM ({}) ORDER BY ts_ms LIMIT ?4",
+            self.store.layout.ends("goroutines = ?5", false)
+        );
         let mut find = |lo: i64, hi: i64| {
             self.run(|c| {
-                c.query_row(
-                    "SELECT ts_ms FROM samples WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 \
-                     AND goroutines = ?4 ORDER BY ts_ms LIMIT 1",
-                    params![target_id, lo, hi, value as i64],
-                    |r| r.get(0),
-                )
+                c.query_row(&sql, params![target_id, lo, hi, 1, value as i64], |r| {
+                    r.get(0)
+                })
                 .optional()
             })
         };
@@ -461,8 +468,8 @@ impl History {
         until_ms: i64,
     ) -> Result<Vec<Point>, StoreError> {
         let sql = format!(
-            "SELECT ts_ms, goroutines, {MEMORY} FROM samples \
-             WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms"
+            "SELECT ts_ms, goroutines, {MEMORY} FROM ({}) ORDER BY ts_ms",
+            self.store.layout.rows()
         );
         self.run(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
@@ -578,32 +585,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         let all = samples("a");
-        {
-            // Half before the rollups exist (an older database), half after.
-            let mut store = Store::open(&path).unwrap();
-            store
-                .connection()
-                .execute_batch("DROP TRIGGER samples_rollup; DROP TABLE sample_rollups")
-                .unwrap();
-            store.insert(&all[..2000]).unwrap();
-            store.insert(&samples("b")[..10]).unwrap();
-        }
-        {
-            let mut store = Store::open(&path).unwrap(); // backfills
-            store.insert(&all[2000..]).unwrap();
-        }
-        let mut h = History::open(&path).unwrap();
-        assert!(h.has_rollups());
-        let id = h.target_id("a").unwrap().unwrap();
-        let ladder = GoroutineLadder::default();
+        let mut store = Store::open(&path).unwrap();
+        // Two thirds passed (indexed, summed), the rest still in the tail.
+        store.insert(&all[..3000]).unwrap();
+        store.insert(&samples("b")[..10]).unwrap();
+        store.pass_tail().unwrap();
+        store.insert(&all[3000..]).unwrap();
         let since = all[17].ts_ms + 1234;
         let until = all[4000].ts_ms - 777;
         let step = History::step_for(since, until);
         assert_eq!(step % ROLLUP_MS, 0);
-        let fast = Aggregate::total(&h.buckets(id, since, until, step, &ladder).unwrap());
-        let raw = Aggregate::total(&h.raw_buckets(id, since, until, 60_000, &ladder).unwrap());
-        assert_eq!(fast, raw);
-        assert!(fast.samples > 3900 && fast.down > 100, "{fast:?}");
+        let ladder = GoroutineLadder::default();
+        let check = |path: &Path| {
+            let mut h = History::open(path).unwrap();
+            assert!(h.has_rollups());
+            let id = h.target_id("a").unwrap().unwrap();
+            let fast = Aggregate::total(&h.buckets(id, since, until, step, &ladder).unwrap());
+            let raw = Aggregate::total(&h.raw_buckets(id, since, until, 60_000, &ladder).unwrap());
+            assert_eq!(fast, raw);
+            assert!(fast.samples > 3900 && fast.down > 100, "{fast:?}");
+            (h, id, fast)
+        };
+        check(&path);
+        drop(store);
+        drop(Store::open(&path).unwrap()); // passes the tail
+        let (mut h, id, fast) = check(&path);
         let expected: u64 = all
             .iter()
             .filter(|s| s.ts_ms >= since && s.ts_ms < until)

@@ -3,7 +3,7 @@
 //! - [`Store`]: one connection; creates and migrates the schema on open (a damaged, foreign or
 //!   newer file is an error naming the file and the fix, and is left untouched). Its
 //!   repositories are `impl Store` blocks, one module per table: [`samples`](Store::insert)
-//!   and their [rollups](rollups), the [`outbox`], [`alerts`] (alert history), [`silences`],
+//!   with their [batched index](indexing) and [rollups](rollups), the [`outbox`], [`alerts`] (alert history), [`silences`],
 //!   [`state`] (what the agent keeps across restarts), [`bundles`] (evidence), [`action_runs`],
 //!   [`series`] (chart series), [`history`] (reports and fix verification) and
 //!   [`remote_write`] (what the remote-write endpoint has acknowledged).
@@ -26,6 +26,7 @@ pub mod alerts;
 pub mod bundles;
 mod db;
 pub mod history;
+pub mod indexing;
 pub mod labels;
 pub mod outbox;
 pub mod remote_write;

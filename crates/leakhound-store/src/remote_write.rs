@@ -61,25 +61,15 @@ impl Store {
     ) -> Result<Backlog, StoreError> {
         let after = mark_ms.map_or(i64::MIN, |m| m.saturating_add(1));
         let from = after.max(since_ms);
-        let count = |lo: i64, hi: i64| -> Result<u64, StoreError> {
-            self.conn()
-                .query_row(
-                    "SELECT count(*) FROM samples JOIN targets ON targets.id = samples.target_id \
-                     WHERE targets.name = ?1 AND ts_ms >= ?2 AND ts_ms < ?3",
-                    params![target, lo, hi],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map(|n| n.max(0) as u64)
-                .map_err(|e| self.classify(e))
+        let Some(id) = self.stored_target_id(target)? else {
+            return Ok(Backlog {
+                samples: Vec::new(),
+                skipped: 0,
+            });
         };
+        let count = |lo: i64, hi: i64| self.count_in(id, lo, hi);
         let too_old = if after < from { count(after, from)? } else { 0 };
-        let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut samples = self.samples_where(
-            target,
-            "ts_ms >= ?2 ORDER BY ts_ms DESC LIMIT ?3",
-            params![target, from, limit_sql],
-        )?;
-        samples.reverse();
+        let samples = self.samples_in(target, from, i64::MAX, Some(limit))?;
         let over = if samples.len() == limit {
             count(from, i64::MAX)?.saturating_sub(limit as u64)
         } else {

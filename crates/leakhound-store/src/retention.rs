@@ -1,7 +1,7 @@
 //! Retention: raw samples older than `[agent] raw_retention` and rollups older than
 //! `retention` are deleted while the agent runs, in short transactions (one per call, at most
 //! `limit` rows), so probes' batches are never held up for long. Deleting samples does not
-//! touch the rollups (the trigger that keeps them fires on insert only): they stay exact.
+//! touch the rollups (each pass adds the rows it indexes to them once): they stay exact.
 
 use crate::history::ROLLUP_MS;
 use crate::store::{Store, StoreError};
@@ -22,19 +22,38 @@ impl Store {
             let mut left = limit as i64;
             let mut deleted = 0u64;
             {
-                let mut stmt = tx.prepare_cached(
-                    "DELETE FROM samples WHERE rowid IN (SELECT rowid FROM samples \
-                     WHERE target_id = ?1 AND ts_ms < ?2 ORDER BY ts_ms LIMIT ?3)",
+                // Through the index, oldest first; rows still in the tail wait for the next pass.
+                let mut oldest = tx.prepare_cached(
+                    "SELECT ts_ms, row FROM sample_index WHERE target_id = ?1 AND ts_ms < ?2 \
+                     ORDER BY ts_ms, row LIMIT ?3",
+                )?;
+                let mut drop_row = tx.prepare_cached("DELETE FROM samples WHERE rowid = ?1")?;
+                let mut drop_entries = tx.prepare_cached(
+                    "DELETE FROM sample_index WHERE target_id = ?1 AND (ts_ms, row) <= (?2, ?3)",
                 )?;
                 for id in targets {
                     if left <= 0 {
                         break;
                     }
-                    let n = stmt.execute(params![id, cutoff_ms, left])? as i64;
-                    left -= n;
-                    deleted += n as u64;
+                    let doomed: Vec<(i64, i64)> = oldest
+                        .query_map(params![id, cutoff_ms, left], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<Result<_, _>>()?;
+                    let Some(&(last_ts, last_row)) = doomed.last() else {
+                        continue;
+                    };
+                    for (_, row) in &doomed {
+                        drop_row.execute([row])?;
+                    }
+                    drop_entries.execute(params![id, last_ts, last_row])?;
+                    left -= doomed.len() as i64;
+                    deleted += doomed.len() as u64;
                 }
             }
+            // New rows take the rowid after the largest left: a mark past it would hide them.
+            tx.execute(
+                "UPDATE sample_mark SET row = min(row, (SELECT coalesce(max(rowid), 0) FROM samples))",
+                [],
+            )?;
             tx.commit()?;
             Ok(deleted)
         })
@@ -94,6 +113,9 @@ mod tests {
             })
             .collect();
         store.insert(&samples).unwrap();
+        // Only indexed rows are pruned: the tail waits for its pass.
+        assert_eq!(store.prune_samples(i64::MAX, 1000).unwrap(), 0);
+        store.pass_tail().unwrap();
         let rollups_before = rollup_rows(&mut store, "a");
         // Keep the last hour: 2 × 120 rows go, 25 at a time.
         let cutoff = 120 * 60_000;

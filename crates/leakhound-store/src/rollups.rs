@@ -1,14 +1,13 @@
 //! `sample_rollups`: per target and 10-minute bucket, the aggregates a long report needs (count,
 //! down count, goroutine count/sum/min/max and band counts of the guide's default ladder, memory
-//! count/sum/min/max), kept exact by an `AFTER INSERT` trigger on `samples` and built once from
-//! the existing rows when a database first gets the table.
+//! count/sum/min/max), summed from the rows by each pass of [`crate::indexing`] (exact for the
+//! rows up to the pass's mark; deleting old rows leaves them as they are).
 
 use crate::history::ROLLUP_MS;
-use rusqlite::Connection;
 
-/// The rollup table and the trigger that keeps it. Bands are the guide's default ladder
+/// The rollup table. Bands are the guide's default ladder
 /// (1000 / 2000 / 3000 / 5000 / 10000, each band including its upper bound).
-const ROLLUP_TABLE: &str = "
+pub(crate) const ROLLUP_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS sample_rollups (
     target_id  INTEGER NOT NULL,
     bucket_ms  INTEGER NOT NULL,
@@ -45,73 +44,36 @@ fn contribution(s: &str) -> String {
     )
 }
 
-fn trigger_sql() -> String {
+/// The pass's statement: the rows `?1 < rowid <= ?2` of `samples`, summed per target and
+/// bucket and added to `sample_rollups` (a bucket the tail continues is updated, not replaced).
+pub(crate) fn add_rows_sql() -> String {
     let pick_min = |c: &str| {
         format!("{c} = CASE WHEN {c} IS NULL OR excluded.{c} < {c} THEN excluded.{c} ELSE {c} END")
     };
     let pick_max = |c: &str| {
         format!("{c} = CASE WHEN {c} IS NULL OR excluded.{c} > {c} THEN excluded.{c} ELSE {c} END")
     };
+    // `WHERE true`: SQLite needs it between a SELECT and ON CONFLICT (parsing ambiguity).
     format!(
-        "CREATE TRIGGER samples_rollup AFTER INSERT ON samples BEGIN \
-         INSERT INTO sample_rollups VALUES ({}) \
+        "INSERT INTO sample_rollups \
+         SELECT target_id, bucket, count(*), sum(d), min(f), max(l), sum(gn), sum(gs), \
+                min(gmin), max(gmax), sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), \
+                sum(mn), sum(ms), min(mmin), max(mmax) \
+         FROM (SELECT {} FROM samples WHERE rowid > ?1 AND rowid <= ?2) WHERE true \
+         GROUP BY target_id, bucket \
          ON CONFLICT(target_id, bucket_ms) DO UPDATE SET \
-         n = n + 1, down = down + excluded.down, \
+         n = n + excluded.n, down = down + excluded.down, \
          first_ms = min(first_ms, excluded.first_ms), last_ms = max(last_ms, excluded.last_ms), \
          g_n = g_n + excluded.g_n, g_sum = g_sum + excluded.g_sum, {}, {}, \
          b0 = b0 + excluded.b0, b1 = b1 + excluded.b1, b2 = b2 + excluded.b2, \
          b3 = b3 + excluded.b3, b4 = b4 + excluded.b4, b5 = b5 + excluded.b5, \
-         m_n = m_n + excluded.m_n, m_sum = m_sum + excluded.m_sum, {}, {}; END",
-        contribution("NEW"),
+         m_n = m_n + excluded.m_n, m_sum = m_sum + excluded.m_sum, {}, {}",
+        aliased(&contribution("samples")),
         pick_min("g_min"),
         pick_max("g_max"),
         pick_min("m_min"),
         pick_max("m_max"),
     )
-}
-
-/// Whether the database keeps its rollups (has the trigger that maintains them).
-pub(crate) fn has_trigger(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'samples_rollup'",
-        [],
-        |r| r.get::<_, i64>(0),
-    )
-    .map(|n| n > 0)
-}
-
-/// Create the rollup table and its trigger if missing; a database that gets them now has its
-/// existing samples rolled up in the same transaction (once; seconds per million samples).
-/// Called by [`Store::open`].
-pub(crate) fn ensure_rollups(conn: &Connection) -> rusqlite::Result<()> {
-    if has_trigger(conn)? {
-        return Ok(());
-    }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| -> rusqlite::Result<()> {
-        if has_trigger(conn)? {
-            return Ok(());
-        }
-        conn.execute_batch(ROLLUP_TABLE)?;
-        conn.execute("DELETE FROM sample_rollups", [])?;
-        // The same contribution per row, summed per bucket.
-        conn.execute_batch(&format!(
-            "INSERT INTO sample_rollups \
-             SELECT target_id, bucket, count(*), sum(d), min(f), max(l), sum(gn), sum(gs), \
-                    min(gmin), max(gmax), sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), \
-                    sum(mn), sum(ms), min(mmin), max(mmax) \
-             FROM (SELECT {} FROM samples) GROUP BY target_id, bucket",
-            aliased(&contribution("samples"))
-        ))?;
-        conn.execute_batch(&trigger_sql())
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT"),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
 }
 
 /// `contribution("samples")` with a name on every column, for the backfill's subquery.

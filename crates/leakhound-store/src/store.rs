@@ -5,6 +5,7 @@
 //! The store never deletes or rewrites a file it cannot read: a damaged or foreign file is an
 //! error that names the file and the fix, and the file is left as it was.
 
+use crate::indexing::{Layout, Pacer};
 use leakhound_core::{Metrics, Sample};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -27,12 +28,14 @@ pub enum StoreError {
     Sql { path: String, detail: String },
 }
 
-/// 2: container columns on `samples` (added to older files by `migrate_samples`).
-/// 3: `remote_write_sent` (created in older files by the `IF NOT EXISTS` below).
 /// The page size of a new database file (see [`Store::open`]).
 const PAGE_SIZE: i64 = 1024;
 
-const SCHEMA_VERSION: i64 = 3;
+/// 2: container columns on `samples` (added to older files by `migrate_samples`).
+/// 3: `remote_write_sent` (created in older files by the `IF NOT EXISTS` below).
+/// 4: `sample_index` and `sample_mark` instead of an index on `samples` and a rollup trigger
+///    ([`crate::indexing`]; older files are migrated on open for writing).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS targets (
@@ -70,7 +73,6 @@ CREATE TABLE IF NOT EXISTS samples (
     container_restarts        INTEGER,
     container_state           TEXT
 );
-CREATE INDEX IF NOT EXISTS samples_by_target_time ON samples(target_id, ts_ms);
 CREATE TABLE IF NOT EXISTS outbox (
     id               INTEGER PRIMARY KEY,
     channel          TEXT NOT NULL,
@@ -153,7 +155,7 @@ const OWN_OBJECTS: &str =
     "'targets','target_labels','samples','samples_by_target_time','outbox','outbox_due',\
     'alert_events','alert_events_by_target','silences','agent_state',\
     'evidence_bundles','evidence_by_target','action_runs','action_runs_by_target',\
-    'sample_rollups','samples_rollup','remote_write_sent'";
+    'sample_rollups','samples_rollup','remote_write_sent','sample_index','sample_mark'";
 
 const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
@@ -175,6 +177,9 @@ pub struct Store {
     /// Whether `samples` has the schema-2 container columns (a schema-1 file opened read-only
     /// does not; its samples read back with those fields empty).
     container_columns: bool,
+    /// How samples are found (batched index, or an older file's index when read-only).
+    pub(crate) layout: Layout,
+    pub(crate) pacer: Pacer,
 }
 
 fn u(v: Option<u64>) -> Option<i64> {
@@ -195,6 +200,8 @@ impl Store {
             conn,
             path: path.to_path_buf(),
             container_columns: false,
+            layout: Layout::Batched,
+            pacer: Pacer::new(),
         })
     }
 
@@ -227,6 +234,7 @@ impl Store {
         let mut store = Self::connect(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         store.check_version()?;
         store.container_columns = store.missing_sample_columns()?.is_empty();
+        store.layout = crate::indexing::detect(&store.conn).map_err(|e| store.classify(e))?;
         Ok(store)
     }
 
@@ -337,10 +345,18 @@ impl Store {
             .execute_batch(SCHEMA)
             .map_err(|e| self.classify(e))?;
         self.migrate_samples()?;
-        crate::rollups::ensure_rollups(&self.conn).map_err(|e| self.classify(e))?;
+        let indexed = if version == 0 {
+            crate::indexing::create(&self.conn)
+        } else {
+            crate::indexing::migrate(&mut self.conn)
+        };
+        indexed.map_err(|e| self.classify(e))?;
+        self.layout = Layout::Batched;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|e| self.classify(e))?;
+        // What an earlier run left in the tail (or a migrated file's rows) is indexed now.
+        self.pass_tail()?;
         Ok(())
     }
 
@@ -399,6 +415,9 @@ impl Store {
             let tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if let Some(oldest) = samples.iter().map(|s| s.ts_ms).min() {
+                crate::indexing::lower_floor(&tx, oldest)?;
+            }
             {
                 let mut stmt = tx.prepare_cached(&format!(
                     "INSERT INTO samples(target_id, {COLUMNS}, container_net_rx_bytes, \
@@ -443,7 +462,12 @@ impl Store {
             }
             tx.commit()
         })();
-        result.map_err(|e| self.classify(e))
+        result.map_err(|e| self.classify(e))?;
+        // The samples are stored whatever the pass does; a failed pass is tried again next time.
+        if let Err(e) = self.pass_if_due() {
+            tracing::warn!("cannot index the newest samples (will try again): {e}");
+        }
+        Ok(())
     }
 
     /// Names of all targets with stored samples.
@@ -465,33 +489,62 @@ impl Store {
         since_ms: i64,
         until_ms: i64,
     ) -> Result<Vec<Sample>, StoreError> {
-        self.samples_where(
-            target,
-            "ts_ms >= ?2 AND ts_ms < ?3 ORDER BY ts_ms",
-            params![target, since_ms, until_ms],
-        )
+        self.samples_in(target, since_ms, until_ms, None)
     }
 
-    /// A target's samples matching `tail` (a condition on `ts_ms` and an `ORDER BY`/`LIMIT`;
-    /// `?1` is the target's name, the caller's `params` start with it).
-    pub(crate) fn samples_where(
+    /// The id of a stored target.
+    pub(crate) fn stored_target_id(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT id FROM targets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.classify(e))
+    }
+
+    /// A target's samples with `since_ms <= ts_ms < until_ms`, oldest first; with `newest`,
+    /// only the newest that many.
+    pub(crate) fn samples_in(
         &self,
         target: &str,
-        tail: &str,
-        params: impl rusqlite::Params,
+        since_ms: i64,
+        until_ms: i64,
+        newest: Option<usize>,
     ) -> Result<Vec<Sample>, StoreError> {
+        let Some(id) = self.stored_target_id(target)? else {
+            return Ok(Vec::new());
+        };
         let container = if self.container_columns {
             "container_net_rx_bytes, container_net_tx_bytes, container_restarts, container_state"
         } else {
             "NULL, NULL, NULL, NULL"
         };
-        let sql = format!(
-            "SELECT {COLUMNS}, {container} FROM samples JOIN targets ON targets.id = samples.target_id \
-             WHERE targets.name = ?1 AND {tail}"
-        );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.classify(e))?;
+        let (sql, limit) = match newest {
+            None => (
+                format!(
+                    "SELECT {COLUMNS}, {container} FROM ({}) ORDER BY ts_ms",
+                    self.layout.rows()
+                ),
+                None,
+            ),
+            Some(n) => (
+                format!(
+                    "SELECT {COLUMNS}, {container} FROM ({}) ORDER BY ts_ms DESC LIMIT ?4",
+                    self.layout.ends("1", true)
+                ),
+                Some(i64::try_from(n).unwrap_or(i64::MAX)),
+            ),
+        };
+        let params: Vec<&dyn rusqlite::ToSql> = match &limit {
+            None => vec![&id, &since_ms, &until_ms],
+            Some(n) => vec![&id, &since_ms, &until_ms, n],
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(|e| self.classify(e))?;
         let rows = stmt
-            .query_map(params, |r| {
+            .query_map(params.as_slice(), |r| {
                 Ok(Sample {
                     target: target.to_string(),
                     ts_ms: r.get(0)?,
@@ -521,21 +574,42 @@ impl Store {
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.classify(e))
+        let mut rows = rows.map_err(|e| self.classify(e))?;
+        if newest.is_some() {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// A target's samples with `since_ms <= ts_ms < until_ms`, by the target's id.
+    pub(crate) fn count_in(
+        &self,
+        id: i64,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.conn
+            .prepare_cached(&self.layout.count())
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id, since_ms, until_ms], |r| r.get::<_, i64>(0))
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| self.classify(e))
     }
 
     /// Number of stored samples, for one target or all.
     pub fn count(&self, target: Option<&str>) -> Result<u64, StoreError> {
-        let n: i64 = match target {
-            Some(name) => self.conn.query_row(
-                "SELECT count(*) FROM samples JOIN targets ON targets.id = samples.target_id WHERE targets.name = ?1",
-                [name],
-                |r| r.get(0),
-            ),
-            None => self.conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0)),
+        match target {
+            Some(name) => match self.stored_target_id(name)? {
+                Some(id) => self.count_in(id, i64::MIN, i64::MAX),
+                None => Ok(0),
+            },
+            None => self
+                .conn
+                .query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| self.classify(e)),
         }
-        .map_err(|e| self.classify(e))?;
-        Ok(n.max(0) as u64)
     }
 }
 

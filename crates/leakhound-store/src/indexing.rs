@@ -1,0 +1,491 @@
+//! The per-target sample index and the rollups, built in batches.
+//!
+//! New samples are appended to `samples`, a rowid table with no index: a commit writes only the
+//! table's last pages. Every [`PASS_EVERY`] (and when the store opens for writing) the rows
+//! appended since the last pass — the *tail* — are sorted by target and time into
+//! `sample_index (target_id, ts_ms, row)` and summed into `sample_rollups`, [`PASS_ROWS`] rows
+//! per transaction. `sample_mark` holds the last row passed (`row`) and `floor_ms`, a time no
+//! tail row is older than (the insert that brings an older row lowers it in its transaction).
+//!
+//! Why: with an index (or rollup row) per target kept up to date on every commit, each commit
+//! rewrites one index leaf and one rollup page per target it holds — a whole page in the WAL,
+//! then again at the checkpoint — for one sample each. A pass writes each target's leaf once for
+//! all of its samples of the last ten minutes (120 at 5 s). See BENCHMARKS.md, "bytes written".
+//!
+//! Readers see a target's rows as the indexed ones (through `sample_index`) plus the tail's (a
+//! scan of the rows after the mark, skipped when the range ends at or before `floor_ms`): the
+//! fragments below. Rollups are exact for the rows up to the mark; a range's buckets from
+//! `floor_ms` on are read from the rows ([`Store::rollups_until`]).
+//!
+//! A file written before this layout (schema ≤ 3, an index on `samples` and a trigger for the
+//! rollups) is migrated when opened for writing; opened read-only it is read the old way
+//! ([`Layout::Legacy`]).
+
+use crate::store::{Store, StoreError};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::time::{Duration, Instant};
+
+/// How often the tail is indexed while samples are written.
+pub const PASS_EVERY: Duration = Duration::from_secs(600);
+/// Rows per pass transaction (a longer tail is passed in several).
+pub const PASS_ROWS: i64 = 200_000;
+
+pub(crate) const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS sample_index (
+    target_id  INTEGER NOT NULL,
+    ts_ms      INTEGER NOT NULL,
+    row        INTEGER NOT NULL,
+    PRIMARY KEY (target_id, ts_ms, row)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sample_mark (
+    id        INTEGER PRIMARY KEY CHECK (id = 0),
+    row       INTEGER NOT NULL,
+    floor_ms  INTEGER NOT NULL
+);
+";
+
+/// How a database's samples are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `sample_index` + the tail after `sample_mark` (schema 4).
+    Batched,
+    /// An older file opened read-only: an index on `samples(target_id, ts_ms)`; `rollups`:
+    /// whether the trigger kept `sample_rollups` complete.
+    Legacy { rollups: bool },
+}
+
+/// The tail's condition on `samples` (unqualified), for target `?1` and `?2 <= ts_ms < ?3`.
+const TAIL: &str = "rowid > (SELECT row FROM sample_mark) \
+    AND ?3 > (SELECT floor_ms FROM sample_mark) \
+    AND target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3";
+
+impl Layout {
+    /// Every column of target `?1`'s samples with `?2 <= ts_ms < ?3`, as a subquery (in no
+    /// particular order).
+    pub(crate) fn rows(self) -> String {
+        match self {
+            Layout::Batched => format!(
+                "SELECT s.* FROM sample_index i JOIN samples s ON s.rowid = i.row \
+                 WHERE i.target_id = ?1 AND i.ts_ms >= ?2 AND i.ts_ms < ?3 \
+                 UNION ALL SELECT * FROM samples WHERE {TAIL}"
+            ),
+            Layout::Legacy { .. } => {
+                "SELECT * FROM samples WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3".into()
+            }
+        }
+    }
+
+    /// Like [`Layout::rows`], but only the oldest (`newest`: newest) `?4` rows matching `filter`
+    /// (a condition on the columns of `samples`) — the caller orders and limits again:
+    /// `SELECT … FROM (this) ORDER BY ts_ms [DESC] LIMIT ?4`. The index is read in order and
+    /// stops after `?4` rows instead of reading the whole range.
+    pub(crate) fn ends(self, filter: &str, newest: bool) -> String {
+        let dir = if newest { "DESC" } else { "ASC" };
+        match self {
+            Layout::Batched => format!(
+                "SELECT * FROM (SELECT s.* FROM sample_index i JOIN samples s ON s.rowid = i.row \
+                 WHERE i.target_id = ?1 AND i.ts_ms >= ?2 AND i.ts_ms < ?3 AND ({filter}) \
+                 ORDER BY i.ts_ms {dir} LIMIT ?4) \
+                 UNION ALL SELECT * FROM samples WHERE {TAIL} AND ({filter})"
+            ),
+            Layout::Legacy { .. } => format!(
+                "SELECT * FROM samples WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 \
+                 AND ({filter}) ORDER BY ts_ms {dir} LIMIT ?4"
+            ),
+        }
+    }
+}
+
+impl Layout {
+    /// The number of target `?1`'s samples with `?2 <= ts_ms < ?3`, as a scalar query (index
+    /// entries are counted without reading the rows).
+    pub(crate) fn count(self) -> String {
+        match self {
+            Layout::Batched => format!(
+                "SELECT (SELECT count(*) FROM sample_index \
+                         WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3) \
+                      + (SELECT count(*) FROM samples WHERE {TAIL})"
+            ),
+            Layout::Legacy { .. } => "SELECT count(*) FROM samples \
+                WHERE target_id = ?1 AND ts_ms >= ?2 AND ts_ms < ?3"
+                .into(),
+        }
+    }
+}
+
+/// Read the layout of an open file (any schema).
+pub(crate) fn detect(conn: &Connection) -> rusqlite::Result<Layout> {
+    let has = |kind: &str, name: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = ?1 AND name = ?2",
+            [kind, name],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    if has("table", "sample_mark")? {
+        Ok(Layout::Batched)
+    } else {
+        Ok(Layout::Legacy {
+            rollups: has("trigger", "samples_rollup")?,
+        })
+    }
+}
+
+/// Bring a file opened for writing to the batched layout (in one transaction). A schema-3 file
+/// (rollups kept by the trigger) gets its index from the old one and its mark after its last
+/// row; an older one without rollups is passed from its first row (the rollups are built then).
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    if detect(conn)? == Layout::Batched {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let Layout::Legacy { rollups } = detect(&tx)? else {
+        return Ok(());
+    };
+    tx.execute_batch(TABLES)?;
+    tx.execute_batch(crate::rollups::ROLLUP_TABLE)?;
+    if rollups {
+        tx.execute_batch(
+            "INSERT INTO sample_index SELECT target_id, ts_ms, rowid FROM samples \
+                 ORDER BY target_id, ts_ms, rowid;
+             INSERT INTO sample_mark VALUES (0, coalesce((SELECT max(rowid) FROM samples), 0), \
+                 9223372036854775807);",
+        )?;
+    } else {
+        tx.execute_batch(
+            "DELETE FROM sample_rollups;
+             INSERT INTO sample_mark VALUES (0, 0, \
+                 coalesce((SELECT min(ts_ms) FROM samples), 9223372036854775807));",
+        )?;
+    }
+    tx.execute_batch(
+        "DROP TRIGGER IF EXISTS samples_rollup; DROP INDEX IF EXISTS samples_by_target_time;",
+    )?;
+    tx.commit()
+}
+
+/// Create the tables of a new file.
+pub(crate) fn create(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(TABLES)?;
+    conn.execute_batch(crate::rollups::ROLLUP_TABLE)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO sample_mark VALUES (0, 0, 9223372036854775807)",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Lower `floor_ms` to `oldest` (the oldest time of a batch being inserted) if it is older, in
+/// the caller's transaction. Costs a page write only when a batch older than the tail arrives.
+pub(crate) fn lower_floor(tx: &rusqlite::Transaction<'_>, oldest: i64) -> rusqlite::Result<()> {
+    let floor: i64 = tx.query_row("SELECT floor_ms FROM sample_mark", [], |r| r.get(0))?;
+    if oldest < floor {
+        tx.execute("UPDATE sample_mark SET floor_ms = ?1", [oldest])?;
+    }
+    Ok(())
+}
+
+/// When the store last passed its tail, to pace [`Store::pass_if_due`].
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    last: Instant,
+}
+
+impl Pacer {
+    pub(crate) fn new() -> Pacer {
+        Pacer {
+            last: Instant::now(),
+        }
+    }
+}
+
+impl Store {
+    /// Index the whole tail now (in transactions of [`PASS_ROWS`] rows). Returns the rows passed.
+    /// The agent's writer calls it through [`Store::pass_if_due`]; a bulk load calls it once
+    /// at the end.
+    pub fn pass_tail(&mut self) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.run(pass_once)?;
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        self.pacer.last = Instant::now();
+        Ok(total)
+    }
+
+    /// [`Store::pass_tail`] when [`PASS_EVERY`] has gone by since the last pass.
+    pub fn pass_if_due(&mut self) -> Result<(), StoreError> {
+        if self.layout == Layout::Batched && self.pacer.last.elapsed() >= PASS_EVERY {
+            let started = Instant::now();
+            let rows = self.pass_tail()?;
+            tracing::debug!(rows, took = ?started.elapsed(), "indexed the newest samples");
+        }
+        Ok(())
+    }
+
+    /// The end of the span the rollups are complete for: buckets starting before this hold
+    /// every row of their ten minutes (`i64::MAX`: all of them; `None`: no rollups).
+    pub(crate) fn rollups_until(&self) -> Result<Option<i64>, StoreError> {
+        match self.layout {
+            Layout::Legacy { rollups } => Ok(rollups.then_some(i64::MAX)),
+            Layout::Batched => {
+                let floor: Option<i64> = self
+                    .conn()
+                    .query_row("SELECT floor_ms FROM sample_mark", [], |r| r.get(0))
+                    .optional()
+                    .map_err(|e| self.classify(e))?;
+                let floor = floor.unwrap_or(i64::MAX);
+                let width = crate::history::ROLLUP_MS;
+                Ok(Some(if floor == i64::MAX {
+                    floor
+                } else {
+                    floor - floor.rem_euclid(width)
+                }))
+            }
+        }
+    }
+}
+
+/// One pass transaction: up to [`PASS_ROWS`] rows after the mark into the index and the rollups.
+fn pass_once(conn: &mut Connection) -> rusqlite::Result<u64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mark: i64 = tx.query_row("SELECT row FROM sample_mark", [], |r| r.get(0))?;
+    let last: i64 = tx.query_row("SELECT coalesce(max(rowid), 0) FROM samples", [], |r| {
+        r.get(0)
+    })?;
+    let hi = last.min(mark.saturating_add(PASS_ROWS));
+    if hi <= mark {
+        return Ok(0);
+    }
+    tx.execute(
+        "INSERT INTO sample_index SELECT target_id, ts_ms, rowid FROM samples \
+         WHERE rowid > ?1 AND rowid <= ?2 ORDER BY target_id, ts_ms, rowid",
+        params![mark, hi],
+    )?;
+    tx.execute(&crate::rollups::add_rows_sql(), params![mark, hi])?;
+    // The rows still after the mark (none unless this pass was cut at PASS_ROWS) set the floor.
+    let floor: Option<i64> = tx.query_row(
+        "SELECT min(ts_ms) FROM samples WHERE rowid > ?1",
+        [hi],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "UPDATE sample_mark SET row = ?1, floor_ms = ?2",
+        params![hi, floor.unwrap_or(i64::MAX)],
+    )?;
+    tx.commit()?;
+    Ok(u64::try_from(hi - mark).unwrap_or(0).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::ROLLUP_MS;
+    use leakhound_core::Sample;
+
+    fn sample(target: &str, ts_ms: i64, goroutines: u64) -> Sample {
+        let mut s = Sample::down(target, ts_ms, 1.0, "x".into());
+        s.up = true;
+        s.error = None;
+        s.metrics.goroutines = Some(goroutines);
+        s
+    }
+
+    fn times(store: &Store, target: &str) -> Vec<i64> {
+        store
+            .samples(target, i64::MIN, i64::MAX)
+            .unwrap()
+            .iter()
+            .map(|s| s.ts_ms)
+            .collect()
+    }
+
+    /// Every read sees the tail before its pass, and the same after it.
+    #[test]
+    fn the_tail_is_read_before_and_after_its_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("lh.db")).unwrap();
+        let batch: Vec<Sample> = (0..30)
+            .flat_map(|i| {
+                [
+                    sample("a", i * 60_000, 10 + i as u64),
+                    sample("b", i * 60_000, 5),
+                ]
+            })
+            .collect();
+        store.insert(&batch[..40]).unwrap();
+        store.pass_tail().unwrap();
+        store.insert(&batch[40..]).unwrap();
+        let tail: i64 = store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM samples WHERE rowid > (SELECT row FROM sample_mark)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tail, 20);
+        let before = (
+            times(&store, "a"),
+            store.count(Some("a")).unwrap(),
+            store.stored_range("a").unwrap(),
+            store
+                .peak_series("a", 0, 30 * 60_000, 300_000, false)
+                .unwrap(),
+            store
+                .remote_write_backlog("a", Some(25 * 60_000), 0, 3)
+                .unwrap(),
+        );
+        assert_eq!(before.0, (0..30).map(|i| i * 60_000).collect::<Vec<_>>());
+        assert_eq!(before.1, 30);
+        assert_eq!(before.2, Some((0, 29 * 60_000)));
+        assert_eq!(before.3.last(), Some(&(29 * 60_000, Some(39))));
+        assert_eq!(before.4.samples.len(), 3);
+        assert_eq!(before.4.samples[2].ts_ms, 29 * 60_000);
+        assert_eq!(before.4.skipped, 1);
+        store.pass_tail().unwrap();
+        let after = (
+            times(&store, "a"),
+            store.count(Some("a")).unwrap(),
+            store.stored_range("a").unwrap(),
+            store
+                .peak_series("a", 0, 30 * 60_000, 300_000, false)
+                .unwrap(),
+            store
+                .remote_write_backlog("a", Some(25 * 60_000), 0, 3)
+                .unwrap(),
+        );
+        assert_eq!(before, after);
+    }
+
+    /// A batch older than the tail (an import, a late batch) lowers the floor: ranges that end
+    /// before the tail began still find it.
+    #[test]
+    fn a_late_old_row_is_found_before_its_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("lh.db")).unwrap();
+        store.insert(&[sample("a", 1_000_000, 1)]).unwrap();
+        store.pass_tail().unwrap();
+        store.insert(&[sample("a", 2_000_000, 2)]).unwrap();
+        store.insert(&[sample("a", 500, 3)]).unwrap();
+        assert_eq!(store.samples("a", 0, 1_000).unwrap().len(), 1);
+        assert_eq!(store.count_between("a", 0, 1_000).unwrap(), 1);
+        assert_eq!(times(&store, "a"), vec![500, 1_000_000, 2_000_000]);
+    }
+
+    /// Retention that empties the table must not leave the mark past the next rows' ids.
+    #[test]
+    fn rows_after_a_full_prune_are_indexed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("lh.db")).unwrap();
+        store
+            .insert(&(0..10).map(|i| sample("a", i, 1)).collect::<Vec<_>>())
+            .unwrap();
+        store.pass_tail().unwrap();
+        assert_eq!(store.prune_samples(i64::MAX, 100).unwrap(), 10);
+        store
+            .insert(&[sample("a", 50, 1), sample("a", 60, 2)])
+            .unwrap();
+        store.pass_tail().unwrap();
+        assert_eq!(times(&store, "a"), vec![50, 60]);
+        let indexed: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM sample_index", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(indexed, 2);
+    }
+
+    /// A schema-3 file (an index on `samples`, rollups kept by a trigger): read-only it is read
+    /// the old way; opened for writing it is migrated, its rollups kept as they were (including
+    /// buckets whose rows retention already removed).
+    #[test]
+    fn a_schema_3_file_is_read_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE targets (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                 CREATE TABLE samples (
+                    target_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL, up INTEGER NOT NULL,
+                    error TEXT, latency_ms REAL NOT NULL, source TEXT NOT NULL,
+                    goroutines INTEGER, alloc_bytes INTEGER, total_alloc_bytes INTEGER,
+                    sys_bytes INTEGER, heap_bytes INTEGER, num_gc INTEGER, threads INTEGER,
+                    rss_bytes INTEGER, cpu_percent REAL, open_fds INTEGER,
+                    cgroup_memory_bytes INTEGER, cgroup_memory_limit_bytes INTEGER,
+                    cgroup_cpu_percent REAL, container_net_rx_bytes INTEGER,
+                    container_net_tx_bytes INTEGER, container_restarts INTEGER,
+                    container_state TEXT);
+                 CREATE INDEX samples_by_target_time ON samples(target_id, ts_ms);
+                 INSERT INTO targets VALUES (1, 'old');",
+            )
+            .unwrap();
+            c.execute_batch(crate::rollups::ROLLUP_TABLE).unwrap();
+            for i in 0..50i64 {
+                c.execute(
+                    "INSERT INTO samples(target_id, ts_ms, up, latency_ms, source, goroutines) \
+                     VALUES (1, ?1, 1, 1.0, 'health', ?2)",
+                    params![10 * ROLLUP_MS + i * 60_000, 100 + i],
+                )
+                .unwrap();
+            }
+            c.execute(&crate::rollups::add_rows_sql(), params![0, 50])
+                .unwrap();
+            // A bucket whose rows are gone (raw retention), and the trigger of schema 3.
+            c.execute_batch(
+                "INSERT INTO sample_rollups VALUES (1, 0, 5, 0, 0, 4, 5, 50, 10, 10, \
+                     5, 0, 0, 0, 0, 0, 0, 0, NULL, NULL);
+                 CREATE TRIGGER samples_rollup AFTER INSERT ON samples BEGIN SELECT 1; END;
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        }
+        let rollups = |store: &Store| -> Vec<(i64, i64, i64)> {
+            let mut stmt = store
+                .conn()
+                .prepare("SELECT bucket_ms, n, g_max FROM sample_rollups ORDER BY bucket_ms")
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap();
+            rows.collect::<Result<_, _>>().unwrap()
+        };
+        let old = Store::open_read_only(&path).unwrap();
+        assert_eq!(old.layout, Layout::Legacy { rollups: true });
+        assert_eq!(times(&old, "old").len(), 50);
+        assert_eq!(old.stored_range("old").unwrap().unwrap().0, 10 * ROLLUP_MS);
+        let before = rollups(&old);
+        assert_eq!(before.len(), 6);
+        drop(old);
+
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.layout, Layout::Batched);
+        assert_eq!(rollups(&store), before, "kept, not rebuilt");
+        let objects: i64 = store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master \
+                 WHERE name IN ('samples_rollup', 'samples_by_target_time')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(objects, 0);
+        store
+            .insert(&[sample("old", 10 * ROLLUP_MS + 49 * 60_000 + 30_000, 7)])
+            .unwrap();
+        store.pass_tail().unwrap();
+        assert_eq!(times(&store, "old").len(), 51);
+        let after = rollups(&store);
+        assert_eq!(after[..5], before[..5]);
+        assert_eq!(
+            after[5].1,
+            before[5].1 + 1,
+            "the new row added to its bucket"
+        );
+    }
+}
