@@ -60,7 +60,8 @@ pub fn now_ms() -> i64 {
     Clock::system().now_ms()
 }
 
-/// Probe-to-store latency, in a fixed histogram of 1 ms buckets up to 60 s.
+/// Probe-to-store latency, in a fixed histogram: 1 ms buckets up to 1 s, 10 ms up to 10 s,
+/// 100 ms up to 60 s (2 400 counters instead of 60 000 — half a megabyte less).
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
     buckets: Vec<u64>,
@@ -70,18 +71,36 @@ pub struct LatencyHistogram {
 impl Default for LatencyHistogram {
     fn default() -> Self {
         LatencyHistogram {
-            buckets: vec![0; 60_001],
+            buckets: vec![0; LatencyHistogram::bucket(60_000) + 1],
             count: 0,
         }
     }
 }
 
 impl LatencyHistogram {
+    /// The bucket of a latency of `ms` milliseconds (`ms` ≤ 60 000).
+    fn bucket(ms: u64) -> usize {
+        let b = match ms {
+            0..=999 => ms,
+            1_000..=9_999 => 1_000 + (ms - 1_000) / 10,
+            _ => 1_900 + (ms - 10_000) / 100,
+        };
+        b as usize
+    }
+
+    /// The upper edge of bucket `b`, in milliseconds.
+    fn upper_ms(b: usize) -> u64 {
+        let b = b as u64;
+        match b {
+            0..=999 => b + 1,
+            1_000..=1_899 => 1_000 + (b - 1_000 + 1) * 10,
+            _ => 10_000 + (b - 1_900 + 1) * 100,
+        }
+    }
+
     pub fn record(&mut self, d: Duration) {
-        let ms = usize::try_from(d.as_millis())
-            .unwrap_or(usize::MAX)
-            .min(60_000);
-        self.buckets[ms] += 1;
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(60_000);
+        self.buckets[Self::bucket(ms)] += 1;
         self.count += 1;
     }
 
@@ -92,13 +111,13 @@ impl LatencyHistogram {
         }
         let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
         let mut seen = 0;
-        for (ms, n) in self.buckets.iter().enumerate() {
+        for (b, n) in self.buckets.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                return Some(ms as u64 + 1);
+                return Some(Self::upper_ms(b));
             }
         }
-        Some(60_001)
+        Some(60_100)
     }
 }
 
@@ -591,4 +610,27 @@ async fn write_batches(
         }
     }
     Ok((stored, errors, latency))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LatencyHistogram;
+    use std::time::Duration;
+
+    #[test]
+    fn latency_quantiles_keep_their_precision() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(h.quantile_ms(0.5), None);
+        for ms in [3, 3, 999, 1_000, 1_234, 9_999, 10_000, 59_999, 600_000] {
+            h.record(Duration::from_millis(ms));
+        }
+        // Upper edges: 1 ms, then 10 ms, then 100 ms; beyond 60 s everything is one bucket.
+        let edges: Vec<u64> = (1..=9)
+            .map(|k| h.quantile_ms(k as f64 / 9.0).unwrap())
+            .collect();
+        assert_eq!(
+            edges,
+            vec![4, 4, 1_000, 1_010, 1_240, 10_000, 10_100, 60_000, 60_100]
+        );
+    }
 }

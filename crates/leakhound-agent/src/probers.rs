@@ -233,8 +233,11 @@ async fn run_prober(
         if *shutdown.borrow() {
             break;
         }
+        // Boxed: the probe's future (an HTTP request) lives only while it runs, instead of
+        // taking its several kilobytes in every sleeping task all the time (1000 targets:
+        // ~4 MB less resident memory).
         let sample = tokio::select! {
-            s = prober.probe() => s,
+            s = Box::pin(prober.probe()) => s,
             _ = shutdown.changed() => break,
         };
         let probed = Probed {
@@ -247,6 +250,13 @@ async fn run_prober(
         base = next_slot(base, interval, tokio::time::Instant::now());
         next = base + jitter(jitter_max) / 4;
     }
+}
+
+fn config_hash(target: &TargetConfig) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    target.hash(&mut h);
+    h.finish()
 }
 
 /// Start one probing task per target. Each stops when `shutdown` turns true; when all have
@@ -273,7 +283,9 @@ pub fn spawn_probers(
 pub struct ProberPool {
     tx: mpsc::Sender<Probed>,
     shutdown: watch::Receiver<bool>,
-    running: HashMap<String, (TargetConfig, AbortOnDrop<()>)>,
+    /// By name: a hash of the target's config (to tell a changed one; not a copy of it — a
+    /// thousand copies cost a megabyte) and its task.
+    running: HashMap<String, (u64, AbortOnDrop<()>)>,
 }
 
 impl std::fmt::Debug for ProberPool {
@@ -298,10 +310,12 @@ impl ProberPool {
     /// host) is not started; its error comes back with its name. A removed target's probe in
     /// flight is abandoned.
     pub fn apply(&mut self, wanted: &[TargetConfig]) -> Vec<(String, AgentError)> {
-        let keep: HashMap<&str, &TargetConfig> =
-            wanted.iter().map(|t| (t.name.as_str(), t)).collect();
+        let keep: HashMap<&str, u64> = wanted
+            .iter()
+            .map(|t| (t.name.as_str(), config_hash(t)))
+            .collect();
         self.running
-            .retain(|name, (config, _)| keep.get(name.as_str()) == Some(&&*config));
+            .retain(|name, (hash, _)| keep.get(name.as_str()) == Some(hash));
         let mut failed = Vec::new();
         for t in wanted {
             if self.running.contains_key(&t.name) {
@@ -312,7 +326,7 @@ impl ProberPool {
                     let task =
                         tokio::spawn(run_prober(prober, self.tx.clone(), self.shutdown.clone()));
                     self.running
-                        .insert(t.name.clone(), (t.clone(), AbortOnDrop(task)));
+                        .insert(t.name.clone(), (config_hash(t), AbortOnDrop(task)));
                 }
                 Err(e) => failed.push((t.name.clone(), e)),
             }

@@ -101,7 +101,7 @@ impl fmt::Display for ConfigErrors {
 }
 
 /// Which endpoint a target's goroutine count comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Hash, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// Try the known paths in order (health, expvar, prometheus, pprof); keep the first that answers.
@@ -168,7 +168,7 @@ impl SourceKind {
 }
 
 /// A local process to read from procfs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessSelector {
     Pid(u32),
@@ -177,7 +177,7 @@ pub enum ProcessSelector {
 }
 
 /// A container to read through the Docker Engine API (`docker stats` + `docker inspect`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Eq, Serialize)]
 pub struct ContainerSource {
     /// The container's name or id, as `docker ps` shows it.
     pub name: String,
@@ -187,7 +187,7 @@ pub struct ContainerSource {
 }
 
 /// Credentials sent with every request to a target.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Hash, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Auth {
     Basic {
@@ -211,7 +211,7 @@ impl fmt::Debug for Auth {
 }
 
 /// JSON pointers (RFC 6901) into a health-like JSON body. Defaults are the guide's shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Eq, Serialize)]
 pub struct FieldMap {
     pub goroutines: String,
     pub alloc_mb: String,
@@ -233,7 +233,7 @@ impl Default for FieldMap {
 }
 
 /// How one target is probed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize)]
 pub struct TargetConfig {
     pub name: String,
     pub url: Option<Url>,
