@@ -593,13 +593,16 @@ mod tests {
         let cpu = second.cpu_percent.unwrap();
         assert!((0.0..5.0).contains(&cpu), "sleep uses no CPU, got {cpu}");
 
-        // Other `sleep`s may be running on this machine: the oldest one wins, which is ours
-        // or one started before it.
-        let mut by_name = ProcessProbe::new(ProcessSelector::Name("sleep".into()));
+        // By name: a symlink gives this sleep a name no other process has (other `sleep`s come
+        // and go on a busy machine, and the oldest of them would win).
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("lhn{}", std::process::id());
+        let link = dir.path().join(&name);
+        std::os::unix::fs::symlink(sleep_binary(), &link).unwrap();
+        let named = spawn_sleep(&link);
+        let mut by_name = ProcessProbe::new(ProcessSelector::Name(name));
         by_name.probe().unwrap();
-        let found = by_name.pid().unwrap();
-        let start = |p: u32| Process::new(p as i32).unwrap().stat().unwrap().starttime;
-        assert!(found == pid || start(found) <= start(pid));
+        assert_eq!(by_name.pid(), Some(named.0.id()));
         std::thread::sleep(Duration::from_millis(50));
         assert!(by_name.probe().unwrap().cpu_percent.is_some());
     }
