@@ -1,10 +1,11 @@
 // fleet-targets: N fake Go services on one loopback port for scripts/bench/fleet. Each
 // /t/NNNN/metrics answers a Prometheus text page shaped like client_golang's default Go and
-// process collectors (40 series, like the leaky fixture's /metrics), with values that
-// differ per target and move over time, so both Prometheus and leakhound store real work.
-// Standard library only.
+// process collectors (40 series, like the leaky fixture's /metrics) plus, with -series N > 40,
+// an HTTP handler histogram (what a service instrumented with client_golang adds) up to N
+// series, with values that differ per target and move over time, so both Prometheus and
+// leakhound store real work. Standard library only.
 //
-//	go run scripts/bench/fleet-targets.go -n 1000 -addr 127.0.0.1:0   # prints the address
+//	go run scripts/bench/fleet-targets.go -n 1000 -series 80 -addr 127.0.0.1:0   # prints the address
 package main
 
 import (
@@ -23,6 +24,8 @@ import (
 func main() {
 	n := flag.Int("n", 1000, "targets")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	leakEvery := flag.Int("leak-every", 50, "one target in this many leaks goroutines (0: none); the others are flat with noise")
+	series := flag.Int("series", 40, "series per page (40: the Go and process collectors; more: an HTTP histogram)")
 	flag.Parse()
 	start := time.Now()
 	ln, err := net.Listen("tcp", *addr)
@@ -44,16 +47,20 @@ func main() {
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		bw := bufio.NewWriterSize(w, 4096)
-		page(bw, i, time.Since(start).Seconds(), start)
+		page(bw, i, time.Since(start).Seconds(), start, *leakEvery > 0 && i%*leakEvery == 0)
+		handlers(bw, i, time.Since(start).Seconds(), *series-40)
 		bw.Flush()
 	})
 	log.Fatal(http.Serve(ln, nil))
 }
 
-// page writes target i's metrics at t seconds after start.
-func page(w *bufio.Writer, i int, t float64, start time.Time) {
-	tick := int64(t / 5)                               // values move once per 5 s scrape
-	g := 40 + i%200 + int(tick%17) + int(tick)/(1+i%7) // some targets leak slowly
+// page writes target i's metrics at t seconds after start; a leaking target's goroutines climb.
+func page(w *bufio.Writer, i int, t float64, start time.Time, leaks bool) {
+	tick := int64(t / 5)           // values move once per 5 s scrape
+	g := 40 + i%200 + int(tick%17) // flat, with noise
+	if leaks {
+		g += int(tick) / (1 + i%7) // 100 to 720 goroutines an hour
+	}
 	alloc := int64(2<<20) + int64(i)*4096 + (tick%23)*65536
 	total := alloc + tick*int64(1<<20)*int64(1+i%5)
 	gcs := tick * int64(1+i%3)
@@ -100,4 +107,33 @@ func page(w *bufio.Writer, i int, t float64, start time.Time) {
 	f("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", d(start.Unix()))
 	f("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", d(1<<30+int64(i)<<12))
 	f("process_virtual_memory_max_bytes", "gauge", "Maximum amount of virtual memory available in bytes.", "1.8446744073709552e+19")
+}
+
+// handlers writes `extra` series of an HTTP request-duration histogram: per handler, 10
+// buckets, _sum and _count (12 series), the last handler cut short to make the count exact.
+func handlers(w *bufio.Writer, i int, t float64, extra int) {
+	if extra <= 0 {
+		return
+	}
+	tick := int64(t / 5)
+	fmt.Fprintf(w, "# HELP http_request_duration_seconds Duration of HTTP requests.\n# TYPE http_request_duration_seconds histogram\n")
+	les := []string{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"}
+	for h := 0; extra > 0; h++ {
+		count := tick*int64(3+h+i%5) + int64(i)
+		for k, le := range les {
+			if extra == 0 {
+				return
+			}
+			fmt.Fprintf(w, "http_request_duration_seconds_bucket{handler=\"/api/v%d\",le=%q} %d\n", h, le, count*int64(k+1)/int64(len(les)))
+			extra--
+		}
+		if extra > 0 {
+			fmt.Fprintf(w, "http_request_duration_seconds_sum{handler=\"/api/v%d\"} %g\n", h, float64(count)*0.031)
+			extra--
+		}
+		if extra > 0 {
+			fmt.Fprintf(w, "http_request_duration_seconds_count{handler=\"/api/v%d\"} %d\n", h, count)
+			extra--
+		}
+	}
 }
