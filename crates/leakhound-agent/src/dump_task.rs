@@ -178,7 +178,7 @@ impl Task {
         }
     }
 
-    fn target(&self, name: &str) -> Option<TargetConfig> {
+    fn target(&self, name: &str) -> Option<std::sync::Arc<TargetConfig>> {
         self.fleet.get(name)
     }
 

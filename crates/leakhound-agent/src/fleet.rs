@@ -20,12 +20,12 @@ pub struct Fleet(Arc<RwLock<Arc<Watched>>>);
 /// The list and its index by name (lookups come per alert and per dump request).
 #[derive(Debug, Default)]
 struct Watched {
-    list: Arc<Vec<TargetConfig>>,
+    list: Arc<Vec<Arc<TargetConfig>>>,
     by_name: HashMap<String, usize>,
 }
 
 impl Watched {
-    fn new(targets: Vec<TargetConfig>) -> Watched {
+    fn new(targets: Vec<Arc<TargetConfig>>) -> Watched {
         let by_name = targets
             .iter()
             .enumerate()
@@ -41,6 +41,7 @@ impl Watched {
 impl Fleet {
     /// A fleet of `targets`.
     pub fn new(targets: Vec<TargetConfig>) -> Fleet {
+        let targets = targets.into_iter().map(Arc::new).collect();
         Fleet(Arc::new(RwLock::new(Arc::new(Watched::new(targets)))))
     }
 
@@ -52,17 +53,17 @@ impl Fleet {
     }
 
     /// The watched target named `name`.
-    pub fn get(&self, name: &str) -> Option<TargetConfig> {
+    pub fn get(&self, name: &str) -> Option<Arc<TargetConfig>> {
         let w = self.watched();
         w.by_name.get(name).map(|&i| w.list[i].clone())
     }
 
     /// Every watched target, in order (config first, then discovery).
-    pub fn current(&self) -> Arc<Vec<TargetConfig>> {
+    pub fn current(&self) -> Arc<Vec<Arc<TargetConfig>>> {
         self.watched().list.clone()
     }
 
-    pub(crate) fn set(&self, targets: Vec<TargetConfig>) {
+    pub(crate) fn set(&self, targets: Vec<Arc<TargetConfig>>) {
         let list = Arc::new(Watched::new(targets));
         match self.0.write() {
             Ok(mut slot) => *slot = list,
@@ -73,17 +74,20 @@ impl Fleet {
 
 /// Where the targets come from; [`Sources::wanted`] is what the agent should watch.
 #[derive(Debug, Clone)]
+///
+/// Every target is held once, behind an `Arc`: the sources, the wanted list, the fleet and the
+/// prober share it (10 000 targets held four times were ~100 MB).
 pub struct Sources {
-    configured: Vec<TargetConfig>,
+    configured: Vec<Arc<TargetConfig>>,
     /// Discovery blocks in config order; the set each last reported (`None`: not yet).
-    blocks: Vec<(String, Option<Vec<TargetConfig>>)>,
+    blocks: Vec<(String, Option<Vec<Arc<TargetConfig>>>)>,
     shard: Option<Shard>,
 }
 
 /// What [`Sources::wanted`] decided.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Wanted {
-    pub targets: Vec<TargetConfig>,
+    pub targets: Vec<Arc<TargetConfig>>,
     /// Targets left out because an earlier source has the same name (configured targets win,
     /// then discovery blocks in config order): `(name, the block that lost)`.
     pub duplicates: Vec<(String, String)>,
@@ -96,7 +100,7 @@ impl Sources {
     /// config order) once they report.
     pub fn new(config: &Config, blocks: Vec<String>) -> Sources {
         Sources {
-            configured: config.targets.clone(),
+            configured: config.targets.iter().cloned().map(Arc::new).collect(),
             blocks: blocks.into_iter().map(|b| (b, None)).collect(),
             shard: config.agent.shard,
         }
@@ -105,7 +109,7 @@ impl Sources {
     /// A reloaded config: its targets and shard replace the old ones; the discovery blocks
     /// `blocks` are kept with their last sets when their name stays, dropped otherwise.
     pub fn reconfigure(&mut self, config: &Config, blocks: Vec<String>) {
-        self.configured = config.targets.clone();
+        self.configured = config.targets.iter().cloned().map(Arc::new).collect();
         self.shard = config.agent.shard;
         let mut old = std::mem::take(&mut self.blocks);
         self.blocks = blocks
@@ -125,7 +129,7 @@ impl Sources {
     pub fn discovered(&mut self, block: &str, targets: Vec<TargetConfig>) -> bool {
         match self.blocks.iter_mut().find(|(n, _)| n == block) {
             Some((_, set)) => {
-                *set = Some(targets);
+                *set = Some(targets.into_iter().map(Arc::new).collect());
                 true
             }
             None => false,
@@ -175,10 +179,10 @@ pub struct Changes {
 
 impl Changes {
     /// `old` → `new`, by name.
-    pub fn between(old: &[TargetConfig], new: &[TargetConfig]) -> Changes {
-        let before: BTreeMap<&str, &TargetConfig> =
+    pub fn between(old: &[Arc<TargetConfig>], new: &[Arc<TargetConfig>]) -> Changes {
+        let before: BTreeMap<&str, &Arc<TargetConfig>> =
             old.iter().map(|t| (t.name.as_str(), t)).collect();
-        let after: BTreeMap<&str, &TargetConfig> =
+        let after: BTreeMap<&str, &Arc<TargetConfig>> =
             new.iter().map(|t| (t.name.as_str(), t)).collect();
         let mut changes = Changes::default();
         for (name, t) in &after {

@@ -9,9 +9,9 @@ use crate::probe::container::ContainerProbe;
 use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
 use leakhound_core::config::TargetConfig;
+use std::sync::Arc;
 use leakhound_core::{Metrics, Sample};
 use leakhound_http::HttpError;
-use rand::Rng;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -28,7 +28,7 @@ pub struct Probed {
 /// merged into one sample.
 #[derive(Debug)]
 pub struct TargetProber {
-    target: TargetConfig,
+    target: Arc<TargetConfig>,
     url: Option<UrlProbe>,
     process: Option<ProcessProbe>,
     container: Option<ContainerProbe>,
@@ -46,10 +46,15 @@ impl<T> Drop for AbortOnDrop<T> {
 
 impl TargetProber {
     pub fn new(target: &TargetConfig) -> Result<TargetProber, AgentError> {
+        Self::shared(Arc::new(target.clone()))
+    }
+
+    /// A prober of a target the fleet holds (no copy of its config).
+    pub fn shared(target: Arc<TargetConfig>) -> Result<TargetProber, AgentError> {
         let url = match &target.url {
             Some(u) => {
                 Some(
-                    UrlProbe::new(target, u.clone()).map_err(|source| AgentError::Client {
+                    UrlProbe::new(&target, u.clone()).map_err(|source| AgentError::Client {
                         target: target.name.clone(),
                         source,
                     })?,
@@ -64,10 +69,11 @@ impl TargetProber {
             })?),
             None => None,
         };
+        let process = target.process.clone().map(ProcessProbe::new);
         Ok(TargetProber {
-            target: target.clone(),
+            target,
             url,
-            process: target.process.clone().map(ProcessProbe::new),
+            process,
             container,
             clock: Clock::system(),
         })
@@ -187,12 +193,38 @@ impl TargetProber {
     }
 }
 
-fn jitter(max: Duration) -> Duration {
-    if max.is_zero() {
+/// Probes of a large fleet start spread over this much time per target (10 000 targets: 100 s,
+/// i.e. the whole interval), so they never come all at once.
+const SPREAD_PER_TARGET: Duration = Duration::from_millis(10);
+/// Start times are multiples of this (when the spread is at least a second), so the probes due
+/// together wake the runtime together.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The window a fleet of `targets` spreads its probes over: `jitter` for a few targets (the
+/// first samples come quickly), 10 ms per target for many, never more than the interval.
+pub(crate) fn spread(targets: usize, jitter: Duration, interval: Duration) -> Duration {
+    let by_size = SPREAD_PER_TARGET.saturating_mul(u32::try_from(targets).unwrap_or(u32::MAX));
+    jitter.max(by_size).min(interval)
+}
+
+/// Where in `window` a target's probes fall: a stable hash of its name (the same after a
+/// restart or a reload, as Prometheus places its scrapes), in whole [`TICK`]s for windows of a
+/// second or more.
+fn phase(name: &str, window: Duration) -> Duration {
+    let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    if window_ms == 0 {
         return Duration::ZERO;
     }
-    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-    Duration::from_millis(rand::rng().random_range(0..=ms))
+    // FNV-1a: stable across builds, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let tick = u64::try_from(TICK.as_millis()).unwrap_or(100);
+    if window_ms >= 10 * tick {
+        Duration::from_millis(hash % (window_ms / tick) * tick)
+    } else {
+        Duration::from_millis(hash % window_ms)
+    }
 }
 
 /// The next slot of a fixed-rate schedule: one interval after the last, or — after a probe
@@ -214,16 +246,17 @@ fn next_slot(
 /// Probe with `prober` on its schedule until `shutdown` turns true or the consumer is gone.
 async fn run_prober(
     mut prober: TargetProber,
+    spread: Duration,
     tx: mpsc::Sender<Probed>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let interval = prober.target().interval;
-    let jitter_max = prober.target().jitter.min(interval / 2);
-    // Spread the first probes of many targets over the jitter window, then keep each target on
-    // a fixed-rate schedule (`base`) with a small jitter per probe. Adding the jitter to the
-    // schedule itself made every period a random quarter-jitter longer (5.25 s instead of 5 s
-    // on average) and slowly spread a fleet's probes out.
-    let mut base = tokio::time::Instant::now() + jitter(jitter_max);
+    // The first probe at the target's place in the fleet's spread, then a fixed-rate schedule
+    // (`base`): exactly `interval` apart, so the fleet stays spread as it started. (Random
+    // jitter per probe made every period a random quarter-jitter longer and un-batched the
+    // wake-ups; starting a fleet within the jitter alone sent 10 000 probes in 2 s, every
+    // 15 s: 8 200 of them timed out in scripts/bench/fleet, and 300 MB of connections.)
+    let mut base = tokio::time::Instant::now() + phase(&prober.target().name, spread);
     let mut next = base;
     loop {
         tokio::select! {
@@ -248,7 +281,7 @@ async fn run_prober(
             break;
         }
         base = next_slot(base, interval, tokio::time::Instant::now());
-        next = base + jitter(jitter_max) / 4;
+        next = base;
     }
 }
 
@@ -272,7 +305,9 @@ pub fn spawn_probers(
     }
     let mut set = JoinSet::new();
     for prober in probers {
-        set.spawn(run_prober(prober, tx.clone(), shutdown.clone()));
+        let t = prober.target();
+        let window = spread(targets.len(), t.jitter, t.interval);
+        set.spawn(run_prober(prober, window, tx.clone(), shutdown.clone()));
     }
     Ok(set)
 }
@@ -309,7 +344,7 @@ impl ProberPool {
     /// Probe exactly `wanted`. A target whose prober cannot be made (e.g. a malformed Docker
     /// host) is not started; its error comes back with its name. A removed target's probe in
     /// flight is abandoned.
-    pub fn apply(&mut self, wanted: &[TargetConfig]) -> Vec<(String, AgentError)> {
+    pub fn apply(&mut self, wanted: &[Arc<TargetConfig>]) -> Vec<(String, AgentError)> {
         let keep: HashMap<&str, u64> = wanted
             .iter()
             .map(|t| (t.name.as_str(), config_hash(t)))
@@ -321,10 +356,15 @@ impl ProberPool {
             if self.running.contains_key(&t.name) {
                 continue;
             }
-            match TargetProber::new(t) {
+            match TargetProber::shared(t.clone()) {
                 Ok(prober) => {
-                    let task =
-                        tokio::spawn(run_prober(prober, self.tx.clone(), self.shutdown.clone()));
+                    let window = spread(wanted.len(), t.jitter, t.interval);
+                    let task = tokio::spawn(run_prober(
+                        prober,
+                        window,
+                        self.tx.clone(),
+                        self.shutdown.clone(),
+                    ));
                     self.running
                         .insert(t.name.clone(), (config_hash(t), AbortOnDrop(task)));
                 }
@@ -358,19 +398,49 @@ impl ProberPool {
 mod tests {
     use super::*;
 
-    /// Regression: the per-probe jitter used to be added to the schedule itself, so a 5 s
-    /// interval with 2 s jitter averaged 5.25 s (190 samples/s instead of 200 at 1000 targets).
+    /// Regression: jitter used to be added to the schedule itself, so a 5 s interval with 2 s
+    /// jitter averaged 5.25 s (190 samples/s instead of 200 at 1000 targets).
     #[test]
-    fn the_schedule_keeps_the_interval_whatever_the_jitter() {
+    fn the_schedule_keeps_the_interval_however_late_the_probes_run() {
         let interval = Duration::from_secs(5);
         let start = tokio::time::Instant::now();
         let mut base = start;
-        for _ in 0..1000 {
-            // Each probe starts up to 500 ms late (jitter) and takes 30 ms.
-            let now = base + jitter(Duration::from_millis(500)) + Duration::from_millis(30);
+        for i in 0..1000u64 {
+            // Each probe runs up to 500 ms late (a busy runtime) and takes 30 ms.
+            let now = base + Duration::from_millis(i * 7919 % 500 + 30);
             base = next_slot(base, interval, now);
         }
         assert_eq!(base - start, interval * 1000);
+    }
+
+    /// A few targets start within `jitter`; a fleet's start spreads over its interval, evenly,
+    /// in whole ticks, each target at the same place every time.
+    #[test]
+    fn a_fleet_spreads_its_probes_over_the_interval() {
+        let (jitter, interval) = (Duration::from_secs(1), Duration::from_secs(15));
+        assert_eq!(spread(1, jitter, interval), jitter);
+        assert_eq!(spread(300, jitter, interval), Duration::from_secs(3));
+        assert_eq!(spread(10_000, jitter, interval), interval);
+        assert_eq!(spread(5, Duration::from_secs(60), interval), interval);
+
+        let window = spread(10_000, jitter, interval);
+        let mut per_second = [0u32; 15];
+        for i in 0..10_000 {
+            let name = format!("svc-{i:05}");
+            let p = phase(&name, window);
+            assert!(p < window);
+            assert_eq!(p.as_millis() % TICK.as_millis(), 0);
+            assert_eq!(p, phase(&name, window), "stable");
+            per_second[p.as_secs() as usize] += 1;
+        }
+        // 667 a second if even; no second more than 15 % off.
+        assert!(
+            per_second.iter().all(|&n| (567..=767).contains(&n)),
+            "{per_second:?}"
+        );
+        // Short windows (tests, tiny intervals) are not rounded to ticks.
+        assert!(phase("a", Duration::from_millis(50)) < Duration::from_millis(50));
+        assert_eq!(phase("a", Duration::ZERO), Duration::ZERO);
     }
 
     #[test]

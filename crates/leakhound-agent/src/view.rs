@@ -115,7 +115,14 @@ impl AgentView {
         match &event {
             AgentEvent::Sample(s) => {
                 if let Ok(mut map) = self.0.latest.write() {
-                    map.insert(s.target.clone(), s.clone());
+                    // In place: the slot's strings are reused (200 samples a second at 1000
+                    // targets; a fresh clone was three allocations each).
+                    match map.get_mut(&s.target) {
+                        Some(slot) => slot.clone_from(s),
+                        None => {
+                            map.insert(s.target.clone(), s.clone());
+                        }
+                    }
                 }
             }
             AgentEvent::Transition(t) => {
@@ -176,7 +183,11 @@ impl AgentView {
     /// The watched set changed: `targets` are watched now, with their labels; the latest
     /// samples of `removed` are dropped (their history stays in the store). Only the agent
     /// calls this.
-    pub fn set_targets(&self, targets: &[TargetConfig], removed: &[String]) {
+    pub fn set_targets<T: std::ops::Deref<Target = TargetConfig>>(
+        &self,
+        targets: &[T],
+        removed: &[String],
+    ) {
         if let Ok(mut slot) = self.0.targets.write() {
             *slot = targets.iter().map(|t| t.name.clone()).collect();
         }
