@@ -579,16 +579,32 @@ async fn write_batches(
         if batch.is_empty() {
             continue;
         }
-        let samples: Vec<Sample> = batch.iter().map(|p| p.sample.clone()).collect();
-        let result = db
+        // The samples go to the writer thread and come back (a failed batch is retried).
+        let (samples, at): (Vec<Sample>, Vec<Instant>) =
+            batch.drain(..).map(|p| (p.sample, p.at)).unzip();
+        let n = samples.len();
+        let written = db
             .write(move |store| {
                 let r = store.insert(&samples);
-                drop(samples);
                 // Large probe bodies come and go on the runtime; give their freed pages back.
                 crate::memory::release_free_memory_every(Duration::from_secs(30));
-                r
+                Ok((r, samples))
             })
             .await;
+        let (result, samples) = match written {
+            Ok(pair) => pair,
+            Err(e) => {
+                // The writer thread is gone (it only ends after this task): nothing can store them.
+                tracing::error!("cannot store {n} samples: {e}");
+                return Err(e.into());
+            }
+        };
+        batch.extend(
+            samples
+                .into_iter()
+                .zip(at)
+                .map(|(sample, at)| Probed { sample, at }),
+        );
         match result {
             Ok(()) => {
                 let now = Instant::now();
