@@ -2,12 +2,14 @@
 //! ending now (so `leakhound report --since 30d` covers all of it).
 //!
 //! ```sh
-//! cargo run --release -p leakhound-store --example gen_store -- OUT.db [TARGETS] [DAYS] [INTERVAL_S]
+//! cargo run --release -p leakhound-store --example gen_store -- OUT.db [TARGETS] [DAYS] [INTERVAL_S] [TAIL_MIN]
 //! # defaults: 100 targets, 30 days, 30 s  →  8,640,000 samples (~1.2 GB, ~30 s)
 //! ```
 //!
 //! The database is created through `Store::open` (the real schema), then the rows are
-//! written in one transaction with one prepared statement (and indexed by `Store::pass_tail`), interleaved by time the way the agent
+//! written in one transaction with one prepared statement and indexed by `Store::pass_tail`,
+//! except the last TAIL_MIN minutes (default 5), left in the unindexed tail as in a running
+//! agent's store, interleaved by time the way the agent
 //! writes them (every target's sample at t, then at t + interval). Values are deterministic:
 //! target i % 4 == 0 is flat (~800), 1 follows a daily load curve (800–2200), 2 leaks slowly
 //! (+5/h), 3 leaks fast (+150/h) and is "restarted" every 2 days (a saw-tooth up to ~7500);
@@ -26,7 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(out) = args.first().map(PathBuf::from) else {
         return Err(
-            "usage: gen_store OUT.db [TARGETS=100] [DAYS=30] [INTERVAL_S=30] (end = now)".into(),
+            "usage: gen_store OUT.db [TARGETS=100] [DAYS=30] [INTERVAL_S=30] [TAIL_MIN=5] (end = now)"
+                .into(),
         );
     };
     let number = |i: usize, default: i64| -> Result<i64, String> {
@@ -38,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let targets = number(1, 100)?;
     let days = number(2, 30)?;
     let interval_ms = number(3, 30)? * 1000;
+    let tail_ms = number(4, 5)? * 60_000;
     if out.exists() {
         return Err(format!("'{}' exists; delete it first", out.display()).into());
     }
@@ -48,9 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     drop(Store::open(&out)?);
     let started = Instant::now();
-    let mut conn = rusqlite::Connection::open(&out)?;
-    conn.pragma_update(None, "synchronous", "OFF")?;
-    conn.pragma_update(None, "cache_size", -262_144)?; // 256 MiB
+    let connect = || -> rusqlite::Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(&out)?;
+        conn.pragma_update(None, "synchronous", "OFF")?;
+        conn.pragma_update(None, "cache_size", -262_144)?; // 256 MiB
+        Ok(conn)
+    };
+    let mut conn = connect()?;
     let tx = conn.transaction()?;
     for i in 0..targets {
         tx.execute(
@@ -58,23 +66,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rusqlite::params![i + 1, format!("svc-{i:03}")],
         )?;
     }
+    tx.commit()?;
+    // All but the last TAIL_MIN minutes, indexed and summed as the agent's passes do; then the
+    // rest, left in the tail (a running agent's store holds 0–10 minutes there).
+    let tail_steps = (tail_ms / interval_ms).min(steps);
+    let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
+    write_steps(&mut conn, targets, start_ms, interval_ms, 0..steps - tail_steps, &mut rng)?;
+    drop(conn);
+    let written = started.elapsed();
+    Store::open(&out)?.pass_tail()?; // (opening passes the tail already)
+    let indexed = started.elapsed() - written;
+    let mut conn = connect()?;
+    write_steps(&mut conn, targets, start_ms, interval_ms, steps - tail_steps..steps, &mut rng)?;
+    conn.execute(
+        "UPDATE sample_mark SET floor_ms = min(floor_ms, (SELECT min(ts_ms) FROM samples \
+         WHERE rowid > (SELECT row FROM sample_mark)))",
+        [],
+    )?;
+    println!(
+        "wrote {} samples ({targets} targets × {steps} steps of {}s over {days}d, the last \
+         {tail_steps} steps left in the tail) to {} in {:.1}s, indexed in {:.1}s",
+        targets * steps,
+        interval_ms / 1000,
+        out.display(),
+        (started.elapsed() - indexed).as_secs_f64(),
+        indexed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Write the samples of `steps` (every target's sample at each step) in one transaction.
+fn write_steps(
+    conn: &mut rusqlite::Connection,
+    targets: i64,
+    start_ms: i64,
+    interval_ms: i64,
+    steps: std::ops::Range<i64>,
+    rng: &mut u64,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare(
             "INSERT INTO samples(target_id, ts_ms, up, error, latency_ms, source, goroutines, \
              alloc_bytes, total_alloc_bytes, sys_bytes, heap_bytes, num_gc, rss_bytes) \
              VALUES (?1, ?2, ?3, ?4, ?5, 'health', ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
-        let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-        for step in 0..steps {
+        for step in steps {
             let base = start_ms + step * interval_ms;
             let hours = (step * interval_ms) as f64 / 3_600_000.0;
             for i in 0..targets {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let noise = (rng % 1000) as f64 / 1000.0 - 0.5; // -0.5 .. 0.5
+                *rng ^= *rng << 13;
+                *rng ^= *rng >> 7;
+                *rng ^= *rng << 17;
+                let noise = (*rng % 1000) as f64 / 1000.0 - 0.5; // -0.5 .. 0.5
                 let ts = base + (i * 37 % 1000); // targets are probed a little apart
-                if rng % 1000 == 7 {
+                if *rng % 1000 == 7 {
                     stmt.execute(rusqlite::params![
                         i + 1,
                         ts,
@@ -122,19 +168,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    tx.commit()?;
-    drop(conn);
-    let written = started.elapsed();
-    // Index the rows and sum them into the rollups, as the agent's passes do.
-    Store::open(&out)?.pass_tail()?; // (opening passes the tail already)
-    println!(
-        "wrote {} samples ({targets} targets × {steps} steps of {}s over {days}d) to {} in {:.1}s, \
-         indexed in {:.1}s more",
-        targets * steps,
-        interval_ms / 1000,
-        out.display(),
-        written.as_secs_f64(),
-        (started.elapsed() - written).as_secs_f64()
-    );
-    Ok(())
+    tx.commit()
 }
