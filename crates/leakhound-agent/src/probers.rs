@@ -9,10 +9,10 @@ use crate::probe::container::ContainerProbe;
 use crate::probe::process::ProcessProbe;
 use crate::probe::{ProbeError, UrlProbe};
 use leakhound_core::config::TargetConfig;
-use std::sync::Arc;
 use leakhound_core::{Metrics, Sample};
 use leakhound_http::HttpError;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -51,17 +51,16 @@ impl TargetProber {
 
     /// A prober of a target the fleet holds (no copy of its config).
     pub fn shared(target: Arc<TargetConfig>) -> Result<TargetProber, AgentError> {
-        let url = match &target.url {
-            Some(u) => {
-                Some(
-                    UrlProbe::new(&target, u.clone()).map_err(|source| AgentError::Client {
+        let url =
+            match &target.url {
+                Some(u) => Some(UrlProbe::new(&target, u.clone()).map_err(|source| {
+                    AgentError::Client {
                         target: target.name.clone(),
                         source,
-                    })?,
-                )
-            }
-            None => None,
-        };
+                    }
+                })?),
+                None => None,
+            };
         let container = match &target.container {
             Some(c) => Some(ContainerProbe::new(c).map_err(|source| AgentError::Docker {
                 target: target.name.clone(),

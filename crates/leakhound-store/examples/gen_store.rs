@@ -71,13 +71,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // rest, left in the tail (a running agent's store holds 0–10 minutes there).
     let tail_steps = (tail_ms / interval_ms).min(steps);
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-    write_steps(&mut conn, targets, start_ms, interval_ms, 0..steps - tail_steps, &mut rng)?;
+    write_steps(
+        &mut conn,
+        targets,
+        start_ms,
+        interval_ms,
+        0..steps - tail_steps,
+        &mut rng,
+    )?;
     drop(conn);
     let written = started.elapsed();
     Store::open(&out)?.pass_tail()?; // (opening passes the tail already)
     let indexed = started.elapsed() - written;
     let mut conn = connect()?;
-    write_steps(&mut conn, targets, start_ms, interval_ms, steps - tail_steps..steps, &mut rng)?;
+    write_steps(
+        &mut conn,
+        targets,
+        start_ms,
+        interval_ms,
+        steps - tail_steps..steps,
+        &mut rng,
+    )?;
     conn.execute(
         "UPDATE sample_mark SET floor_ms = min(floor_ms, (SELECT min(ts_ms) FROM samples \
          WHERE rowid > (SELECT row FROM sample_mark)))",
