@@ -309,8 +309,8 @@ mod tests {
 
     #[test]
     fn changes_are_by_name_and_settings() {
-        let old = [target("a", 1), target("b", 2), target("c", 3)];
-        let new = [target("a", 1), target("b", 20), target("d", 4)];
+        let old = [target("a", 1), target("b", 2), target("c", 3)].map(Arc::new);
+        let new = [target("a", 1), target("b", 20), target("d", 4)].map(Arc::new);
         let c = Changes::between(&old, &new);
         assert_eq!(c.added, ["d"]);
         assert_eq!(c.removed, ["c"]);
@@ -327,7 +327,7 @@ mod tests {
     fn a_fleet_is_shared_by_its_clones() {
         let fleet = Fleet::new(vec![target("a", 1)]);
         let other = fleet.clone();
-        fleet.set(vec![target("b", 2)]);
+        fleet.set(vec![Arc::new(target("b", 2))]);
         assert!(other.get("a").is_none());
         assert_eq!(other.get("b").unwrap().name, "b");
     }
