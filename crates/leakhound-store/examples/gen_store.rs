@@ -93,8 +93,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut rng,
     )?;
     conn.execute(
-        "UPDATE sample_mark SET floor_ms = min(floor_ms, (SELECT min(ts_ms) FROM samples \
-         WHERE rowid > (SELECT row FROM sample_mark)))",
+        "UPDATE sample_mark SET floor_ms = min(floor_ms, coalesce((SELECT min(ts_ms) \
+         FROM samples WHERE rowid > (SELECT row FROM sample_mark)), floor_ms))",
         [],
     )?;
     println!(
