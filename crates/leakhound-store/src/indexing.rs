@@ -329,17 +329,21 @@ mod tests {
             )
             .unwrap();
         assert_eq!(tail, 20);
-        let before = (
-            times(&store, "a"),
-            store.count(Some("a")).unwrap(),
-            store.stored_range("a").unwrap(),
-            store
-                .peak_series("a", 0, 30 * 60_000, 300_000, false)
-                .unwrap(),
-            store
-                .remote_write_backlog("a", Some(25 * 60_000), 0, 3)
-                .unwrap(),
-        );
+        // Everything a reader asks of one target.
+        let reads = |store: &Store| {
+            (
+                times(store, "a"),
+                store.count(Some("a")).unwrap(),
+                store.stored_range("a").unwrap(),
+                store
+                    .peak_series("a", 0, 30 * 60_000, 300_000, false)
+                    .unwrap(),
+                store
+                    .remote_write_backlog("a", Some(25 * 60_000), 0, 3)
+                    .unwrap(),
+            )
+        };
+        let before = reads(&store);
         assert_eq!(before.0, (0..30).map(|i| i * 60_000).collect::<Vec<_>>());
         assert_eq!(before.1, 30);
         assert_eq!(before.2, Some((0, 29 * 60_000)));
@@ -348,17 +352,7 @@ mod tests {
         assert_eq!(before.4.samples[2].ts_ms, 29 * 60_000);
         assert_eq!(before.4.skipped, 1);
         store.pass_tail().unwrap();
-        let after = (
-            times(&store, "a"),
-            store.count(Some("a")).unwrap(),
-            store.stored_range("a").unwrap(),
-            store
-                .peak_series("a", 0, 30 * 60_000, 300_000, false)
-                .unwrap(),
-            store
-                .remote_write_backlog("a", Some(25 * 60_000), 0, 3)
-                .unwrap(),
-        );
+        let after = reads(&store);
         assert_eq!(before, after);
     }
 
