@@ -220,6 +220,9 @@ impl Store {
     /// [`Store::pass_tail`] when [`PASS_EVERY`] has gone by since the last pass.
     pub fn pass_if_due(&mut self) -> Result<(), StoreError> {
         if self.layout == Layout::Batched && self.pacer.last.elapsed() >= PASS_EVERY {
+            // A failing pass (a full disk) is tried again after another PASS_EVERY, not on
+            // every batch.
+            self.pacer.last = Instant::now();
             let started = Instant::now();
             let rows = self.pass_tail()?;
             tracing::debug!(rows, took = ?started.elapsed(), "indexed the newest samples");
