@@ -10,7 +10,8 @@
 //! Why: with an index (or rollup row) per target kept up to date on every commit, each commit
 //! rewrites one index leaf and one rollup page per target it holds — a whole page in the WAL,
 //! then again at the checkpoint — for one sample each. A pass writes each target's leaf once for
-//! all of its samples of the last ten minutes (120 at 5 s). See BENCHMARKS.md, "bytes written".
+//! all of its samples of the last ten minutes (120 at 5 s). See BENCHMARKS.md, "Issue 16:
+//! append, then index in passes".
 //!
 //! Readers see a target's rows as the indexed ones (through `sample_index`) plus the tail's (a
 //! scan of the rows after the mark, skipped when the range ends at or before `floor_ms`): the
