@@ -359,12 +359,7 @@ impl Alerting {
             }
         };
         let firing = serde_json::to_string(&self.firing).unwrap_or_default();
-        let hash = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (&json, &firing).hash(&mut h);
-            h.finish()
-        };
+        let hash = crate::fleet::fingerprint(&(&json, &firing));
         if self.last_saved_hash == Some(hash) {
             return;
         }

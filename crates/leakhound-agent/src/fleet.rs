@@ -13,6 +13,15 @@ use leakhound_core::config::{Config, Shard, TargetConfig};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+/// A 64-bit digest of `value`, to tell whether it changed without keeping a copy (a target's
+/// config, a discovered list, the alert snapshot).
+pub(crate) fn fingerprint<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
 /// The targets being watched now; cheap to clone (all clones see the same list).
 #[derive(Debug, Clone, Default)]
 pub struct Fleet(Arc<RwLock<Arc<Watched>>>);

@@ -284,13 +284,6 @@ async fn run_prober(
     }
 }
 
-fn config_hash(target: &TargetConfig) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    target.hash(&mut h);
-    h.finish()
-}
-
 /// Start one probing task per target. Each stops when `shutdown` turns true; when all have
 /// stopped, `tx` is dropped and the consumer sees the end of the stream.
 pub fn spawn_probers(
@@ -346,7 +339,7 @@ impl ProberPool {
     pub fn apply(&mut self, wanted: &[Arc<TargetConfig>]) -> Vec<(String, AgentError)> {
         let keep: HashMap<&str, u64> = wanted
             .iter()
-            .map(|t| (t.name.as_str(), config_hash(t)))
+            .map(|t| (t.name.as_str(), crate::fleet::fingerprint(&**t)))
             .collect();
         self.running
             .retain(|name, (hash, _)| keep.get(name.as_str()) == Some(hash));
@@ -364,8 +357,10 @@ impl ProberPool {
                         self.tx.clone(),
                         self.shutdown.clone(),
                     ));
-                    self.running
-                        .insert(t.name.clone(), (config_hash(t), AbortOnDrop(task)));
+                    self.running.insert(
+                        t.name.clone(),
+                        (crate::fleet::fingerprint(&**t), AbortOnDrop(task)),
+                    );
                 }
                 Err(e) => failed.push((t.name.clone(), e)),
             }

@@ -124,12 +124,7 @@ impl History {
     }
 
     pub fn target_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
-        self.run(|c| {
-            c.query_row("SELECT id FROM targets WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
-        })
+        self.store.stored_target_id(name)
     }
 
     /// The time of a target's first sample.

@@ -92,12 +92,7 @@ impl Publisher {
     /// listens any more).
     pub(crate) async fn publish(&mut self, mut targets: Vec<TargetConfig>) -> bool {
         targets.sort_by(|a, b| a.name.cmp(&b.name));
-        let fingerprint = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            targets.hash(&mut h);
-            (h.finish(), targets.len())
-        };
+        let fingerprint = (crate::fleet::fingerprint(&targets), targets.len());
         if self.last == Some(fingerprint) {
             return !self.stopping();
         }
