@@ -82,10 +82,10 @@ impl Fleet {
 }
 
 /// Where the targets come from; [`Sources::wanted`] is what the agent should watch.
-#[derive(Debug, Clone)]
 ///
 /// Every target is held once, behind an `Arc`: the sources, the wanted list, the fleet and the
 /// prober share it (10 000 targets held four times were ~100 MB).
+#[derive(Debug, Clone)]
 pub struct Sources {
     configured: Vec<Arc<TargetConfig>>,
     /// Discovery blocks in config order; the set each last reported (`None`: not yet).
