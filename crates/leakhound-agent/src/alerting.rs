@@ -36,6 +36,8 @@ const FULL_RESOLUTION_MS: i64 = 3 * 60_000;
 /// Older samples are thinned to this many per rule window: the trend fits use at most 80
 /// points, so keeping every 5 s sample of 30 minutes only costs memory and time.
 const THINNED_POINTS: i64 = 80;
+/// A window's vector grows by this many points when full.
+const GROW_POINTS: usize = 16;
 /// Thinning runs at most this often per target.
 const COMPACT_EVERY_MS: i64 = 60_000;
 
@@ -53,7 +55,12 @@ impl Window {
         // newest point needs it (a fleet that is all down would otherwise keep 30 minutes of
         // error texts per target).
         if let Some(previous) = self.points.last_mut() {
-            previous.error = None;
+            previous.clear_error();
+        }
+        // Grown by a few points at a time, not doubled: ten thousand windows at twice their
+        // length would waste tens of megabytes.
+        if self.points.len() == self.points.capacity() {
+            self.points.reserve_exact(GROW_POINTS);
         }
         self.points.push(Point::from(sample));
         if now - self.last_compact_ms >= COMPACT_EVERY_MS {
@@ -76,8 +83,8 @@ impl Window {
                 }
                 keep
             });
-            if self.points.capacity() > 2 * self.points.len() + 16 {
-                self.points.shrink_to(self.points.len() + 16);
+            if self.points.capacity() > self.points.len() + 2 * GROW_POINTS {
+                self.points.shrink_to(self.points.len() + GROW_POINTS);
             }
         }
     }
@@ -351,7 +358,7 @@ impl Alerting {
 
     /// Save the engine's state (call at shutdown).
     pub async fn save(&mut self) {
-        let json = match serde_json::to_string(&self.engine.snapshot()) {
+        let json = match serde_json::to_string(&self.engine.snapshot_ref()) {
             Ok(j) => j,
             Err(e) => {
                 tracing::error!("cannot serialize the alert state: {e}");
@@ -585,9 +592,12 @@ mod tests {
             "{old:?}"
         );
         assert!(old.len() >= 60 && old.len() <= 80, "{}", old.len());
-        assert!(w.points.iter().all(|p| p.error.is_none()));
+        assert!(w
+            .points
+            .iter()
+            .all(|p| leakhound_core::rules::Observation::error(p).is_none()));
         assert!(
-            w.points.capacity() <= 2 * w.points.len() + 16,
+            w.points.capacity() <= w.points.len() + 2 * GROW_POINTS,
             "capacity {} for {} points",
             w.points.capacity(),
             w.points.len()

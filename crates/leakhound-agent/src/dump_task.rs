@@ -12,12 +12,12 @@
 //! [`DumpState`] is what the agent's ingest loop remembers per target to decide what to ask for.
 
 use crate::dumps::{unavailable, DumpHistory};
+use crate::evidence::target_client;
 use crate::fleet::Fleet;
 use goroutine_dump::Bucket;
 use leakhound_core::config::{Config, TargetConfig};
 use leakhound_core::rules::{DumpClass, DumpVerdict};
 use leakhound_core::Sample;
-use leakhound_http::{HttpClient, HttpOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -50,9 +50,6 @@ struct Task {
     config: Arc<Config>,
     fleet: Fleet,
     histories: HashMap<String, DumpHistory>,
-    /// A client per target, with the auth and headers it was made with (a reload may change
-    /// them).
-    clients: HashMap<String, (TargetConfig, HttpClient)>,
     /// Whether a target serves `/debug/pprof/goroutineleak` (learnt on the first reference).
     leak_profile: HashMap<String, bool>,
     verdicts: mpsc::Sender<VerdictMessage>,
@@ -73,7 +70,6 @@ pub fn spawn(
         config,
         fleet,
         histories: HashMap::new(),
-        clients: HashMap::new(),
         leak_profile: HashMap::new(),
         verdicts: vtx,
     };
@@ -112,7 +108,6 @@ impl Task {
             }
             DumpRequest::Gone { target } => {
                 self.histories.remove(&target);
-                self.clients.remove(&target);
                 self.leak_profile.remove(&target);
             }
             DumpRequest::Reference { target, at_ms } => {
@@ -182,23 +177,6 @@ impl Task {
         self.fleet.get(name)
     }
 
-    fn client(&mut self, target: &TargetConfig) -> Result<HttpClient, Failure> {
-        if let Some((made_for, c)) = self.clients.get(&target.name) {
-            if made_for.auth == target.auth && made_for.headers == target.headers {
-                return Ok(c.clone());
-            }
-        }
-        let c = HttpClient::new(&HttpOptions {
-            timeout: self.config.actions.evidence.timeout,
-            auth: target.auth.clone(),
-            headers: target.headers.clone(),
-        })
-        .map_err(|e| e.to_string())?;
-        self.clients
-            .insert(target.name.clone(), (target.clone(), c.clone()));
-        Ok(c)
-    }
-
     /// GET a profile of `target` and bucketize it off the async runtime. `header`: the first
     /// bytes the text profile must start with (`None`: any dump format).
     async fn fetch(
@@ -210,7 +188,7 @@ impl Task {
         let Some(url) = target.pprof_url(path) else {
             return Err("the target has no URL, so there is no /debug/pprof to ask".into());
         };
-        let client = self.client(target)?;
+        let client = target_client(target, self.config.actions.evidence.timeout)?;
         let max = self.config.actions.evidence.max_profile_bytes;
         let (status, body) = client.get_bytes(&url, max).await.map_err(|e| {
             format!("no goroutine profile ({e}); does the service import net/http/pprof?")
@@ -359,7 +337,6 @@ mod tests {
             fleet: Fleet::new(config.targets.clone()),
             config: Arc::new(config),
             histories: HashMap::new(),
-            clients: HashMap::new(),
             leak_profile: HashMap::new(),
             verdicts: vtx,
         };

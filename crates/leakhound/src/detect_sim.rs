@@ -366,13 +366,7 @@ pub fn run(s: &Scenario) -> Outcome {
         t += STEP_MS;
         let buckets = service.step(t);
         let goroutines: u64 = buckets.iter().map(|b| b.count).sum();
-        window.push_back(Point {
-            ts_ms: t,
-            goroutines: Some(goroutines),
-            memory_bytes: None,
-            error: None,
-            up: true,
-        });
+        window.push_back(Point::up(t, Some(goroutines), None));
         while window.front().is_some_and(|p| p.ts_ms <= t - keep) {
             window.pop_front();
         }

@@ -65,7 +65,7 @@ mod silence;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{ActiveAlert, DumpPolicy, EngineSnapshot, RuleEngine};
+pub use engine::{ActiveAlert, DumpPolicy, EngineSnapshot, RuleEngine, SnapshotRef};
 pub use point::{Observation, Point};
 pub use silence::{glob_match, Silence, Silences};
 

@@ -27,30 +27,61 @@ impl Observation for Sample {
     }
 }
 
-/// A sample reduced to what the rules read: 56 bytes instead of a [`Sample`]'s 300 and more,
-/// for the windows the agent keeps of every target (1000 targets × 30 minutes).
+/// A sample reduced to what the rules read, in 40 bytes instead of a [`Sample`]'s 300 and
+/// more: the agent keeps 30 minutes of them for every target (10 000 targets × ~100 points).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     pub ts_ms: i64,
-    pub goroutines: Option<u64>,
-    pub memory_bytes: Option<u64>,
-    /// Why the target was down; `None` when up.
-    pub error: Option<Box<str>>,
-    pub up: bool,
+    /// [`NONE`] when the sample had none (a count of `u64::MAX` is kept as `u64::MAX - 1`).
+    goroutines: u64,
+    memory_bytes: u64,
+    /// Why the target was down; `None` when up. A thin box: 8 bytes, not 16.
+    error: Option<Box<Box<str>>>,
+    up: bool,
+}
+
+/// The stored form of a missing value.
+const NONE: u64 = u64::MAX;
+
+fn pack(v: Option<u64>) -> u64 {
+    v.map_or(NONE, |v| v.min(NONE - 1))
+}
+
+impl Point {
+    /// A target that answered at `ts_ms` with these values.
+    pub fn up(ts_ms: i64, goroutines: Option<u64>, memory_bytes: Option<u64>) -> Point {
+        Point {
+            ts_ms,
+            goroutines: pack(goroutines),
+            memory_bytes: pack(memory_bytes),
+            error: None,
+            up: true,
+        }
+    }
+
+    /// A target that did not answer at `ts_ms`, and why (if known).
+    pub fn down(ts_ms: i64, error: Option<&str>) -> Point {
+        Point {
+            ts_ms,
+            goroutines: NONE,
+            memory_bytes: NONE,
+            error: error.map(|e| Box::new(Box::from(e))),
+            up: false,
+        }
+    }
+
+    /// Forget the error text (the engine reads it once, from the newest point).
+    pub fn clear_error(&mut self) {
+        self.error = None;
+    }
 }
 
 impl From<&Sample> for Point {
     fn from(s: &Sample) -> Point {
-        Point {
-            ts_ms: s.ts_ms,
-            goroutines: s.metrics.goroutines,
-            memory_bytes: s.metrics.memory_used_bytes(),
-            error: if s.up {
-                None
-            } else {
-                s.error.as_deref().map(Box::from)
-            },
-            up: s.up,
+        if s.up {
+            Point::up(s.ts_ms, s.metrics.goroutines, s.metrics.memory_used_bytes())
+        } else {
+            Point::down(s.ts_ms, s.error.as_deref())
         }
     }
 }
@@ -63,13 +94,14 @@ impl Observation for Point {
         self.up
     }
     fn error(&self) -> Option<&str> {
-        self.error.as_deref()
+        self.error.as_deref().map(|e| &**e)
     }
     fn value(&self, metric: Metric) -> Option<u64> {
-        match metric {
+        let v = match metric {
             Metric::Goroutines => self.goroutines,
             Metric::Memory => self.memory_bytes,
-        }
+        };
+        (v != NONE).then_some(v)
     }
 }
 
@@ -98,6 +130,10 @@ mod tests {
             assert_eq!(p.value(m), s.value(m));
         }
         assert_eq!(p.error(), None, "an up sample carries no error");
-        assert!(std::mem::size_of::<Point>() <= 64);
+        assert_eq!(std::mem::size_of::<Point>(), 40);
+        // The one value that cannot be stored reads as the largest that can.
+        let huge = Point::up(1, Some(u64::MAX), Some(0));
+        assert_eq!(huge.value(Metric::Goroutines), Some(u64::MAX - 1));
+        assert_eq!(huge.value(Metric::Memory), Some(0));
     }
 }

@@ -587,6 +587,8 @@ fn snapshot_and_restore_do_not_refire() {
     let t = d.run(0, 30 * S, 10, |ts| g(ts, 6000));
     assert_eq!(d.count("goroutines_urgent", TransitionKind::Firing), 1);
     let text = toml::to_string(&d.engine.snapshot()).unwrap();
+    // The borrowed form the agent saves is the same text.
+    assert_eq!(toml::to_string(&d.engine.snapshot_ref()).unwrap(), text);
     let snapshot: EngineSnapshot = toml::from_str(&text).unwrap();
     // What is saved round-trips; idle rules (nothing pending, firing or sent) are not saved.
     assert_eq!(toml::to_string(&snapshot).unwrap(), text);
