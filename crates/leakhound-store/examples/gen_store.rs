@@ -2,9 +2,14 @@
 //! ending now (so `leakhound report --since 30d` covers all of it).
 //!
 //! ```sh
-//! cargo run --release -p leakhound-store --example gen_store -- OUT.db [TARGETS] [DAYS] [INTERVAL_S] [TAIL_MIN]
+//! cargo run --release -p leakhound-store --example gen_store -- OUT.db [TARGETS] [DAYS] [INTERVAL_S] [TAIL_MIN] [RAW_DAYS]
 //! # defaults: 100 targets, 30 days, 30 s  →  8,640,000 samples (~1.2 GB, ~30 s)
 //! ```
+//!
+//! RAW_DAYS (default: DAYS) is `[agent] raw_retention`: the rows are written a day at a time,
+//! each day is indexed, and the samples older than RAW_DAYS (counted from the day written) are
+//! deleted by the agent's own retention (`Store::prune_samples`), so the file is what an agent
+//! that ran for DAYS leaves: RAW_DAYS of samples, DAYS of exact rollups.
 //!
 //! The database is created through `Store::open` (the real schema), then the rows are
 //! written in one transaction with one prepared statement and indexed by `Store::pass_tail`,
@@ -28,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(out) = args.first().map(PathBuf::from) else {
         return Err(
-            "usage: gen_store OUT.db [TARGETS=100] [DAYS=30] [INTERVAL_S=30] [TAIL_MIN=5] (end = now)"
+            "usage: gen_store OUT.db [TARGETS=100] [DAYS=30] [INTERVAL_S=30] [TAIL_MIN=5] [RAW_DAYS=DAYS] (end = now)"
                 .into(),
         );
     };
@@ -42,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let days = number(2, 30)?;
     let interval_ms = number(3, 30)? * 1000;
     let tail_ms = number(4, 5)? * 60_000;
+    let raw_ms = number(5, days)? * 86_400_000;
     if out.exists() {
         return Err(format!("'{}' exists; delete it first", out.display()).into());
     }
@@ -71,18 +77,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // rest, left in the tail (a running agent's store holds 0–10 minutes there).
     let tail_steps = (tail_ms / interval_ms).min(steps);
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-    write_steps(
-        &mut conn,
-        targets,
-        start_ms,
-        interval_ms,
-        0..steps - tail_steps,
-        &mut rng,
-    )?;
-    drop(conn);
-    let written = started.elapsed();
-    Store::open(&out)?.pass_tail()?; // (opening passes the tail already)
-    let indexed = started.elapsed() - written;
+    // A day at a time: each is indexed as the agent's passes do (and its expired samples
+    // deleted) before the next is written.
+    let day_steps = (86_400_000 / interval_ms).max(1);
+    let (mut writing, mut indexing) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    let mut pruned = 0u64;
+    let mut from = 0;
+    while from < steps - tail_steps {
+        let to = (from + day_steps).min(steps - tail_steps);
+        let t = Instant::now();
+        write_steps(
+            &mut conn,
+            targets,
+            start_ms,
+            interval_ms,
+            from..to,
+            &mut rng,
+        )?;
+        writing += t.elapsed();
+        let t = Instant::now();
+        let mut store = Store::open(&out)?; // (opening passes the tail)
+        let cutoff = start_ms + to * interval_ms - raw_ms;
+        if cutoff > start_ms {
+            loop {
+                let n = store.prune_samples(cutoff, 100_000)?;
+                pruned += n;
+                if n < 100_000 {
+                    break;
+                }
+            }
+        }
+        drop(store);
+        indexing += t.elapsed();
+        from = to;
+    }
     let mut conn = connect()?;
     write_steps(
         &mut conn,
@@ -99,12 +127,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!(
         "wrote {} samples ({targets} targets × {steps} steps of {}s over {days}d, the last \
-         {tail_steps} steps left in the tail) to {} in {:.1}s, indexed in {:.1}s",
+         {tail_steps} steps left in the tail; {pruned} older than the raw retention deleted) \
+         to {} in {:.1}s ({:.1}s writing), indexed and pruned in {:.1}s",
         targets * steps,
         interval_ms / 1000,
         out.display(),
-        (started.elapsed() - indexed).as_secs_f64(),
-        indexed.as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        writing.as_secs_f64(),
+        indexing.as_secs_f64()
     );
     Ok(())
 }
