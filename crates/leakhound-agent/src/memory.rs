@@ -18,6 +18,20 @@ pub fn release_free_memory() {
     }
 }
 
+/// Let every thread allocate from one arena. glibc gives threads their own arenas (up to eight
+/// per core), and each keeps pages of its own between trims; the agent's threads (the runtime,
+/// the database writer, a few blocking ones) allocate little and rarely at once, so one shared
+/// arena costs no waiting and several megabytes less resident memory. Call it first thing in
+/// `main`, before any thread starts. A no-op where the allocator is not glibc's.
+pub fn use_one_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of glibc's allocator; M_ARENA_MAX is a documented one.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// Seconds since the epoch of the last [`release_free_memory_every`] that trimmed.
 static LAST_TRIM_S: AtomicU64 = AtomicU64::new(0);
 

@@ -22,6 +22,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    leakhound_agent::memory::use_one_arena();
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run(_) | Command::Demo(_)) {
         die_quietly_on_a_closed_pipe();
