@@ -462,6 +462,7 @@ impl Deliver for Channels {
 mod tests {
     use super::*;
     use leakhound_core::config::Levels;
+    use leakhound_core::rules::Observation;
     use leakhound_core::rules::{default_rules, Silence, TransitionKind};
     use leakhound_core::Metrics;
 
@@ -592,10 +593,7 @@ mod tests {
             "{old:?}"
         );
         assert!(old.len() >= 60 && old.len() <= 80, "{}", old.len());
-        assert!(w
-            .points
-            .iter()
-            .all(|p| leakhound_core::rules::Observation::error(p).is_none()));
+        assert!(w.points.iter().all(|p| p.error().is_none()));
         assert!(
             w.points.capacity() <= w.points.len() + 2 * GROW_POINTS,
             "capacity {} for {} points",
