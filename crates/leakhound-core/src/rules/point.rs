@@ -59,17 +59,6 @@ impl Point {
         }
     }
 
-    /// A target that did not answer at `ts_ms`, and why (if known).
-    pub fn down(ts_ms: i64, error: Option<&str>) -> Point {
-        Point {
-            ts_ms,
-            goroutines: NONE,
-            memory_bytes: NONE,
-            error: error.map(|e| Box::new(Box::from(e))),
-            up: false,
-        }
-    }
-
     /// Forget the error text (the engine reads it once, from the newest point).
     pub fn clear_error(&mut self) {
         self.error = None;
@@ -78,10 +67,18 @@ impl Point {
 
 impl From<&Sample> for Point {
     fn from(s: &Sample) -> Point {
-        if s.up {
-            Point::up(s.ts_ms, s.metrics.goroutines, s.metrics.memory_used_bytes())
-        } else {
-            Point::down(s.ts_ms, s.error.as_deref())
+        // A down sample keeps what the other probes read (a process's or container's memory
+        // when the URL failed): the rules see it as they see the sample.
+        Point {
+            ts_ms: s.ts_ms,
+            goroutines: pack(s.metrics.goroutines),
+            memory_bytes: pack(s.metrics.memory_used_bytes()),
+            error: if s.up {
+                None
+            } else {
+                s.error.as_deref().map(|e| Box::new(Box::from(e)))
+            },
+            up: s.up,
         }
     }
 }
@@ -117,6 +114,13 @@ mod tests {
         assert_eq!(
             (p.ts_ms(), p.up(), p.error()),
             (42, false, Some("connection refused"))
+        );
+        s.metrics.rss_bytes = Some(300);
+        assert!(s.value(Metric::Memory).is_some());
+        assert_eq!(
+            Point::from(&s).value(Metric::Memory),
+            s.value(Metric::Memory),
+            "a down sample keeps what other probes read"
         );
         s.up = true;
         s.metrics = Metrics {
