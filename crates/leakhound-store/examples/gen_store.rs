@@ -29,6 +29,9 @@ use leakhound_store::Store;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
+/// Rows deleted per retention transaction (as the agent, a call at a time until fewer go).
+const PRUNE_ROWS: usize = 100_000;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(out) = args.first().map(PathBuf::from) else {
@@ -100,9 +103,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let cutoff = start_ms + to * interval_ms - raw_ms;
         if cutoff > start_ms {
             loop {
-                let n = store.prune_samples(cutoff, 100_000)?;
+                let n = store.prune_samples(cutoff, PRUNE_ROWS)?;
                 pruned += n;
-                if n < 100_000 {
+                if n < PRUNE_ROWS as u64 {
                     break;
                 }
             }
