@@ -6,6 +6,11 @@
 // leakhound store real work. Standard library only.
 //
 //	go run scripts/bench/fleet-targets.go -n 1000 -series 80 -addr 127.0.0.1:0   # prints the address
+//	go run scripts/bench/fleet-targets.go -n 1000 -hosts 1000   # 1000 loopback addresses, one per line
+//
+// With -hosts H > 1 the same pages are served on H loopback addresses (127.1.1.1, 127.1.1.2, …;
+// Linux routes all of 127/8 to lo), each on its own port, so a scraper sees H hosts as a real
+// fleet has and keeps a connection per host.
 package main
 
 import (
@@ -26,13 +31,22 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	leakEvery := flag.Int("leak-every", 50, "one target in this many leaks goroutines (0: none); the others are flat with noise")
 	series := flag.Int("series", 40, "series per page (40: the Go and process collectors; more: an HTTP histogram)")
+	hosts := flag.Int("hosts", 1, "serve on this many loopback addresses (127.1.1.1 …) instead of -addr, one per line")
 	flag.Parse()
 	start := time.Now()
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		log.Fatal(err)
+	var listeners []net.Listener
+	for h := 0; h < *hosts; h++ {
+		a := *addr
+		if *hosts > 1 {
+			a = fmt.Sprintf("127.%d.%d.%d:0", 1+h/62500, 1+h/250%250, 1+h%250)
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			log.Fatal(err)
+		}
+		listeners = append(listeners, ln)
+		fmt.Println(ln.Addr().String())
 	}
-	fmt.Println(ln.Addr().String())
 	os.Stdout.Sync()
 	http.HandleFunc("/t/", func(w http.ResponseWriter, r *http.Request) {
 		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
@@ -51,7 +65,10 @@ func main() {
 		handlers(bw, i, time.Since(start).Seconds(), *series-40)
 		bw.Flush()
 	})
-	log.Fatal(http.Serve(ln, nil))
+	for _, ln := range listeners[1:] {
+		go func() { log.Fatal(http.Serve(ln, nil)) }()
+	}
+	log.Fatal(http.Serve(listeners[0], nil))
 }
 
 // page writes target i's metrics at t seconds after start; a leaking target's goroutines climb.
