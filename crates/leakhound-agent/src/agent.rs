@@ -299,7 +299,10 @@ async fn run(
         );
     }
     let started = Instant::now();
-    // Each target holds a connection; lift the soft open-files limit to the hard one (as Go does).
+    // `[agent] keep_alive`: whether the probers made below keep their connections.
+    leakhound_http::keep_connections(config.agent.keep_alive);
+    // A kept connection per host (and in-flight probes) take files; lift the soft open-files
+    // limit to the hard one (as Go does).
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::warn!("cannot raise the open-files limit: {e}");
     }

@@ -19,6 +19,8 @@
 
 use futures_util::StreamExt;
 use leakhound_core::config::Auth;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 use url::Url;
 
@@ -68,11 +70,16 @@ impl Default for HttpOptions {
 /// Redirects followed before a request fails as a loop.
 const MAX_REDIRECTS: usize = 5;
 
-fn build_client(policy: reqwest::redirect::Policy) -> Result<reqwest::Client, HttpError> {
+/// `idle_per_host`: connections kept open per host for the next request (0: each is closed
+/// once its answer is read).
+fn build_client(
+    policy: reqwest::redirect::Policy,
+    idle_per_host: usize,
+) -> Result<reqwest::Client, HttpError> {
     reqwest::Client::builder()
         .redirect(policy)
         .user_agent(concat!("leakhound/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(4)
+        .pool_max_idle_per_host(idle_per_host)
         .build()
         .map_err(|e| HttpError::Client(error_chain(&e)))
 }
@@ -80,24 +87,44 @@ fn build_client(policy: reqwest::redirect::Policy) -> Result<reqwest::Client, Ht
 /// One connection pool and TLS configuration for the whole process: a thousand targets share
 /// it instead of each building its own (which would cost megabytes of root certificates).
 pub fn shared_client() -> Result<reqwest::Client, HttpError> {
-    static SHARED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    static SHARED: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(c) = SHARED.get() {
         return Ok(c.clone());
     }
-    let client = build_client(reqwest::redirect::Policy::limited(MAX_REDIRECTS))?;
+    let client = build_client(reqwest::redirect::Policy::limited(MAX_REDIRECTS), 4)?;
     Ok(SHARED.get_or_init(|| client).clone())
+}
+
+/// Whether the [`HttpClient`]s made from now on keep connections open (see
+/// [`keep_connections`]).
+static KEEP_CONNECTIONS: AtomicBool = AtomicBool::new(true);
+
+/// Whether the [`HttpClient`]s made from now on keep a connection to each host open for the
+/// next request (the default: right for commands that ask one service again and again) or
+/// close it once the answer is read: the agent's `[agent] keep_alive`, set before its probers
+/// are made. A kept connection idles between probes with hyper's read and write buffers (~40 KB,
+/// measured) and a file descriptor, per host: with 10 000 hosts that is 400 MB of a 256 MB
+/// budget; a closed one costs a TCP (and TLS) handshake per probe instead.
+pub fn keep_connections(keep: bool) {
+    KEEP_CONNECTIONS.store(keep, Ordering::Relaxed);
 }
 
 /// The client of [`HttpClient`]: follows no redirect itself, so that [`HttpClient`] can follow
 /// them and decide per hop which credentials go along (a target's custom headers and auth
-/// only ever go to the target's own origin).
-fn probe_client() -> Result<reqwest::Client, HttpError> {
-    static PROBE: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    if let Some(c) = PROBE.get() {
+/// only ever go to the target's own origin). Two pools: one that keeps connections (up to 4 per
+/// host) and one that keeps none.
+fn probe_client(keep: bool) -> Result<reqwest::Client, HttpError> {
+    static KEEP: OnceLock<reqwest::Client> = OnceLock::new();
+    static CLOSE: OnceLock<reqwest::Client> = OnceLock::new();
+    let (pool, idle) = match keep {
+        true => (&KEEP, 4),
+        false => (&CLOSE, 0),
+    };
+    if let Some(c) = pool.get() {
         return Ok(c.clone());
     }
-    let client = build_client(reqwest::redirect::Policy::none())?;
-    Ok(PROBE.get_or_init(|| client).clone())
+    let client = build_client(reqwest::redirect::Policy::none(), idle)?;
+    Ok(pool.get_or_init(|| client).clone())
 }
 
 /// Whether two URLs share an origin (scheme, host and port), as browsers and curl judge
@@ -116,9 +143,14 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// A client on the pool [`keep_connections`] chose.
     pub fn new(options: &HttpOptions) -> Result<HttpClient, HttpError> {
+        Self::on_pool(options, KEEP_CONNECTIONS.load(Ordering::Relaxed))
+    }
+
+    fn on_pool(options: &HttpOptions, keep: bool) -> Result<HttpClient, HttpError> {
         Ok(HttpClient {
-            inner: probe_client()?,
+            inner: probe_client(keep)?,
             options: options.clone(),
         })
     }
@@ -373,6 +405,49 @@ mod tests {
         assert_eq!(client.get_bytes(&url, 100).await.unwrap().1, b"ok");
         assert_eq!(client.get_bytes(&url, 100).await.unwrap().1, b"ok");
         assert_eq!(server.join().unwrap(), 2, "the retry used a new connection");
+    }
+
+    /// `[agent] keep_alive`: a kept connection serves the next request; with `false` each
+    /// request has its own connection, closed once the answer is read.
+    #[tokio::test]
+    async fn connections_are_kept_or_closed_as_asked() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                        if line == "\r\n" {
+                            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                            if stream.write_all(answer).is_err() {
+                                return;
+                            }
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        let url = Url::parse(&format!("http://{addr}/")).unwrap();
+        for (keep, connections) in [(true, 1), (false, 3)] {
+            accepted.store(0, Ordering::SeqCst);
+            let client = HttpClient::on_pool(&HttpOptions::default(), keep).unwrap();
+            for _ in 0..3 {
+                assert_eq!(client.get_bytes(&url, 100).await.unwrap().1, b"ok");
+            }
+            assert_eq!(
+                accepted.load(Ordering::SeqCst),
+                connections,
+                "keep_alive = {keep}: connections for 3 requests"
+            );
+        }
     }
 
     /// A loopback server answering each request with `answer(path)` and recording every

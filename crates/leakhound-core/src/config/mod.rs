@@ -309,6 +309,9 @@ pub struct AgentConfig {
     /// Rollups older than this are deleted too.
     #[serde(with = "human_duration")]
     pub retention: Duration,
+    /// Keep each target's connection open between probes (`false`: close it once the answer
+    /// is read, so memory and open files do not grow with the number of hosts).
+    pub keep_alive: bool,
 }
 
 /// `[agent] raw_retention` by default: 15 days of raw samples.
@@ -331,6 +334,7 @@ impl Default for AgentConfig {
             shard: None,
             raw_retention: DEFAULT_RAW_RETENTION,
             retention: DEFAULT_RETENTION,
+            keep_alive: false,
         }
     }
 }

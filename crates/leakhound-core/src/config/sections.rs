@@ -41,6 +41,7 @@ pub(super) fn read_agent(
     }
     t.set_duration(ctx, "raw_retention", &mut a.raw_retention);
     t.set_duration(ctx, "retention", &mut a.retention);
+    t.set_bool(ctx, "keep_alive", &mut a.keep_alive);
     let shown = crate::units::human_duration;
     for (key, value) in [
         ("raw_retention", a.raw_retention),
