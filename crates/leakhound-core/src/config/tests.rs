@@ -415,7 +415,12 @@ fn retention_is_read_and_checked() {
 fn keep_alive_is_off_unless_asked() {
     assert!(!parse("").unwrap().agent.keep_alive);
     assert!(!parse(super::EXAMPLE).unwrap().agent.keep_alive);
-    assert!(parse("[agent]\nkeep_alive = true\n").unwrap().agent.keep_alive);
+    assert!(
+        parse("[agent]\nkeep_alive = true\n")
+            .unwrap()
+            .agent
+            .keep_alive
+    );
     let err = parse("[agent]\nkeep_alive = \"yes\"\n")
         .unwrap_err()
         .to_string();
