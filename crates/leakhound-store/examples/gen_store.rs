@@ -6,10 +6,13 @@
 //! # defaults: 100 targets, 30 days, 30 s  →  8,640,000 samples (~1.2 GB, ~30 s)
 //! ```
 //!
-//! RAW_DAYS (default: DAYS) is `[agent] raw_retention`: the rows are written a day at a time,
-//! each day is indexed, and the samples older than RAW_DAYS (counted from the day written) are
+//! RAW_DAYS (default: DAYS) is `[agent] raw_retention`: the rows are written an hour at a time,
+//! each hour is indexed, and the samples older than RAW_DAYS (counted from the hour written) are
 //! deleted by the agent's own retention (`Store::prune_samples`), so the file is what an agent
-//! that ran for DAYS leaves: RAW_DAYS of samples, DAYS of exact rollups.
+//! that ran for DAYS leaves: RAW_DAYS of samples, DAYS of exact rollups. (A day at a time, each
+//! retention transaction deleted whole targets' days, rows spread over the day's pages: 10× the
+//! pages written, and 10 minutes per generated day at 1000 targets × 5 s. The agent deletes 10
+//! minutes at a time.)
 //!
 //! The database is created through `Store::open` (the real schema), then the rows are
 //! written in one transaction with one prepared statement and indexed by `Store::pass_tail`,
@@ -80,14 +83,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // rest, left in the tail (a running agent's store holds 0–10 minutes there).
     let tail_steps = (tail_ms / interval_ms).min(steps);
     let mut rng: u64 = 0x9e37_79b9_7f4a_7c15;
-    // A day at a time: each is indexed as the agent's passes do (and its expired samples
+    // An hour at a time: each is indexed as the agent's passes do (and its expired samples
     // deleted) before the next is written.
-    let day_steps = (86_400_000 / interval_ms).max(1);
+    let chunk_steps = (3_600_000 / interval_ms).max(1);
     let (mut writing, mut indexing) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     let mut pruned = 0u64;
     let mut from = 0;
     while from < steps - tail_steps {
-        let to = (from + day_steps).min(steps - tail_steps);
+        let to = (from + chunk_steps).min(steps - tail_steps);
         let t = Instant::now();
         write_steps(
             &mut conn,
