@@ -766,8 +766,10 @@ mod tests {
         assert_eq!(got.lock().unwrap().len(), 10);
         got.lock().unwrap().clear();
 
-        // Samples stored but never sent (the agent died with them queued), one too old to
-        // replay, and one of the next run that ingest queues before the replay reads the store.
+        // Samples stored but never sent (the agent died with them queued) and one too old to
+        // replay; then a sample of the next run, queued and stored in ingest's order (queue,
+        // then store), so whether the replay reads the store before or after it is stored, it
+        // goes out once (the filter itself: `the_replay_leaves_out_what_the_live_queue_has`).
         let too_old = sample("api", now - 7_200_000, 1);
         let unsent: Vec<Sample> = (5..8)
             .flat_map(|i| [sample("api", t(i), 1), sample("worker", t(i), 1)])
@@ -775,7 +777,6 @@ mod tests {
         let live = sample("api", t(8), 1);
         let mut stored = vec![too_old];
         stored.extend(unsent.clone());
-        stored.push(live.clone());
         db.write(move |st| st.insert(&stored)).await.unwrap();
         let second = spawn_with(
             &config,
@@ -786,6 +787,8 @@ mod tests {
         )
         .unwrap();
         second.offer(&live);
+        let l = live.clone();
+        db.write(move |st| st.insert(&[l])).await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while got.lock().unwrap().len() < 7 && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -845,5 +848,50 @@ mod tests {
         // max_replay = 0s: nothing.
         let r = replay::load(&db, Duration::ZERO, &live, &q()).await;
         assert_eq!(r, replay::Replayed::default());
+    }
+
+    #[tokio::test]
+    async fn the_replay_leaves_out_what_the_live_queue_has() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("rw.db")).unwrap();
+        let now = crate::agent::now_ms();
+        let t = |i: i64| now - 10_000 + i * 1_000;
+        // Nothing marked: every stored sample is unsent. Ingest queued `api` from t(3) and
+        // `worker` from t(1) before the replay read the store (a sample is queued, then stored).
+        let stored: Vec<Sample> = (0..5)
+            .flat_map(|i| [sample("api", t(i), 1), sample("worker", t(i), 1)])
+            .collect();
+        db.write(move |st| st.insert(&stored)).await.unwrap();
+        let q = || {
+            Queue::new(
+                1_000,
+                Vec::new(),
+                AlertLevels::default(),
+                Arc::new(Stats::default()),
+            )
+        };
+        let (live, replayed) = (q(), q());
+        for i in 3..5 {
+            live.push(&sample("api", t(i), 1));
+        }
+        for i in 1..5 {
+            live.push(&sample("worker", t(i), 1));
+        }
+        let r = replay::load(&db, Duration::from_secs(3600), &live, &replayed).await;
+        assert_eq!(
+            r,
+            replay::Replayed {
+                samples: 4,
+                skipped: 0
+            }
+        );
+        let b = replayed.take_batch(100).unwrap();
+        let mut marks = b.marks.clone();
+        marks.sort();
+        assert_eq!(
+            marks,
+            [("api".to_string(), t(2)), ("worker".to_string(), t(0))]
+        );
+        assert!(replayed.take_batch(100).is_none());
     }
 }
