@@ -60,10 +60,14 @@ pub fn reports(
             .map(|names| {
                 scope.spawn(move || {
                     let mut history = History::open(path)?;
-                    names
-                        .iter()
-                        .map(|n| history.report(n, since_ms, until_ms, ladder, min_growth_per_hour))
-                        .collect()
+                    history.with_tail_indexed(|history| {
+                        names
+                            .iter()
+                            .map(|n| {
+                                history.report(n, since_ms, until_ms, ladder, min_growth_per_hour)
+                            })
+                            .collect()
+                    })
                 })
             })
             .collect();
@@ -116,6 +120,20 @@ impl History {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         self.store.run(|c| f(c))
+    }
+
+    /// Run `f`, a read of many targets, on one snapshot whose unindexed tail is indexed once
+    /// (see [`Store::with_tail_indexed`]).
+    pub fn with_tail_indexed<T>(
+        &mut self,
+        f: impl FnOnce(&mut History) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let began = self.store.begin_tail_snapshot()?;
+        let result = f(self);
+        let ended = self.store.end_tail_snapshot(began);
+        let value = result?;
+        ended?;
+        Ok(value)
     }
 
     /// Names of all targets with stored samples.

@@ -171,19 +171,22 @@ async fn targets(
         let since = until - span;
         let step = (span / HISTORY_POINTS).max(1000);
         let histories = blocking(move || {
+            // Every target's series from one snapshot, its unindexed tail indexed once.
             db.with(|store| {
-                // Long spans read the 10-minute rollups (one row per 10 minutes instead of
-                // every sample), with the step rounded up to whole rollup buckets.
-                let rollups = span >= ROLLUPS_FROM_MS && store.has_rollups();
-                Ok(names
-                    .iter()
-                    .map(|name| {
-                        cancel.check()?;
-                        store
-                            .peak_series(name, since, until, step, rollups)
-                            .map_err(|e| e.to_string())
-                    })
-                    .collect::<Result<Vec<_>, String>>())
+                store.with_tail_indexed(|store| {
+                    // Long spans read the 10-minute rollups (one row per 10 minutes instead
+                    // of every sample), with the step rounded up to whole rollup buckets.
+                    let rollups = span >= ROLLUPS_FROM_MS && store.has_rollups();
+                    Ok(names
+                        .iter()
+                        .map(|name| {
+                            cancel.check()?;
+                            store
+                                .peak_series(name, since, until, step, rollups)
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect::<Result<Vec<_>, String>>())
+                })
             })
             .map_err(|e| e.to_string())?
         })
