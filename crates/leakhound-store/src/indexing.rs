@@ -279,14 +279,16 @@ impl Store {
         Ok(true)
     }
 
-    /// End the snapshot [`Store::begin_tail_snapshot`] began; its index is emptied so the
-    /// temporary pages go back.
+    /// End the snapshot [`Store::begin_tail_snapshot`] began; its index is emptied and the
+    /// connection's cached pages are handed back (a pooled reader keeps no fleet-sized cache).
     pub(crate) fn end_tail_snapshot(&mut self, began: bool) -> Result<(), StoreError> {
         if !began {
             return Ok(());
         }
         self.layout = Layout::Batched;
-        let ended = self.run(|c| c.execute_batch("DELETE FROM temp.tail_index; COMMIT"));
+        let ended = self.run(|c| {
+            c.execute_batch("DELETE FROM temp.tail_index; COMMIT; PRAGMA shrink_memory")
+        });
         if ended.is_err() && !self.conn().is_autocommit() {
             let _ = self.conn().execute_batch("ROLLBACK");
         }
