@@ -255,26 +255,32 @@ impl Store {
     }
 
     /// The start of [`Store::with_tail_indexed`]: `true` if a snapshot began (then
-    /// [`Store::end_tail_snapshot`] must follow).
+    /// [`Store::end_tail_snapshot`] must follow). If the temporary index cannot be made (no
+    /// room for temporary files), the reads go on without it, only slower.
     pub(crate) fn begin_tail_snapshot(&mut self) -> Result<bool, StoreError> {
         if self.layout != Layout::Batched || !self.conn().is_autocommit() {
             return Ok(false);
         }
         // One read transaction: the tail indexed is the tail every query of `f` sees.
-        self.run(|c| {
-            c.execute_batch(TAIL_INDEX)?;
-            c.execute_batch(
+        let made = self.conn().execute_batch(TAIL_INDEX).and_then(|()| {
+            self.conn().execute_batch(
                 "BEGIN; DELETE FROM temp.tail_index; \
                  INSERT INTO temp.tail_index SELECT target_id, ts_ms, rowid FROM main.samples \
                      WHERE rowid > (SELECT row FROM main.sample_mark) \
                      ORDER BY target_id, ts_ms, rowid;",
             )
-        })
-        .inspect_err(|_| {
+        });
+        if let Err(e) = made {
             if !self.conn().is_autocommit() {
                 let _ = self.conn().execute_batch("ROLLBACK");
             }
-        })?;
+            tracing::warn!(
+                "{}: cannot index the newest samples for this read ({e}); reading them \
+                 target by target instead (slower; is the temporary directory full?)",
+                self.path().display()
+            );
+            return Ok(false);
+        }
         self.layout = Layout::Snapshot;
         Ok(true)
     }
@@ -286,9 +292,8 @@ impl Store {
             return Ok(());
         }
         self.layout = Layout::Batched;
-        let ended = self.run(|c| {
-            c.execute_batch("DELETE FROM temp.tail_index; COMMIT; PRAGMA shrink_memory")
-        });
+        let ended = self
+            .run(|c| c.execute_batch("DELETE FROM temp.tail_index; COMMIT; PRAGMA shrink_memory"));
         if ended.is_err() && !self.conn().is_autocommit() {
             let _ = self.conn().execute_batch("ROLLBACK");
         }
@@ -461,6 +466,36 @@ mod tests {
         store.pass_tail().unwrap();
         let after = reads(&store);
         assert_eq!(before, after);
+    }
+
+    /// A snapshot whose temporary index cannot be made reads the plain way, and leaves no
+    /// transaction open behind it.
+    #[test]
+    fn a_failed_tail_index_falls_back_to_scanning() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lh.db");
+        let mut store = Store::open(&path).unwrap();
+        store
+            .insert(
+                &(0..10)
+                    .map(|i| sample("a", i * 1_000, 1))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        let mut reader = Store::open_read_only(&path).unwrap();
+        // A temporary view by that name: the index's DELETE fails.
+        reader
+            .conn()
+            .execute_batch("CREATE TEMP VIEW tail_index AS SELECT 1 AS target_id")
+            .unwrap();
+        let seen = reader
+            .with_tail_indexed(|r| {
+                assert_eq!(r.layout, Layout::Batched);
+                Ok(times(r, "a"))
+            })
+            .unwrap();
+        assert_eq!(seen, (0..10).map(|i| i * 1_000).collect::<Vec<_>>());
+        assert!(reader.conn().is_autocommit());
     }
 
     /// What is written and passed while a snapshot is open is not in it (its tail index is
