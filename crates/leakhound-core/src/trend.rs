@@ -272,13 +272,20 @@ fn sen_interval_with(
     if slopes.is_empty() {
         return None;
     }
-    slopes.sort_unstable_by(f64::total_cmp);
+    // Only a few order statistics of the N' slopes are needed (the median and the interval's
+    // two ranks): selections, not a sort of all of them (this is the agent's hottest loop).
     let pairs = slopes.len();
     let mid = pairs / 2;
+    let (below, &mut upper, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
     let slope = if pairs % 2 == 0 {
-        (slopes[mid - 1] + slopes[mid]) / 2.0
+        let lower = below
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(upper);
+        (lower + upper) / 2.0
     } else {
-        slopes[mid]
+        upper
     };
 
     let plain_var = kendall_variance(&pts);
@@ -316,8 +323,8 @@ fn sen_interval_with(
     };
     Some(SlopeInterval {
         slope_per_hour: slope * 3600.0,
-        lower_per_hour: order_statistic(&slopes, lower_rank) * 3600.0,
-        upper_per_hour: order_statistic(&slopes, upper_rank) * 3600.0,
+        lower_per_hour: around_median(&mut slopes, mid, lower_rank) * 3600.0,
+        upper_per_hour: around_median(&mut slopes, mid, upper_rank) * 3600.0,
         s,
         var_s,
         z,
@@ -326,23 +333,42 @@ fn sen_interval_with(
     })
 }
 
-/// The value of 1-based, possibly fractional `rank` in the ascending, non-empty `sorted`: rank
-/// clamped to [1, len], linear interpolation between neighbours. NaN for a NaN rank.
-fn order_statistic(sorted: &[f64], rank: f64) -> f64 {
+/// [`order_statistic`] of `values` whose `mid`-th (0-based) is already selected (nothing
+/// before it is larger, nothing after it smaller): a rank that needs only one side is selected
+/// within that side, half the work.
+fn around_median(values: &mut [f64], mid: usize, rank: f64) -> f64 {
+    // The 1-based ranks the value is read from are floor(rank) and floor(rank) + 1.
+    let r = rank.clamp(1.0, values.len() as f64).floor();
+    if r.is_nan() {
+        f64::NAN
+    } else if (r as usize) <= mid {
+        // Both ranks are among the mid + 1 smallest.
+        order_statistic(&mut values[..=mid], rank)
+    } else {
+        // Both are at or after the median.
+        order_statistic(&mut values[mid..], rank - mid as f64)
+    }
+}
+
+/// The value of 1-based, possibly fractional `rank` among the non-empty `values` in ascending
+/// order (reorders them): rank clamped to [1, len], linear interpolation between neighbours.
+/// NaN for a NaN rank.
+fn order_statistic(values: &mut [f64], rank: f64) -> f64 {
     if rank.is_nan() {
         return f64::NAN;
     }
-    let len = sorted.len();
+    let len = values.len();
     let rank = rank.clamp(1.0, len as f64);
     let whole = rank.floor();
     let frac = rank - whole;
     // `whole` is in 1..=len, so the index is in bounds.
     let k = whole as usize;
-    let a = sorted[k - 1];
+    let (_, &mut a, above) = values.select_nth_unstable_by(k - 1, f64::total_cmp);
     if frac == 0.0 || k == len {
         return a;
     }
-    let b = sorted[k];
+    // The next in order: the smallest of those after the selected one.
+    let b = above.iter().copied().min_by(f64::total_cmp).unwrap_or(a);
     if a == b {
         a
     } else {
@@ -459,6 +485,69 @@ fn tolerant_ranks(values: &[f64], trend: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Order statistics by selection equal those read from the sorted slopes, whole and
+    /// fractional ranks, ties, the clamped ends.
+    #[test]
+    fn order_statistics_by_selection_match_the_sorted_values() {
+        let sorted_stat = |sorted: &[f64], rank: f64| {
+            let rank = rank.clamp(1.0, sorted.len() as f64);
+            let k = rank.floor() as usize;
+            let frac = rank - rank.floor();
+            let a = sorted[k - 1];
+            if frac == 0.0 || k == sorted.len() || a == sorted[k] {
+                a
+            } else {
+                a + frac * (sorted[k] - a)
+            }
+        };
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in 1..60 {
+            let values: Vec<f64> = (0..len).map(|_| (next() % 25) as f64 / 4.0).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            for r in [
+                -3.0,
+                0.0,
+                1.0,
+                1.5,
+                len as f64 / 3.7,
+                len as f64 - 0.25,
+                len as f64 + 2.0,
+            ] {
+                let mut v = values.clone();
+                assert_eq!(
+                    order_statistic(&mut v, r),
+                    sorted_stat(&sorted, r),
+                    "{sorted:?} rank {r}"
+                );
+            }
+        }
+        assert!(order_statistic(&mut [1.0, 2.0], f64::NAN).is_nan());
+        // Within one side of an already selected median: the same values.
+        for len in 1..60 {
+            let values: Vec<f64> = (0..len).map(|_| (next() % 25) as f64 / 4.0).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            let mid = len / 2;
+            for step in 0..=4 * len + 8 {
+                let r = step as f64 / 4.0 - 1.0;
+                let mut v = values.clone();
+                v.select_nth_unstable_by(mid, f64::total_cmp);
+                assert_eq!(
+                    around_median(&mut v, mid, r),
+                    sorted_stat(&sorted, r),
+                    "{sorted:?} rank {r}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn linear_growth_is_growing() {
