@@ -57,16 +57,7 @@ impl Trend {
         if slopes.is_empty() {
             return None;
         }
-        // The median by selection (linear) rather than a full sort: this runs on every sample.
-        let mid = slopes.len() / 2;
-        let even = slopes.len() % 2 == 0;
-        let (below, &mut upper, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
-        let slope = if even {
-            let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (lower + upper) / 2.0
-        } else {
-            upper
-        };
+        let slope = median(&mut slopes);
 
         let n = points.len() as f64;
         let mean_t = points.iter().map(|p| p.0).sum::<f64>() / n;
@@ -276,17 +267,7 @@ fn sen_interval_with(
     // two ranks): selections, not a sort of all of them (this is the agent's hottest loop).
     let pairs = slopes.len();
     let mid = pairs / 2;
-    let (below, &mut upper, _) = slopes.select_nth_unstable_by(mid, f64::total_cmp);
-    let slope = if pairs % 2 == 0 {
-        let lower = below
-            .iter()
-            .copied()
-            .max_by(f64::total_cmp)
-            .unwrap_or(upper);
-        (lower + upper) / 2.0
-    } else {
-        upper
-    };
+    let slope = median(&mut slopes);
 
     let plain_var = kendall_variance(&pts);
     let correction = match autocorrelation {
@@ -331,6 +312,28 @@ fn sen_interval_with(
         correction,
         points: n,
     })
+}
+
+/// The median of `values` (of the two middle ones, their mean; NaN when empty) by selection,
+/// linear rather than a sort's n log n: the fits run it on every window. Reorders `values`,
+/// leaving the `len / 2`-th (0-based) in its sorted place.
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mid = values.len() / 2;
+    let even = values.len().is_multiple_of(2);
+    let (below, &mut upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+    if even {
+        let lower = below
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(upper);
+        (lower + upper) / 2.0
+    } else {
+        upper
+    }
 }
 
 /// [`order_statistic`] of `values` whose `mid`-th (0-based) is already selected (nothing

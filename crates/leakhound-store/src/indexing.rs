@@ -468,20 +468,21 @@ mod tests {
         assert_eq!(before, after);
     }
 
+    /// A store at `path` with 10 samples of "a", 1 s apart, in its tail.
+    fn ten_samples(path: &std::path::Path) -> Store {
+        let mut store = Store::open(path).unwrap();
+        let samples: Vec<Sample> = (0..10).map(|i| sample("a", i * 1_000, 1)).collect();
+        store.insert(&samples).unwrap();
+        store
+    }
+
     /// A snapshot whose temporary index cannot be made reads the plain way, and leaves no
     /// transaction open behind it.
     #[test]
     fn a_failed_tail_index_falls_back_to_scanning() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lh.db");
-        let mut store = Store::open(&path).unwrap();
-        store
-            .insert(
-                &(0..10)
-                    .map(|i| sample("a", i * 1_000, 1))
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap();
+        let _writer = ten_samples(&path);
         let mut reader = Store::open_read_only(&path).unwrap();
         // A temporary view by that name: the index's DELETE fails.
         reader
@@ -504,14 +505,7 @@ mod tests {
     fn a_tail_snapshot_is_one_consistent_view() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lh.db");
-        let mut store = Store::open(&path).unwrap();
-        store
-            .insert(
-                &(0..10)
-                    .map(|i| sample("a", i * 1_000, 1))
-                    .collect::<Vec<_>>(),
-            )
-            .unwrap();
+        let mut store = ten_samples(&path);
         store.pass_tail().unwrap();
         store
             .insert(

@@ -20,7 +20,7 @@
 
 use super::point::Observation;
 use super::Metric;
-use crate::trend::{sen_interval, Autocorrelation, SlopeInterval, Trend};
+use crate::trend::{median, sen_interval, Autocorrelation, SlopeInterval, Trend};
 
 /// When the goroutine dumps show a leak, a lower confidence limit of this share of
 /// `min_growth_per_hour` is enough: the dumps carry the evidence of *what* grows, the counts
@@ -73,27 +73,6 @@ fn series<O: Observation>(window: &[O], metric: Metric, start: i64, end: i64) ->
                 .map(|v| ((s.ts_ms() - start) as f64 / 1000.0, v as f64))
         })
         .collect()
-}
-
-/// The median (of the two middle values, their mean); reorders `values`. A selection, not a
-/// sort: it runs on every sample of every fitted window.
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mid = values.len() / 2;
-    let even = values.len().is_multiple_of(2);
-    let (below, &mut upper, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
-    if even {
-        let lower = below
-            .iter()
-            .copied()
-            .max_by(f64::total_cmp)
-            .unwrap_or(upper);
-        (lower + upper) / 2.0
-    } else {
-        upper
-    }
 }
 
 /// The time of the last restart in the window (the first sample after it), if any.
