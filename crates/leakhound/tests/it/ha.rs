@@ -206,7 +206,9 @@ fn count(by: &BTreeMap<(String, String), usize>, severity: &str, status: &str) -
 
 /// Wait for the first `severity`/`status` notification, then hold for longer than the
 /// cluster's peer timeout: still exactly one.
-fn exactly_one(hook: &Hook, ams: &[Am], severity: &str, status: &str) {
+/// On failure it also prints the survivor's (`db`) own transitions, to tell an agent that fired
+/// twice from a cluster that notified twice.
+fn exactly_one(hook: &Hook, ams: &[Am], db: &Path, severity: &str, status: &str) {
     let what = format!("a {status} notification of the {severity} alert");
     poll(Duration::from_secs(90), &what, || {
         (count(&notifications(hook).0, severity, status) > 0).then_some(())
@@ -216,13 +218,22 @@ fn exactly_one(hook: &Hook, ams: &[Am], severity: &str, status: &str) {
     let mut ticker = Progress::new(&format!("no second {what}"));
     while start.elapsed() < hold {
         let (by, _) = notifications(hook);
-        assert_eq!(
-            count(&by, severity, status),
-            1,
-            "{what} arrived twice: {by:?}\n{}\n{}",
-            ams[0].log(),
-            ams[1].log()
-        );
+        if count(&by, severity, status) != 1 {
+            let transitions: Vec<String> = support::read_store(db)
+                .and_then(|mut s| s.alert_events(None, 50).ok())
+                .unwrap_or_default()
+                .iter()
+                .rev()
+                .map(|t| format!("{} {} {:?} value {}", t.at_ms, t.rule, t.kind, t.value))
+                .collect();
+            panic!(
+                "{what} arrived {} times: {by:?}\nthe survivor's transitions:\n{}\n{}\n{}",
+                count(&by, severity, status),
+                transitions.join("\n"),
+                ams[0].log(),
+                ams[1].log()
+            );
+        }
         ticker.tick(|| format!("{by:?}"));
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -255,7 +266,7 @@ fn an_ha_pair_behind_an_alertmanager_cluster_notifies_once_and_survives_losing_a
                 .then_some(())
         },
     );
-    exactly_one(&hook, &ams, "warning", "firing");
+    exactly_one(&hook, &ams, &db_a, "warning", "firing");
     let (_, labels) = notifications(&hook);
     assert!(
         labels.iter().all(|l| l.get("replica").is_none()
@@ -268,13 +279,13 @@ fn an_ha_pair_behind_an_alertmanager_cluster_notifies_once_and_survives_losing_a
     b.kill9();
     let killed_ms = now_ms();
     fx.leak("select", 3000, "ha");
-    exactly_one(&hook, &ams, "urgent", "firing");
+    exactly_one(&hook, &ams, &db_a, "urgent", "firing");
 
     // Everything resolves: each resolve once (the dead agent's last firing alert is
     // overridden by the survivor's resolve of the same alert).
     fx.control("/control/release");
-    exactly_one(&hook, &ams, "urgent", "resolved");
-    exactly_one(&hook, &ams, "warning", "resolved");
+    exactly_one(&hook, &ams, &db_a, "urgent", "resolved");
+    exactly_one(&hook, &ams, &db_a, "warning", "resolved");
     let (by, _) = notifications(&hook);
     assert_eq!(
         by,
