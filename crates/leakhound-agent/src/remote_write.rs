@@ -657,12 +657,7 @@ mod tests {
 
     #[test]
     fn batches_are_bounded_and_keep_order_across_takes() {
-        let queue = Queue::new(
-            1000,
-            Vec::new(),
-            AlertLevels::default(),
-            Arc::new(Stats::default()),
-        );
+        let queue = queue(1000);
         for ts in 0..10 {
             queue.push(&Sample::down("api", ts, 1.0, "x".into()));
         }
@@ -682,12 +677,7 @@ mod tests {
 
     #[test]
     fn a_batch_never_splits_a_sample_and_marks_each_targets_newest() {
-        let queue = Queue::new(
-            1000,
-            Vec::new(),
-            AlertLevels::default(),
-            Arc::new(Stats::default()),
-        );
+        let queue = queue(1000);
         // 7 values each (see above): a batch of 10 runs on to the end of the second sample.
         queue.push(&sample("api", 1_000, 1));
         queue.push(&sample("worker", 1_000, 1));
@@ -813,6 +803,16 @@ mod tests {
         assert_eq!(marks.get("worker"), Some(&t(7)));
     }
 
+    /// A bare queue of `capacity` values (no extra labels, its own counters).
+    fn queue(capacity: usize) -> Queue {
+        Queue::new(
+            capacity,
+            Vec::new(),
+            AlertLevels::default(),
+            Arc::new(Stats::default()),
+        )
+    }
+
     #[tokio::test]
     async fn the_replay_is_bounded_by_the_queue_capacity_newest_first() {
         let dir = tempfile::tempdir().unwrap();
@@ -825,14 +825,7 @@ mod tests {
         db.write(move |st| st.mark_remote_written(&[("api".into(), now - 10_000 + 1)]))
             .await
             .unwrap();
-        let q = || {
-            Queue::new(
-                21,
-                Vec::new(),
-                AlertLevels::default(),
-                Arc::new(Stats::default()),
-            )
-        };
+        let q = || queue(21);
         let (live, replayed) = (q(), q());
         // 8 samples after the mark, 7 values each: the newest 3 fit in 21.
         let r = replay::load(&db, Duration::from_secs(3600), &live, &replayed).await;
@@ -862,14 +855,7 @@ mod tests {
             .flat_map(|i| [sample("api", t(i), 1), sample("worker", t(i), 1)])
             .collect();
         db.write(move |st| st.insert(&stored)).await.unwrap();
-        let q = || {
-            Queue::new(
-                1_000,
-                Vec::new(),
-                AlertLevels::default(),
-                Arc::new(Stats::default()),
-            )
-        };
+        let q = || queue(1_000);
         let (live, replayed) = (q(), q());
         for i in 3..5 {
             live.push(&sample("api", t(i), 1));

@@ -264,7 +264,8 @@ fn sen_interval_with(
         return None;
     }
     // Only a few order statistics of the N' slopes are needed (the median and the interval's
-    // two ranks): selections, not a sort of all of them (this is the agent's hottest loop).
+    // two ranks): selections, not a sort of all of them (sorting them was the largest part of
+    // the agent's own code in a 1000-target profile, BENCHMARKS.md).
     let pairs = slopes.len();
     let mid = pairs / 2;
     let slope = median(&mut slopes);
@@ -340,11 +341,10 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
 /// before it is larger, nothing after it smaller): a rank that needs only one side is selected
 /// within that side, half the work.
 fn around_median(values: &mut [f64], mid: usize, rank: f64) -> f64 {
-    // The 1-based ranks the value is read from are floor(rank) and floor(rank) + 1.
+    // The 1-based ranks the value is read from are floor(rank) and floor(rank) + 1 (a NaN rank
+    // gives NaN either way).
     let r = rank.clamp(1.0, values.len() as f64).floor();
-    if r.is_nan() {
-        f64::NAN
-    } else if (r as usize) <= mid {
+    if (r as usize) <= mid {
         // Both ranks are among the mid + 1 smallest.
         order_statistic(&mut values[..=mid], rank)
     } else {

@@ -128,12 +128,7 @@ impl History {
         &mut self,
         f: impl FnOnce(&mut History) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let began = self.store.begin_tail_snapshot()?;
-        let result = f(self);
-        let ended = self.store.end_tail_snapshot(began);
-        let value = result?;
-        ended?;
-        Ok(value)
+        crate::indexing::in_tail_snapshot(self, |h| &mut h.store, f)
     }
 
     /// Names of all targets with stored samples.

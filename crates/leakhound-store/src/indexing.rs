@@ -235,6 +235,21 @@ impl Pacer {
     }
 }
 
+/// [`Store::with_tail_indexed`] for anything that holds a store (`store_of` finds it): `f` gets
+/// the holder while its store reads through the snapshot.
+pub(crate) fn in_tail_snapshot<H, T>(
+    holder: &mut H,
+    store_of: impl Fn(&mut H) -> &mut Store,
+    f: impl FnOnce(&mut H) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let began = store_of(holder).begin_tail_snapshot()?;
+    let result = f(holder);
+    let ended = store_of(holder).end_tail_snapshot(began);
+    let value = result?;
+    ended?;
+    Ok(value)
+}
+
 impl Store {
     /// Run `f`, a read of many targets, on one snapshot of the database whose tail (the rows no
     /// pass has indexed yet) is sorted once into a temporary index: each target's query then
@@ -246,18 +261,13 @@ impl Store {
         &mut self,
         f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let began = self.begin_tail_snapshot()?;
-        let result = f(self);
-        let ended = self.end_tail_snapshot(began);
-        let value = result?;
-        ended?;
-        Ok(value)
+        in_tail_snapshot(self, |s| s, f)
     }
 
     /// The start of [`Store::with_tail_indexed`]: `true` if a snapshot began (then
     /// [`Store::end_tail_snapshot`] must follow). If the temporary index cannot be made (no
     /// room for temporary files), the reads go on without it, only slower.
-    pub(crate) fn begin_tail_snapshot(&mut self) -> Result<bool, StoreError> {
+    fn begin_tail_snapshot(&mut self) -> Result<bool, StoreError> {
         if self.layout != Layout::Batched || !self.conn().is_autocommit() {
             return Ok(false);
         }
@@ -287,7 +297,7 @@ impl Store {
 
     /// End the snapshot [`Store::begin_tail_snapshot`] began; its index is emptied and the
     /// connection's cached pages are handed back (a pooled reader keeps no fleet-sized cache).
-    pub(crate) fn end_tail_snapshot(&mut self, began: bool) -> Result<(), StoreError> {
+    fn end_tail_snapshot(&mut self, began: bool) -> Result<(), StoreError> {
         if !began {
             return Ok(());
         }
