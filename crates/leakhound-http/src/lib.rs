@@ -69,6 +69,8 @@ impl Default for HttpOptions {
 
 /// Redirects followed before a request fails as a loop.
 const MAX_REDIRECTS: usize = 5;
+/// The most of a body's announced length reserved before any of it arrives.
+const START_CAPACITY: u64 = 64 << 10;
 
 /// `idle_per_host`: connections kept open per host for the next request (0: each is closed
 /// once its answer is read).
@@ -140,6 +142,8 @@ fn same_origin(a: &Url, b: &Url) -> bool {
 pub struct HttpClient {
     inner: reqwest::Client,
     options: HttpOptions,
+    /// On the pool that keeps connections: a request may meet a kept one the peer has closed.
+    keeps: bool,
 }
 
 impl HttpClient {
@@ -152,6 +156,7 @@ impl HttpClient {
         Ok(HttpClient {
             inner: probe_client(keep)?,
             options: options.clone(),
+            keeps: keep,
         })
     }
 
@@ -208,7 +213,11 @@ impl HttpClient {
         if response.content_length().is_some_and(|n| n > max_bytes) {
             return Err(too_large());
         }
-        let mut body = Vec::new();
+        // Sized once from the announced length (a /metrics page is ~10 KB: growing by
+        // doubling copied it four times), but never more than a small start on a target's
+        // word alone — the limit above holds for what is actually sent.
+        let announced = response.content_length().unwrap_or(0).min(max_bytes);
+        let mut body = Vec::with_capacity(announced.min(START_CAPACITY) as usize);
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| self.classify(&current, &e))?;
@@ -252,8 +261,13 @@ impl HttpClient {
         }
         // A GET is idempotent: when a kept-alive connection turns out to be dead (the service
         // restarted since the last probe), ask once more on a fresh one instead of reporting the
-        // service down.
-        let retry = request.try_clone();
+        // service down. Without kept connections every request has a fresh one: no copy (it
+        // was the largest allocation of a probe, BENCHMARKS.md "Where the slow CPU climb goes").
+        let retry = if self.keeps {
+            request.try_clone()
+        } else {
+            None
+        };
         match request.send().await {
             Ok(r) => Ok(r),
             Err(e) if is_stale_connection(&e) => match retry {

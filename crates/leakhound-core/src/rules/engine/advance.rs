@@ -1,10 +1,11 @@
 //! The state machine proper: each new sample through every rule (level, trend, leaked,
 //! baseline, down), `for`, hysteresis, supersession and silences, and the trend fits it judges.
 
-use super::{human_ms, ms, RuleEngine, RuleState, TargetState, DEFAULT_GAP_MS};
+use super::{human_ms, ms, put_back, RuleEngine, RuleState, TargetState, DEFAULT_GAP_MS};
 use crate::rules::growth::{self, Fit, GrowthTest};
 use crate::rules::point::Observation;
 use crate::rules::{DumpClass, GrowthClass, RuleKind, Transition, TransitionKind};
+use std::mem::take;
 
 /// What one rule observed at one time.
 struct Obs {
@@ -229,39 +230,36 @@ impl RuleEngine {
         // 3. Announce what became visible (silence ended, higher level resolved) and repeat.
         for ri in 0..self.rules.len() {
             let rule = &self.rules[ri];
-            if self.superseded(st, ri) {
-                continue;
-            }
-            let Some(mut rs) = st.rules.remove(&rule.id) else {
+            let Some(rs) = st.rules.get(&rule.id) else {
                 continue;
             };
-            if rs.firing_since_ms.is_some() {
-                let silenced = self.silences.silenced(now_ms, target, &rule.id);
-                let kind = if !rs.reported || (!rs.announced && !silenced) {
-                    Some(TransitionKind::Firing)
-                } else if rs.announced
-                    && !silenced
-                    && !rule.repeat_interval.is_zero()
-                    && rs
-                        .last_sent_ms
-                        .is_some_and(|t| now_ms - t >= ms(rule.repeat_interval))
-                {
-                    Some(TransitionKind::Repeat)
-                } else {
-                    None
-                };
-                if let Some(kind) = kind {
-                    rs.reported = true;
-                    if !silenced {
-                        rs.announced = true;
-                        rs.last_sent_ms = Some(now_ms);
-                    }
-                    out.push(self.transition(
-                        st, rule, &rs, target, kind, now_ms, silenced, !silenced, window,
-                    ));
-                }
+            if rs.firing_since_ms.is_none() || self.superseded(st, ri) {
+                continue;
             }
-            st.rules.insert(rule.id.clone(), rs);
+            let silenced = self.silences.silenced(now_ms, target, &rule.id);
+            let kind = if !rs.reported || (!rs.announced && !silenced) {
+                TransitionKind::Firing
+            } else if rs.announced
+                && !silenced
+                && !rule.repeat_interval.is_zero()
+                && rs
+                    .last_sent_ms
+                    .is_some_and(|t| now_ms - t >= ms(rule.repeat_interval))
+            {
+                TransitionKind::Repeat
+            } else {
+                continue;
+            };
+            let mut rs = st.rules.get_mut(&rule.id).map(take).unwrap_or_default();
+            rs.reported = true;
+            if !silenced {
+                rs.announced = true;
+                rs.last_sent_ms = Some(now_ms);
+            }
+            out.push(self.transition(
+                st, rule, &rs, target, kind, now_ms, silenced, !silenced, window,
+            ));
+            put_back(&mut st.rules, &rule.id, rs);
         }
         out
     }
@@ -311,7 +309,7 @@ impl RuleEngine {
     ) {
         let rule = &self.rules[ri];
         let superseded = self.superseded(st, ri);
-        let mut rs = st.rules.remove(&rule.id).unwrap_or_default();
+        let mut rs = st.rules.get_mut(&rule.id).map(take).unwrap_or_default();
         rs.value = obs.value;
         rs.threshold = obs.threshold;
         if obs.reason.is_some() {
@@ -363,7 +361,7 @@ impl RuleEngine {
             rs.pending_since_ms = None;
             rs.reason = None;
         }
-        st.rules.insert(rule.id.clone(), rs);
+        put_back(&mut st.rules, &rule.id, rs);
     }
 
     /// Whether a higher level rule of the same metric is firing for this target.

@@ -17,6 +17,7 @@ use crate::time::duration_ms as ms;
 use crate::units::human_duration;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::mem::take;
 use std::time::Duration;
 
 /// The gap between samples assumed until a target has sent two (the guide's 30 s).
@@ -461,18 +462,38 @@ impl RuleEngine {
         target: &str,
         window: &[O],
     ) -> Vec<Transition> {
-        let mut st = self.targets.remove(target).unwrap_or_default();
+        // Taken out and put back in place: removing and re-inserting cost a copy of the name
+        // and a rebalancing of the map per sample (BENCHMARKS.md, "Where the slow CPU climb
+        // goes").
+        let mut st = self.targets.get_mut(target).map(take).unwrap_or_default();
         st.first_seen_ms.get_or_insert(now_ms);
-        let fit_trends = match (self.trend_every_ms(), self.trend_fitted_ms.get(target)) {
-            (Some(every), Some(&last)) => now_ms - last >= every || now_ms < last,
-            (Some(_), None) => true,
+        let fit_trends = match (self.trend_every_ms(), self.trend_fitted_ms.get_mut(target)) {
+            (Some(every), Some(last)) => {
+                let due = now_ms - *last >= every || now_ms < *last;
+                if due {
+                    *last = now_ms;
+                }
+                due
+            }
+            (Some(_), None) => {
+                self.trend_fitted_ms.insert(target.to_string(), now_ms);
+                true
+            }
             (None, _) => false,
         };
-        if fit_trends {
-            self.trend_fitted_ms.insert(target.to_string(), now_ms);
-        }
         let out = self.advance(&mut st, now_ms, target, window, fit_trends);
-        self.targets.insert(target.to_string(), st);
+        put_back(&mut self.targets, target, st);
         out
+    }
+}
+
+/// Put `value` back under `key` (taken out with `get_mut` and [`take`]): in place when the key
+/// is there, inserted (the key copied) only the first time.
+pub(super) fn put_back<V>(map: &mut BTreeMap<String, V>, key: &str, value: V) {
+    match map.get_mut(key) {
+        Some(slot) => *slot = value,
+        None => {
+            map.insert(key.to_string(), value);
+        }
     }
 }
