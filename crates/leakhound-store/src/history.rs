@@ -3,7 +3,8 @@
 //! A report never loads a range's rows: it asks SQLite for aggregates. Long ranges read
 //! `sample_rollups` — per target and 10-minute bucket: count, down count, goroutine
 //! count/sum/min/max and band counts (the guide's default ladder), memory count/sum/min/max —
-//! summed by the passes of [`crate::indexing`]. The partial buckets at the two ends of a range,
+//! summed by the passes of [`crate::indexing`] — and, for steps of whole hours, the hourly
+//! sums of those rows in `sample_rollups_hourly` (a month is 720 rows a target, not 4320). The partial buckets at the two ends of a range,
 //! and the newest buckets no pass has summed yet, come from the rows themselves, so every figure
 //! equals the same SQL over the raw rows. Ranges shorter than 12 hours, a ladder other than the
 //! default, or an old file without rollups opened read-only read the rows directly.
@@ -20,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::rollups::{HOUR_MS, SUMMED};
 use crate::store::{Store, StoreError};
 use leakhound_core::ladder::GoroutineLadder;
 use leakhound_core::report::{
@@ -32,6 +34,9 @@ use std::path::Path;
 
 /// Width of a rollup bucket.
 pub const ROLLUP_MS: i64 = 600_000;
+/// The rollup tables a long range reads.
+const TENS: &str = "sample_rollups";
+const HOURS: &str = "sample_rollups_hourly";
 /// Ranges at least this long read the rollups.
 const ROLLUP_FROM_MS: i64 = 12 * 3_600_000;
 /// Buckets a report's series aims for (charts and trend fits).
@@ -179,8 +184,23 @@ impl History {
         if inner_end <= inner_start {
             return self.raw_buckets(target_id, since_ms, until_ms, step_ms, ladder);
         }
+        // Whole hours the hourly rollups hold are read from them, when the step is whole hours.
+        let hourly_until = match step_ms % HOUR_MS {
+            0 => self.store.hourly_until()?,
+            _ => None,
+        };
+        let hour_start = inner_start + (HOUR_MS - inner_start.rem_euclid(HOUR_MS)) % HOUR_MS;
+        let hour_end = hourly_until.map_or(i64::MIN, |h| {
+            (inner_end - inner_end.rem_euclid(HOUR_MS)).min(h)
+        });
         let mut parts = self.raw_buckets(target_id, since_ms, inner_start, step_ms, ladder)?;
-        parts.extend(self.rollup_buckets(target_id, inner_start, inner_end, step_ms)?);
+        if hour_end > hour_start {
+            parts.extend(self.rollup_buckets(TENS, target_id, inner_start, hour_start, step_ms)?);
+            parts.extend(self.rollup_buckets(HOURS, target_id, hour_start, hour_end, step_ms)?);
+            parts.extend(self.rollup_buckets(TENS, target_id, hour_end, inner_end, step_ms)?);
+        } else {
+            parts.extend(self.rollup_buckets(TENS, target_id, inner_start, inner_end, step_ms)?);
+        }
         parts.extend(self.raw_buckets(target_id, inner_end, until_ms, step_ms, ladder)?);
         // Merge neighbours that fall in the same step bucket (the edges and the rollups).
         let mut merged: Vec<(i64, Aggregate)> = Vec::with_capacity(parts.len());
@@ -248,22 +268,26 @@ impl History {
         })
     }
 
+    /// The buckets of `[since_ms, until_ms)` from the rollup table `table` ([`TENS`] or
+    /// [`HOURS`]).
     fn rollup_buckets(
         &mut self,
+        table: &str,
         target_id: i64,
         since_ms: i64,
         until_ms: i64,
         step_ms: i64,
     ) -> Result<Vec<Aggregate>, StoreError> {
+        if until_ms <= since_ms {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT bucket_ms / ?4 AS bucket, {SUMMED} FROM {table} \
+             WHERE target_id = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?3 \
+             GROUP BY bucket ORDER BY bucket"
+        );
         self.run(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT bucket_ms / ?4 AS bucket, sum(n), sum(down), min(first_ms), max(last_ms), \
-                        sum(g_n), sum(g_sum), min(g_min), max(g_max), \
-                        sum(b0), sum(b1), sum(b2), sum(b3), sum(b4), sum(b5), \
-                        sum(m_n), sum(m_sum), min(m_min), max(m_max) \
-                 FROM sample_rollups WHERE target_id = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?3 \
-                 GROUP BY bucket ORDER BY bucket",
-            )?;
+            let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(params![target_id, since_ms, until_ms, step_ms], |r| {
                 let n =
                     |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
@@ -291,13 +315,15 @@ impl History {
         })
     }
 
-    /// The step a range's series uses: about [`SERIES_POINTS`] buckets, a multiple of the rollup
-    /// width for long ranges.
+    /// The step a range's series uses: about [`SERIES_POINTS`] buckets; for long ranges a
+    /// multiple of the rollup width, and of an hour once it is longer than one (a month: 2 h).
     pub fn step_for(since_ms: i64, until_ms: i64) -> i64 {
         let range = (until_ms - since_ms).max(1);
         let step = (range + SERIES_POINTS - 1) / SERIES_POINTS;
         if range >= ROLLUP_FROM_MS {
-            (step + ROLLUP_MS - 1) / ROLLUP_MS * ROLLUP_MS
+            // Whole hours once a step is longer than one, so the hourly rollups serve it.
+            let width = if step > HOUR_MS { HOUR_MS } else { ROLLUP_MS };
+            (step + width - 1) / width * width
         } else {
             step.max(1)
         }
@@ -629,6 +655,137 @@ mod tests {
         let other = GoroutineLadder([10, 20, 30, 40, 50]);
         let bands = Aggregate::total(&h.buckets(id, since, until, step, &other).unwrap()).bands;
         assert_eq!(bands[5], fast.goroutines.n);
+    }
+
+    /// Every 10-minute sum of an hour, summed: what each hourly row must hold.
+    const HOURS_FROM_TENS: &str = "SELECT target_id, bucket_ms - (bucket_ms % 3600000) AS h, \
+        sum(n), sum(down), min(first_ms), max(last_ms), sum(g_n), sum(g_sum), min(g_min), \
+        max(g_max), sum(b0), sum(b5), sum(m_n), sum(m_sum), min(m_min), max(m_max) \
+        FROM sample_rollups WHERE bucket_ms < (SELECT until_ms FROM hourly_mark) \
+        GROUP BY target_id, h ORDER BY target_id, h";
+    const HOURLY_ROWS: &str = "SELECT target_id, bucket_ms, n, down, first_ms, last_ms, g_n, \
+        g_sum, g_min, g_max, b0, b5, m_n, m_sum, m_min, m_max \
+        FROM sample_rollups_hourly ORDER BY target_id, bucket_ms";
+
+    fn table(store: &Store, sql: &str) -> Vec<Vec<Option<i64>>> {
+        let mut stmt = store.conn().prepare(sql).unwrap();
+        let width = stmt.column_count();
+        stmt.query_map([], |r| (0..width).map(|i| r.get(i)).collect())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// Three days a minute apart: the hourly rollups hold the sums of their 10-minute rows —
+    /// after passes, a late batch into hours already summed, and a file that had none (an
+    /// older agent's) — and a month-style step reads per bucket what the rows give.
+    #[test]
+    fn hourly_rollups_are_the_sums_of_their_hours_and_read_like_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let start = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS;
+        let minute = |target: &str, i: i64| {
+            let g = (i % 17 != 0).then(|| (200 + (i * 7919) % 11_000) as u64);
+            sample(
+                target,
+                start + i * 60_000 + 7_000,
+                g,
+                Some(1_000_000 + i as u64),
+            )
+        };
+        let day = 1440;
+        let mut store = Store::open(&path).unwrap();
+        for part in 0..3 {
+            let batch: Vec<Sample> = (part * day..(part + 1) * day)
+                .flat_map(|i| [minute("a", i), minute("b", i)])
+                .collect();
+            store.insert(&batch).unwrap();
+            store.pass_tail().unwrap();
+        }
+        let until = store.hourly_until().unwrap().unwrap();
+        assert_eq!(
+            until,
+            start + 3 * day * 60_000 - HOUR_MS,
+            "all but the newest hour"
+        );
+        assert_eq!(table(&store, HOURLY_ROWS).len(), 2 * 71);
+        assert_eq!(table(&store, HOURS_FROM_TENS), table(&store, HOURLY_ROWS));
+
+        // Late rows into hours already summed (a replay) are summed again by their pass.
+        let late: Vec<Sample> = (0..30)
+            .map(|i| {
+                sample(
+                    "a",
+                    start + 5 * HOUR_MS + i * 61_000 + 1,
+                    Some(50_000),
+                    None,
+                )
+            })
+            .collect();
+        store.insert(&late).unwrap();
+        store.pass_tail().unwrap();
+        assert_eq!(table(&store, HOURS_FROM_TENS), table(&store, HOURLY_ROWS));
+
+        let check = |path: &Path| {
+            let mut h = History::open(path).unwrap();
+            let id = h.target_id("a").unwrap().unwrap();
+            let (since, end) = (start + 1234, start + 3 * day * 60_000 - 777);
+            let step = 2 * HOUR_MS;
+            let ladder = GoroutineLadder::default();
+            let fast = h.buckets(id, since, end, step, &ladder).unwrap();
+            let raw = h.raw_buckets(id, since, end, step, &ladder).unwrap();
+            assert_eq!(fast.len(), 36);
+            assert_eq!(fast, raw, "bucket by bucket");
+            assert_eq!(Aggregate::total(&fast).goroutines.max, Some(50_000));
+        };
+        check(&path);
+
+        // A file written before the hourly rollups: they are summed when it is next opened.
+        store
+            .conn()
+            .execute_batch("DROP TABLE sample_rollups_hourly; DROP TABLE hourly_mark;")
+            .unwrap();
+        drop(store);
+        let mut reader = History::open(&path).unwrap();
+        let id = reader.target_id("a").unwrap().unwrap();
+        let (since, end) = (start, start + 3 * day * 60_000);
+        let without = reader.buckets(id, since, end, 2 * HOUR_MS, &GoroutineLadder::default());
+        drop(reader);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(table(&store, HOURLY_ROWS).len(), 2 * 71);
+        assert_eq!(table(&store, HOURS_FROM_TENS), table(&store, HOURLY_ROWS));
+        check(&path);
+        let mut h = History::open(&path).unwrap();
+        let with = h.buckets(id, since, end, 2 * HOUR_MS, &GoroutineLadder::default());
+        assert_eq!(
+            with.unwrap(),
+            without.unwrap(),
+            "read without them, the same"
+        );
+    }
+
+    /// Retention drops the hourly rows of the hours that ended before the cutoff.
+    #[test]
+    fn pruned_rollups_take_their_hours_along() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("h.db")).unwrap();
+        let start = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS;
+        let batch: Vec<Sample> = (0..600)
+            .map(|i| sample("a", start + i * 60_000, Some(300), None))
+            .collect();
+        store.insert(&batch).unwrap();
+        store.pass_tail().unwrap();
+        assert_eq!(table(&store, HOURLY_ROWS).len(), 9);
+        store
+            .prune_rollups(start + 3 * HOUR_MS + 30 * 60_000)
+            .unwrap();
+        let hours: Vec<Option<i64>> = table(&store, HOURLY_ROWS).iter().map(|r| r[1]).collect();
+        assert_eq!(
+            hours.first(),
+            Some(&Some(start + 3 * HOUR_MS)),
+            "the hour cut in two stays"
+        );
+        assert_eq!(hours.len(), 6);
     }
 
     #[test]

@@ -322,8 +322,31 @@ impl Store {
             }
             total += n;
         }
+        self.sum_hours()?;
         self.pacer.last = Instant::now();
         Ok(total)
+    }
+
+    /// Sum the hours that are over into the hourly rollups: every hour before the one ten
+    /// minutes before the newest indexed sample (a row of an hour already summed arrives late
+    /// and is summed again by its pass).
+    fn sum_hours(&mut self) -> Result<(), StoreError> {
+        // One seek per target: the last row written may be an old one (a replay).
+        let newest: Option<i64> = self.run(|c| {
+            c.query_row(
+                "SELECT max((SELECT max(ts_ms) FROM sample_index WHERE target_id = t.id)) \
+                 FROM targets t",
+                [],
+                |r| r.get(0),
+            )
+        })?;
+        let Some(newest) = newest else {
+            return Ok(());
+        };
+        let end = newest.saturating_sub(crate::history::ROLLUP_MS);
+        let end = end - end.rem_euclid(crate::rollups::HOUR_MS);
+        while self.run(|c| crate::rollups::sum_hours_step(c, end))? {}
+        Ok(())
     }
 
     /// [`Store::pass_tail`] when [`PASS_EVERY`] has gone by since the last pass.
@@ -337,6 +360,28 @@ impl Store {
             tracing::debug!(rows, took = ?started.elapsed(), "indexed the newest samples");
         }
         Ok(())
+    }
+
+    /// The end of the hours the hourly rollups hold (`None`: none, or a file without them).
+    pub(crate) fn hourly_until(&self) -> Result<Option<i64>, StoreError> {
+        let has: bool = self
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'hourly_mark'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| self.classify(e))?
+            > 0;
+        if !has || matches!(self.layout, Layout::Legacy { .. }) {
+            return Ok(None);
+        }
+        let until: Option<i64> = self
+            .conn()
+            .query_row("SELECT until_ms FROM hourly_mark", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.classify(e))?;
+        Ok(until.filter(|&u| u > i64::MIN))
     }
 
     /// The end of the span the rollups are complete for: buckets starting before this hold
@@ -379,6 +424,7 @@ fn pass_once(conn: &mut Connection) -> rusqlite::Result<u64> {
         params![mark, hi],
     )?;
     tx.execute(&crate::rollups::add_rows_sql(), params![mark, hi])?;
+    crate::rollups::resum_late_hours(&tx, mark, hi)?;
     // The rows still after the mark (none unless this pass was cut at PASS_ROWS) set the floor.
     let floor: Option<i64> = tx.query_row(
         "SELECT min(ts_ms) FROM samples WHERE rowid > ?1",

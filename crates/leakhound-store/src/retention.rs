@@ -4,6 +4,7 @@
 //! touch the rollups (each pass adds the rows it indexes to them once): they stay exact.
 
 use crate::history::ROLLUP_MS;
+use crate::rollups::HOUR_MS;
 use crate::store::{Store, StoreError};
 use rusqlite::params;
 
@@ -59,13 +60,20 @@ impl Store {
         })
     }
 
-    /// Delete the rollup buckets that ended before `cutoff_ms`. Returns how many went.
+    /// Delete the rollup buckets (10-minute and hourly) that ended before `cutoff_ms`. Returns
+    /// how many 10-minute buckets went.
     pub fn prune_rollups(&mut self, cutoff_ms: i64) -> Result<u64, StoreError> {
         self.run(|c| {
-            let n = c.execute(
+            let tx = c.transaction()?;
+            let n = tx.execute(
                 "DELETE FROM sample_rollups WHERE bucket_ms + ?2 <= ?1",
                 params![cutoff_ms, ROLLUP_MS],
             )?;
+            tx.execute(
+                "DELETE FROM sample_rollups_hourly WHERE bucket_ms + ?2 <= ?1",
+                params![cutoff_ms, HOUR_MS],
+            )?;
+            tx.commit()?;
             Ok(n as u64)
         })
     }

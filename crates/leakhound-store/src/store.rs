@@ -155,7 +155,8 @@ const OWN_OBJECTS: &str =
     "'targets','target_labels','samples','samples_by_target_time','outbox','outbox_due',\
     'alert_events','alert_events_by_target','silences','agent_state',\
     'evidence_bundles','evidence_by_target','action_runs','action_runs_by_target',\
-    'sample_rollups','samples_rollup','remote_write_sent','sample_index','sample_mark'";
+    'sample_rollups','samples_rollup','remote_write_sent','sample_index','sample_mark',\
+    'sample_rollups_hourly','hourly_mark'";
 
 const COLUMNS: &str = "ts_ms, up, error, latency_ms, source, goroutines, alloc_bytes, \
     total_alloc_bytes, sys_bytes, heap_bytes, num_gc, threads, rss_bytes, cpu_percent, open_fds, \
@@ -351,6 +352,9 @@ impl Store {
             crate::indexing::migrate(&mut self.conn)
         };
         indexed.map_err(|e| self.classify(e))?;
+        self.conn
+            .execute_batch(crate::rollups::HOURLY_TABLES)
+            .map_err(|e| self.classify(e))?;
         self.layout = Layout::Batched;
         self.conn
             .pragma_update(None, "user_version", SCHEMA_VERSION)
