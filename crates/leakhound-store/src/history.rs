@@ -438,13 +438,18 @@ impl History {
         };
         let step = Self::step_for(since_ms, until_ms);
         let buckets = self.buckets(id, since_ms, until_ms, step, ladder)?;
-        // Peak and trough: the bucket that holds them, then the first sample there with the value.
+        // Peak and trough: the first bucket that holds them, then the first sample there with
+        // the value — the first time it was seen, whatever the step. (`max_by_key` gives the
+        // last of equal maxima: the peak's time moved with the chart's step.)
         let mut peak = None;
         let mut trough = None;
         if let Some(b) = buckets
             .iter()
             .filter(|b| b.goroutines.max.is_some())
-            .max_by_key(|b| b.goroutines.max)
+            .reduce(|best, b| match b.goroutines.max > best.goroutines.max {
+                true => b,
+                false => best,
+            })
         {
             if let Some(v) = b.goroutines.max {
                 let ts = self.when(id, b.first_ms, b.last_ms + 1, v, "g_max")?;
@@ -762,6 +767,44 @@ mod tests {
             without.unwrap(),
             "read without them, the same"
         );
+    }
+
+    /// A peak reached twice is reported at its first time, whatever the range's step (the
+    /// last bucket holding it was taken: the time moved with the chart's step).
+    #[test]
+    fn a_repeated_peak_is_reported_at_its_first_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let start = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS;
+        let peak_at = |i: i64| i == 130 || i == 2000 || i == 3900;
+        let batch: Vec<Sample> = (0..4320)
+            .map(|i| {
+                let g = if peak_at(i) {
+                    900
+                } else {
+                    100 + (i % 7) as u64
+                };
+                sample("a", start + i * 60_000, Some(g), None)
+            })
+            .collect();
+        let mut store = Store::open(&path).unwrap();
+        store.insert(&batch).unwrap();
+        store.pass_tail().unwrap();
+        let mut h = History::open(&path).unwrap();
+        let ladder = GoroutineLadder::default();
+        for days in [1, 2, 3] {
+            let until = start + days * 1440 * 60_000;
+            let r = h
+                .report("a", start, until, &ladder, 100.0)
+                .unwrap()
+                .unwrap();
+            let peak = r.peak.unwrap();
+            assert_eq!(
+                (peak.value, peak.ts_ms),
+                (900, start + 130 * 60_000),
+                "{days} d"
+            );
+        }
     }
 
     /// Retention drops the hourly rows of the hours that ended before the cutoff.
