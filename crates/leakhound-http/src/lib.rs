@@ -262,7 +262,8 @@ impl HttpClient {
         // A GET is idempotent: when a kept-alive connection turns out to be dead (the service
         // restarted since the last probe), ask once more on a fresh one instead of reporting the
         // service down. Without kept connections every request has a fresh one: no copy (it
-        // was the largest allocation of a probe, BENCHMARKS.md "Where the slow CPU climb goes").
+        // was the largest allocation of a probe: BENCHMARKS.md, "The climb, measured again with
+        // frame pointers").
         let retry = if self.keeps {
             request.try_clone()
         } else {

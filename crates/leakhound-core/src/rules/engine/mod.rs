@@ -463,8 +463,8 @@ impl RuleEngine {
         window: &[O],
     ) -> Vec<Transition> {
         // Taken out and put back in place: removing and re-inserting cost a copy of the name
-        // and a rebalancing of the map per sample (BENCHMARKS.md, "Where the slow CPU climb
-        // goes").
+        // and a rebalancing of the map per sample (BENCHMARKS.md, "The climb, measured again
+        // with frame pointers").
         let mut st = self.targets.get_mut(target).map(take).unwrap_or_default();
         st.first_seen_ms.get_or_insert(now_ms);
         let fit_trends = match (self.trend_every_ms(), self.trend_fitted_ms.get_mut(target)) {
