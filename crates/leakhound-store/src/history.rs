@@ -6,9 +6,9 @@
 //! summed by the passes of [`crate::indexing`] — and, for steps of whole hours, the hourly
 //! sums of those rows in `sample_rollups_hourly` (a month is 720 rows a target, not 4320). The
 //! partial buckets at the two ends of a range, and the newest buckets no pass has summed yet,
-//! come from the rows themselves, so every figure
-//! equals the same SQL over the raw rows. Ranges shorter than 12 hours, a ladder other than the
-//! default, or an old file without rollups opened read-only read the rows directly.
+//! come from the rows themselves, so every figure equals the same SQL over the raw rows. Ranges
+//! shorter than 12 hours, a ladder other than the default, or an old file without rollups opened
+//! read-only read the rows directly.
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
